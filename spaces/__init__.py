@@ -1,0 +1,67 @@
+"""Declarative search spaces: typed models, validation and the built-in YAML spaces.
+
+This layer imports no optuna, ray or torch: it is plain data and validation, so a space can be
+checked (``hpsearch spaces validate``) on any machine.
+"""
+
+from hpsearch.spaces._errors import SpaceError, SpaceIssue
+from hpsearch.spaces._knobs import KNOBS, MANAGED_TRAINING_ARGS, Knob
+from hpsearch.spaces._loader import load_space_dict, load_space_file, load_space_text
+from hpsearch.spaces._param_loader import sampling_order
+from hpsearch.spaces._params import (
+    CategoricalParam,
+    Condition,
+    FixedParam,
+    FloatParam,
+    IntParam,
+    Param,
+)
+from hpsearch.spaces._registry import builtin_names, builtin_text, dump_space, load_space
+from hpsearch.spaces._resolve import BatchRuleError, ResolvedTrial, resolve_trial
+from hpsearch.spaces._spec import (
+    BatchSpec,
+    EarlyStoppingSpec,
+    ObjectiveSpec,
+    PrunerSpec,
+    ResourcesSpec,
+    RetrySpec,
+    SamplerSpec,
+    SearchSpace,
+    TaskSpec,
+)
+from hpsearch.spaces._task import load_task
+
+__all__ = [
+    "KNOBS",
+    "MANAGED_TRAINING_ARGS",
+    "BatchRuleError",
+    "BatchSpec",
+    "CategoricalParam",
+    "Condition",
+    "EarlyStoppingSpec",
+    "FixedParam",
+    "FloatParam",
+    "IntParam",
+    "Knob",
+    "ObjectiveSpec",
+    "Param",
+    "PrunerSpec",
+    "ResolvedTrial",
+    "ResourcesSpec",
+    "RetrySpec",
+    "SamplerSpec",
+    "SearchSpace",
+    "SpaceError",
+    "SpaceIssue",
+    "TaskSpec",
+    "builtin_names",
+    "builtin_text",
+    "dump_space",
+    "load_space",
+    "load_space_dict",
+    "load_space_file",
+    "load_space_text",
+    "load_task",
+    "resolve_trial",
+    "sampling_order",
+]

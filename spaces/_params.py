@@ -1,0 +1,131 @@
+"""Typed parameter models of a search space.
+
+A parameter is one of four kinds (``float``, ``int``, ``categorical``, ``fixed``) and may be
+conditional: ``when: {optim: sgd}`` means "sample this only when ``optim`` is ``sgd``".
+These classes are plain data; turning them into Optuna distributions is the search layer's job.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeAlias, Union
+
+Scalar: TypeAlias = Union[bool, int, float, str, None]
+ParamKind = Literal["float", "int", "categorical", "fixed"]
+
+
+@dataclass(frozen=True)
+class Condition:
+    """Sample the owning parameter only when ``parent`` took one of ``values``."""
+
+    parent: str
+    values: tuple[Any, ...]
+
+    def holds(self, sampled: Mapping[str, Any]) -> bool:
+        return self.parent in sampled and sampled[self.parent] in self.values
+
+
+@dataclass(frozen=True)
+class _ParamBase:
+    name: str
+    when: tuple[Condition, ...] = field(default=(), kw_only=True)
+    description: str | None = field(default=None, kw_only=True)
+
+    def active(self, sampled: Mapping[str, Any]) -> bool:
+        return all(condition.holds(sampled) for condition in self.when)
+
+
+@dataclass(frozen=True)
+class FloatParam(_ParamBase):
+    low: float
+    high: float
+    log: bool = False
+    step: float | None = None
+    kind: ParamKind = field(default="float", init=False)
+
+    def contains(self, value: Any) -> bool:
+        return isinstance(value, (int, float)) and self.low <= float(value) <= self.high
+
+    def values(self) -> tuple[Any, ...] | None:
+        """Finite list of values (for grids), or None when continuous."""
+        if self.step is None:
+            return None
+        count = int(math.floor((self.high - self.low) / self.step + 1e-9)) + 1
+        return tuple(round(self.low + i * self.step, 12) for i in range(count))
+
+
+@dataclass(frozen=True)
+class IntParam(_ParamBase):
+    low: int
+    high: int
+    log: bool = False
+    step: int = 1
+    kind: ParamKind = field(default="int", init=False)
+
+    def contains(self, value: Any) -> bool:
+        return (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and self.low <= value <= self.high
+            and (value - self.low) % self.step == 0
+        )
+
+    def values(self) -> tuple[Any, ...] | None:
+        return tuple(range(self.low, self.high + 1, self.step))
+
+
+@dataclass(frozen=True)
+class CategoricalParam(_ParamBase):
+    choices: tuple[Any, ...]
+    kind: ParamKind = field(default="categorical", init=False)
+
+    def contains(self, value: Any) -> bool:
+        return value in self.choices
+
+    def values(self) -> tuple[Any, ...] | None:
+        return self.choices
+
+
+@dataclass(frozen=True)
+class FixedParam(_ParamBase):
+    value: Any
+    kind: ParamKind = field(default="fixed", init=False)
+
+    def contains(self, value: Any) -> bool:
+        return bool(value == self.value)
+
+    def values(self) -> tuple[Any, ...] | None:
+        return (self.value,)
+
+
+Param: TypeAlias = Union[FloatParam, IntParam, CategoricalParam, FixedParam]
+
+
+def param_to_dict(param: Param) -> dict[str, Any]:
+    """The YAML form of a parameter (inverse of the loader)."""
+    out: dict[str, Any] = {"type": param.kind}
+    if isinstance(param, FloatParam):
+        out.update(low=param.low, high=param.high)
+        if param.log:
+            out["log"] = True
+        if param.step is not None:
+            out["step"] = param.step
+    elif isinstance(param, IntParam):
+        out.update(low=param.low, high=param.high)
+        if param.log:
+            out["log"] = True
+        if param.step != 1:
+            out["step"] = param.step
+    elif isinstance(param, CategoricalParam):
+        out["choices"] = list(param.choices)
+    else:
+        out["value"] = list(param.value) if isinstance(param.value, tuple) else param.value
+    if param.when:
+        out["when"] = {
+            c.parent: (list(c.values) if len(c.values) > 1 else c.values[0]) for c in param.when
+        }
+    if param.description:
+        out["description"] = param.description
+    return out

@@ -1,0 +1,217 @@
+"""RDBStorage wiring: connection health checks, reconnects, and a race-free schema setup.
+
+* ``pool_pre_ping`` drops dead pooled connections (a restarted PostgreSQL) before use.
+* :class:`ResilientRDBStorage` retries an operation that failed because the connection was
+  lost, with backoff, for up to ``HPSEARCH_DB_RETRY_SECONDS`` (default 300 s), so workers and
+  the driver ride out a database restart instead of failing live trials.
+* The first connection is checked without retries, so an unreachable database is reported at
+  once with a clear message and nothing is written.
+* Schema creation is serialised with a lock, so many processes can start on an empty database.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+import optuna
+import sqlalchemy
+from optuna.storages import RDBStorage
+from optuna.storages._rdb import models
+from optuna.storages._rdb.storage import _create_scoped_session
+from optuna.trial import TrialState
+from sqlalchemy import exc as sa_exc
+
+from hpsearch.storage._locks import schema_lock
+from hpsearch.storage._urls import StorageLocation, redact
+
+_logger = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
+
+ENV_RETRY_SECONDS = "HPSEARCH_DB_RETRY_SECONDS"
+CONNECT_TIMEOUT_S = 10
+
+
+class StorageUnavailableError(RuntimeError):
+    """The database cannot be reached (message is password-free)."""
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """True when ``exc`` (or its cause) means the database connection was lost."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (sa_exc.OperationalError, sa_exc.InterfaceError)):
+            return True
+        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, sa_exc.ResourceClosedError):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _retrying(method: F) -> F:
+    @functools.wraps(method)
+    def wrapper(self: ResilientRDBStorage, *args: Any, **kwargs: Any) -> Any:
+        deadline = time.monotonic() + self.retry_seconds
+        delay = 0.2
+        while True:
+            try:
+                return method(self, *args, **kwargs)
+            except (optuna.exceptions.StorageInternalError, sa_exc.SQLAlchemyError) as exc:
+                if not is_connection_error(exc) or time.monotonic() >= deadline:
+                    raise
+                _logger.warning(
+                    "database connection lost during %s; retrying in %.1fs", method.__name__, delay
+                )
+                self.engine.dispose()
+                time.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 5.0)
+
+    return wrapper  # type: ignore[return-value]
+
+
+_RETRIED_METHODS = (
+    "running_trials",
+    "create_new_study", "delete_study", "set_study_user_attr", "set_study_system_attr",
+    "get_study_id_from_name", "get_study_name_from_id", "get_study_directions",
+    "get_study_user_attrs", "get_study_system_attrs", "get_all_studies", "create_new_trial",
+    "set_trial_param", "get_trial_id_from_study_id_trial_number", "get_trial_number_from_id",
+    "get_trial_param", "set_trial_state_values", "set_trial_intermediate_value",
+    "set_trial_user_attr", "set_trial_system_attr", "get_trial", "get_all_trials",
+    "get_n_trials", "get_best_trial", "get_trial_user_attrs", "get_trial_system_attrs",
+    "record_heartbeat", "_get_stale_trial_ids", "_get_trials",
+)
+
+
+@dataclass(frozen=True)
+class RunningTrial:
+    """A RUNNING trial and how long ago it last showed signs of life."""
+
+    trial_id: int
+    number: int
+    heartbeat_age_s: float | None  # None: no heartbeat recorded yet
+    started_age_s: float
+
+    @property
+    def silent_for_s(self) -> float:
+        return self.started_age_s if self.heartbeat_age_s is None else self.heartbeat_age_s
+
+
+class ResilientRDBStorage(RDBStorage):
+    """``RDBStorage`` whose operations survive a lost database connection."""
+
+    retry_seconds: float = 300.0
+
+    def running_trials(self, study_id: int) -> list[RunningTrial]:
+        """RUNNING trials of a study with their heartbeat age, in one query.
+
+        Unlike Optuna's own stale check, a trial that never recorded a heartbeat (its creator
+        was killed right after ``ask``) is reported too, aged from its start time.
+        """
+        with _create_scoped_session(self.scoped_session) as session:
+            db_now = session.execute(sqlalchemy.func.now()).scalar()
+            assert db_now is not None
+            db_now = db_now.replace(tzinfo=None)
+            rows = (
+                session.query(
+                    models.TrialModel.trial_id,
+                    models.TrialModel.number,
+                    models.TrialModel._datetime_start_utc,
+                    models.TrialHeartbeatModel.heartbeat,
+                )
+                .outerjoin(
+                    models.TrialHeartbeatModel,
+                    models.TrialHeartbeatModel.trial_id == models.TrialModel.trial_id,
+                )
+                .filter(models.TrialModel.study_id == study_id)
+                .filter(models.TrialModel.state == TrialState.RUNNING)
+                .all()
+            )
+        utc_now = datetime.now(timezone.utc).replace(tzinfo=None)  # Optuna stores naive UTC
+        out = []
+        for trial_id, number, started, heartbeat in rows:
+            started_age = (utc_now - started).total_seconds() if started else 0.0
+            beat_age = None
+            if heartbeat is not None:
+                beat_age = (db_now - heartbeat.replace(tzinfo=None)).total_seconds()
+            out.append(RunningTrial(trial_id, number, beat_age, started_age))
+        return out
+
+
+for _name in _RETRIED_METHODS:
+    if hasattr(ResilientRDBStorage, _name):
+        setattr(ResilientRDBStorage, _name, _retrying(getattr(ResilientRDBStorage, _name)))
+
+
+def engine_kwargs(location: StorageLocation) -> dict[str, Any]:
+    if location.is_sqlite:
+        # Several processes share the file: wait for the write lock instead of failing.
+        return {"connect_args": {"timeout": 60}}
+    return {
+        "pool_pre_ping": True,
+        "pool_size": 2,
+        "max_overflow": 4,
+        "pool_recycle": 1800,
+        "connect_args": {"connect_timeout": CONNECT_TIMEOUT_S},
+    }
+
+
+def check_reachable(location: StorageLocation) -> None:
+    """Connect once, without retries; raise :class:`StorageUnavailableError` if that fails."""
+    if location.sqlite_path is not None:
+        directory = location.sqlite_path.parent
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageUnavailableError(
+                f"cannot create the folder for the embedded database {directory}: {exc.strerror}"
+            ) from None
+        return
+    engine = sqlalchemy.create_engine(location.url, **engine_kwargs(location))
+    try:
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("SELECT 1"))
+    except sa_exc.SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        raise StorageUnavailableError(
+            f"cannot reach the database at {location.display}: {redact(reason)}"
+        ) from None
+    finally:
+        engine.dispose()
+
+
+def open_storage(
+    location: StorageLocation, *, check: bool = True, create_schema: bool = True
+) -> ResilientRDBStorage:
+    """An Optuna RDB storage for ``location``; the schema is created if missing."""
+    if check:
+        check_reachable(location)
+    kwargs = engine_kwargs(location)
+    retry = float(os.environ.get(ENV_RETRY_SECONDS, "300"))
+    try:
+        if create_schema:
+            with schema_lock(location):
+                storage = ResilientRDBStorage(location.url, engine_kwargs=kwargs)
+        else:
+            storage = ResilientRDBStorage(
+                location.url, engine_kwargs=kwargs, skip_table_creation=True
+            )
+    except sa_exc.SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        raise StorageUnavailableError(
+            f"cannot open the study storage at {location.display}: {redact(reason)}"
+        ) from None
+    except RuntimeError as exc:  # Optuna's schema-version check
+        raise StorageUnavailableError(redact(str(exc))) from None
+    storage.retry_seconds = retry
+    return storage
