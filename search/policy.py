@@ -1,0 +1,162 @@
+"""The search policy: Optuna sampler and pruner built from a space.
+
+This is the one place the CLI, the driver, the workers and the benchmarks construct samplers
+and pruners, so what is benchmarked is exactly what runs. Options in a space are checked against
+the real constructor signatures (an unknown or misspelt option is an error, never dropped).
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import optuna
+from optuna.pruners import BasePruner
+from optuna.samplers import BaseSampler
+
+from hpsearch.spaces import SearchSpace, SpaceIssue
+from hpsearch.spaces._params import CategoricalParam, FixedParam, FloatParam, IntParam
+
+# Options hpsearch decides itself (from the space or the number of workers).
+_DERIVED_SAMPLER_OPTIONS = {
+    "tpe": ("group",),
+    "grid": ("search_space",),
+}
+_CALLABLE_OPTIONS = ("gamma", "weights", "constraints_func", "independent_sampler", "x0",
+                     "source_trials")
+
+
+def _sampler_classes() -> dict[str, Callable[..., BaseSampler]]:
+    return {
+        "tpe": optuna.samplers.TPESampler,
+        "random": optuna.samplers.RandomSampler,
+        "grid": optuna.samplers.GridSampler,
+        "cmaes": optuna.samplers.CmaEsSampler,
+        "gp": optuna.samplers.GPSampler,
+    }
+
+
+def _pruner_classes() -> dict[str, Callable[..., BasePruner]]:
+    return {
+        "hyperband": optuna.pruners.HyperbandPruner,
+        "successive_halving": optuna.pruners.SuccessiveHalvingPruner,
+        "median": optuna.pruners.MedianPruner,
+        "none": optuna.pruners.NopPruner,
+    }
+
+
+def _allowed_options(factory: Callable[..., Any], exclude: tuple[str, ...]) -> tuple[str, ...]:
+    names = inspect.signature(factory).parameters
+    return tuple(n for n in names if n not in exclude and n not in _CALLABLE_OPTIONS)
+
+
+def _check_options(
+    section: str, kind: str, options: Mapping[str, Any], allowed: tuple[str, ...]
+) -> list[SpaceIssue]:
+    issues = []
+    for key in options:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            issues.append(SpaceIssue(f"{section}.{key}", f"not an option of the {kind} {section}"
+                                     + hint, key, ", ".join(allowed) or "no options"))
+    return issues
+
+
+def validate_policy(space: SearchSpace) -> list[SpaceIssue]:
+    """Every problem with the space's sampler and pruner options, without building them."""
+    issues = _check_options(
+        "sampler", space.sampler.type, space.sampler.options,
+        _allowed_options(_sampler_classes()[space.sampler.type],
+                         _DERIVED_SAMPLER_OPTIONS.get(space.sampler.type, ())),
+    )
+    pruner_allowed = _allowed_options(_pruner_classes()[space.pruner.type], ())
+    issues += _check_options("pruner", space.pruner.type, space.pruner.options, pruner_allowed)
+    if not issues:
+        try:
+            build_sampler(space, n_workers=1)
+            build_pruner(space, first_eval_step=1)
+        except (TypeError, ValueError) as exc:
+            issues.append(SpaceIssue("sampler/pruner", f"rejected by Optuna: {exc}"))
+    return issues
+
+
+def grid_search_space(space: SearchSpace) -> dict[str, list[Any]]:
+    grid: dict[str, list[Any]] = {}
+    for param in space.params:
+        if isinstance(param, FixedParam):
+            continue  # fixed values are not sampled, so they are not part of the grid
+        values = param.values()
+        if values is None:
+            raise ValueError(f"parameter {param.name!r} has no finite set of values for a grid")
+        grid[param.name] = list(values)
+    return grid
+
+
+def grid_size(space: SearchSpace) -> int:
+    size = 1
+    for values in grid_search_space(space).values():
+        size *= len(values)
+    return size
+
+
+def build_sampler(
+    space: SearchSpace, *, n_workers: int = 1, seed_offset: int = 0
+) -> BaseSampler:
+    """The space's sampler. ``n_workers > 1`` switches TPE's constant liar on (unless set)."""
+    kind = space.sampler.type
+    options = dict(space.sampler.options)
+    if "seed" in options and options["seed"] is not None:
+        options["seed"] = int(options["seed"]) + seed_offset
+    factory = _sampler_classes()[kind]
+    if kind == "tpe":
+        options.setdefault("multivariate", True)
+        options.setdefault("constant_liar", n_workers > 1)
+        options["group"] = space.is_conditional and options["multivariate"]
+        options.setdefault("warn_independent_sampling", False)
+    elif kind == "grid":
+        options["search_space"] = grid_search_space(space)
+    elif kind in ("cmaes", "gp"):
+        options.setdefault("warn_independent_sampling", False)
+    return factory(**options)
+
+
+def build_pruner(
+    space: SearchSpace, *, first_eval_step: int, max_step: int | None = None
+) -> BasePruner:
+    """The space's pruner; ``min_resource: auto`` means the first evaluation step."""
+    kind = space.pruner.type
+    options = dict(space.pruner.options)
+    if kind in ("hyperband", "successive_halving"):
+        if options.get("min_resource", "auto") == "auto":
+            options["min_resource"] = first_eval_step
+        if kind == "hyperband" and options.get("max_resource", "auto") == "auto" and max_step:
+            options["max_resource"] = max_step
+    elif kind == "median":
+        options.setdefault("n_warmup_steps", first_eval_step)
+    return _pruner_classes()[kind](**options)
+
+
+def sample_params(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
+    """Sample every active parameter of ``space`` on ``trial`` (parents before children)."""
+    from hpsearch.spaces import sampling_order
+
+    sampled: dict[str, Any] = {}
+    for param in sampling_order(space.params):
+        if not param.active(sampled):
+            continue
+        if isinstance(param, FixedParam):
+            sampled[param.name] = param.value
+        elif isinstance(param, CategoricalParam):
+            sampled[param.name] = trial.suggest_categorical(param.name, list(param.choices))
+        elif isinstance(param, IntParam):
+            sampled[param.name] = trial.suggest_int(
+                param.name, param.low, param.high, step=param.step, log=param.log
+            )
+        elif isinstance(param, FloatParam):
+            sampled[param.name] = trial.suggest_float(
+                param.name, param.low, param.high, step=param.step, log=param.log
+            )
+    return sampled
