@@ -39,10 +39,6 @@ def _unit_open(value: Any) -> bool:
     return _is_number(value) and 0 <= value < 1
 
 
-def _unit_closed(value: Any) -> bool:
-    return _is_number(value) and 0 <= value <= 1
-
-
 def _one_of(*allowed: str) -> Callable[[Any], bool]:
     return lambda value: value in allowed
 
@@ -111,7 +107,7 @@ _KNOBS = (
     Knob("lora_target_modules", "lora", _target_modules,
          "'all-linear' or a non-empty list of module names", "Modules that get adapters."),
     Knob("learning_rate", "training_args", _positive, "a number > 0", "Peak learning rate."),
-    Knob("warmup_ratio", "training_args", _unit_closed, "0 <= x <= 1",
+    Knob("warmup_ratio", "training_args", _unit_open, "0 <= x < 1",
          "Fraction of steps spent warming up."),
     Knob("weight_decay", "training_args", _non_negative, "a number >= 0", "AdamW weight decay."),
     Knob("max_grad_norm", "training_args", _non_negative, "a number >= 0 (0 disables)",

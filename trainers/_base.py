@@ -1,0 +1,209 @@
+"""The trainer contract: what one trial is given, how it reports, and what it returns.
+
+A trial runner receives a :class:`TrialConfig` and a :class:`Reporter`, trains, and returns a
+:class:`TrialResult` or raises a :class:`TrialError` subclass naming the failure class. It knows
+nothing of Optuna or Ray: the search layer implements :class:`Reporter` on top of an Optuna
+trial and maps results and errors to trial states.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, Protocol
+
+
+class Reporter(Protocol):
+    """How a running trial talks to the search: metric per evaluation, prune checks, stats."""
+
+    def report(self, step: int, value: float) -> None:
+        """Record the objective ``value`` at ``step`` (optimizer steps, or tokens seen)."""
+
+    def should_prune(self) -> bool:
+        """True when the search wants this trial stopped now."""
+
+    def record(self, attrs: Mapping[str, Any]) -> None:
+        """Publish live per-trial attributes (throughput, memory, ...)."""
+
+
+class NullReporter:
+    """A reporter for standalone runs: keeps the values, never prunes."""
+
+    def __init__(self) -> None:
+        self.values: dict[int, float] = {}
+        self.attrs: dict[str, Any] = {}
+
+    def report(self, step: int, value: float) -> None:
+        self.values[step] = value
+
+    def should_prune(self) -> bool:
+        return False
+
+    def record(self, attrs: Mapping[str, Any]) -> None:
+        self.attrs.update(attrs)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which model to load and how to adapt it."""
+
+    name_or_path: str | None  # None: the built-in demo model
+    task_type: Literal["causal_lm", "classification", "simulated"] = "classification"
+    method: Literal["lora", "full", "qlora"] = "lora"
+    lora: Mapping[str, Any] | None = None
+    precision: str = "auto"
+    attn_implementation: str = "sdpa"
+    quant_compute_dtype: str = "bf16"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the data is and how to turn records into model inputs."""
+
+    source: str | None  # None: the built-in demo data
+    config_name: str | None = None
+    train_split: str = "train"
+    eval_split: str | None = None
+    eval_fraction: float = 0.1
+    format: str = "auto"
+    text_field: str = "text"
+    prompt_field: str = "prompt"
+    completion_field: str = "completion"
+    messages_field: str = "messages"
+    label_field: str = "label"
+    max_seq_length: int = 128
+    max_train_samples: int | None = None
+    max_eval_samples: int | None = None
+    completion_only_loss: bool = False
+    packing: bool = False
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """How long a trial trains, how often it evaluates, checkpoints and may stop early."""
+
+    max_steps: int | None = None
+    num_train_epochs: float = 1.0
+    eval_steps: int = 10
+    checkpoint_every: int = 1  # in evaluations
+    metric: str = "eval_loss"
+    greater_is_better: bool = False
+    early_stopping_patience: int | None = None
+    early_stopping_threshold: float = 0.0
+    fidelity: Literal["steps", "tokens"] = "steps"
+
+
+@dataclass(frozen=True)
+class HyperParams:
+    """Resolved optimisation settings of one trial."""
+
+    per_device_train_batch_size: int = 8
+    gradient_accumulation_steps: int = 1
+    per_device_eval_batch_size: int = 32
+    training_args: Mapping[str, Any] = field(default_factory=dict)
+    head_lr_multiplier: float = 1.0
+    layer_lr_decay: float = 1.0
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Where the trial writes, and the checkpoint it continues from (a retry)."""
+
+    checkpoints_dir: str
+    final_dir: str
+    resume_from: str | None = None
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    run_name: str
+    model: ModelConfig
+    data: DataConfig
+    schedule: ScheduleConfig
+    hparams: HyperParams
+    paths: RunPaths
+    report_to: tuple[str, ...] = ()
+    cpus: float = 1.0
+    simulated: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TrialResult:
+    """How a trial ended when it was not a failure."""
+
+    status: Literal["complete", "pruned"]
+    value: float | None
+    best_step: int | None
+    last_step: int
+    reason: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    final_dir: str | None = None
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+class TrialError(Exception):
+    """A trial failed. ``kind`` names the failure class; ``retryable`` tells the search."""
+
+    kind = "error"
+    retryable = False
+
+    def __init__(self, message: str, *, step: int | None = None) -> None:
+        super().__init__(message)
+        self.step = step
+
+
+class ConfigError(TrialError):
+    """A problem in the user's model, data or configuration (never retried)."""
+
+    kind = "config"
+
+
+class ModelNotFoundError(ConfigError):
+    kind = "model_not_found"
+
+
+class DatasetError(ConfigError):
+    kind = "dataset"
+
+
+class UnsupportedHardwareError(ConfigError):
+    """The configuration needs hardware the worker lacks (QLoRA or 8-bit optimisers on CPU)."""
+
+    kind = "unsupported_hardware"
+
+
+class NonFiniteLossError(TrialError):
+    """The loss became NaN or infinite: the configuration diverged (never retried)."""
+
+    kind = "non_finite_loss"
+
+
+class OutOfMemoryError(TrialError):
+    """The accelerator ran out of memory (the search retries with a smaller per-device batch)."""
+
+    kind = "oom"
+    retryable = True
+
+
+class CheckpointWriteError(TrialError):
+    """A checkpoint could not be written (disk full, permissions); older ones are intact."""
+
+    kind = "checkpoint_write"
+
+
+class TrialRunner(abc.ABC):
+    """A plug-in that runs one kind of trial (HF causal LM / classification, simulated)."""
+
+    @abc.abstractmethod
+    def run(self, config: TrialConfig, reporter: Reporter) -> TrialResult:
+        """Train one trial; report at every evaluation; stop when the reporter says prune."""
+
+    def validate(self, config: TrialConfig) -> list[str]:
+        """Problems that make ``config`` impossible to run, found without training."""
+        return []

@@ -1,0 +1,157 @@
+"""Load base models and tokenizers, pick precision, and apply LoRA / full / QLoRA.
+
+Base models are cached per worker process: a trial deep-copies the cached base instead of
+reloading it from disk, so back-to-back trials on one worker pay no load time.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from hpsearch.trainers._base import ModelConfig, ModelNotFoundError, UnsupportedHardwareError
+from hpsearch.trainers._demo import demo_model_path
+from hpsearch.trainers._hub import hub_unavailable_reason, is_local
+
+
+@dataclass(frozen=True)
+class Precision:
+    name: str  # bf16 | fp16 | fp32
+    bf16: bool
+    fp16: bool
+
+
+def device_kind() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def select_precision(requested: str) -> Precision:
+    """``auto``: bf16 where the device supports it, else fp16 on CUDA, else fp32."""
+    cuda = torch.cuda.is_available()
+    if requested == "auto":
+        if cuda and torch.cuda.is_bf16_supported():
+            requested = "bf16"
+        else:
+            requested = "fp16" if cuda else "fp32"
+    if requested == "fp16" and not cuda:
+        raise UnsupportedHardwareError("fp16 mixed precision needs a CUDA GPU; this worker has "
+                                       "none (use precision: auto or fp32)")
+    return Precision(requested, requested == "bf16", requested == "fp16")
+
+
+def resolve_model_path(model: ModelConfig) -> str:
+    """A local folder, a cached hub id, or a clear error (never a hang on the network)."""
+    if model.name_or_path is None:
+        return demo_model_path()
+    name = model.name_or_path
+    if is_local(name):
+        path = Path(name).expanduser()
+        if not path.is_dir():
+            raise ModelNotFoundError(f"model path {path} does not exist; pass a folder with "
+                                     "config.json and weights, or a hub id, with --model")
+        if not (path / "config.json").is_file():
+            raise ModelNotFoundError(f"model folder {path} has no config.json; it is not a "
+                                     "Hugging Face model folder")
+        return str(path.resolve())
+    reason = hub_unavailable_reason()
+    if reason is not None:
+        try:
+            from huggingface_hub import snapshot_download
+
+            return str(snapshot_download(name, local_files_only=True))
+        except Exception:
+            raise ModelNotFoundError(
+                f"model {name!r} is not a local path, not in the local Hugging Face cache, and "
+                f"{reason}; download it where the hub is reachable (hf download {name} "
+                "--local-dir DIR) and pass --model DIR"
+            ) from None
+    return name
+
+
+def check_method_hardware(model: ModelConfig, optim: str | None) -> None:
+    """QLoRA and 8-bit optimisers need CUDA and bitsandbytes: fail clearly, never fall back."""
+    needs_bnb = []
+    if model.method == "qlora":
+        needs_bnb.append("QLoRA (4-bit NF4 base weights)")
+    if optim and "8bit" in optim:
+        needs_bnb.append(f"the {optim} optimizer")
+    for what in needs_bnb:
+        if not torch.cuda.is_available():
+            raise UnsupportedHardwareError(f"{what} needs a CUDA GPU with bitsandbytes; this "
+                                           "worker has no CUDA device")
+        if importlib.util.find_spec("bitsandbytes") is None:
+            raise UnsupportedHardwareError(f"{what} needs bitsandbytes; install it with: "
+                                           "pip install bitsandbytes")
+
+
+def _dtype(name: str) -> torch.dtype:
+    return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[name]
+
+
+def load_tokenizer(path: str) -> Any:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    return tokenizer
+
+
+def load_model(
+    path: str, model: ModelConfig, *, num_labels: int | None, label_names: tuple[str, ...] | None
+) -> tuple[Any, tuple[str, ...]]:
+    """The base model and the names of modules newly initialised at load time."""
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    kwargs: dict[str, Any] = {"attn_implementation": model.attn_implementation}
+    if model.method == "qlora":
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=_dtype(model.quant_compute_dtype),
+        )
+        kwargs["dtype"] = _dtype(model.quant_compute_dtype)
+    if model.task_type == "classification":
+        if label_names:
+            kwargs["id2label"] = dict(enumerate(label_names))
+            kwargs["label2id"] = {n: i for i, n in enumerate(label_names)}
+        loaded, info = AutoModelForSequenceClassification.from_pretrained(
+            path, num_labels=num_labels, output_loading_info=True, **kwargs)
+    else:
+        loaded, info = AutoModelForCausalLM.from_pretrained(
+            path, output_loading_info=True, **kwargs)
+    if getattr(loaded.config, "pad_token_id", None) is None:
+        loaded.config.pad_token_id = getattr(loaded.config, "eos_token_id", None)
+    new_modules = sorted({k.rsplit(".", 1)[0] for k in info.get("missing_keys", ())})
+    return loaded, tuple(new_modules)
+
+
+def adapt(base: Any, model: ModelConfig, *, new_modules: tuple[str, ...], copy_base: bool) -> Any:
+    """Apply the fine-tuning method to (a copy of) ``base``."""
+    net = copy.deepcopy(base) if copy_base else base
+    if model.method == "full":
+        for param in net.parameters():
+            param.requires_grad_(True)
+        return net
+    from peft import LoraConfig, TaskType, get_peft_model, prepare_model_for_kbit_training
+
+    if model.method == "qlora":
+        net = prepare_model_for_kbit_training(net, use_gradient_checkpointing=False)
+    lora = dict(model.lora or {})
+    task = TaskType.SEQ_CLS if model.task_type == "classification" else TaskType.CAUSAL_LM
+    config = LoraConfig(task_type=task, modules_to_save=list(new_modules) or None, **lora)
+    return get_peft_model(net, config)
+
+
+def count_parameters(net: Any) -> tuple[int, int]:
+    trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in net.parameters())
+    return trainable, total
