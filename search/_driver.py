@@ -1,0 +1,256 @@
+"""The driver: asks Optuna for trials and places each on a Ray worker until the budget is met.
+
+Only the driver calls ``ask`` (under the study lock, so parallel drivers never overshoot the
+budget); workers report, heartbeat and tell. Worker deaths, stale trials and out-of-memory
+failures become retries in one place (:mod:`hpsearch.search._reaper`). Everything resume needs
+is in the study: Ray holds no state of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import optuna
+
+from hpsearch.search import _attrs as A
+from hpsearch.search._ledger import Ledger, build_ledger
+from hpsearch.search._meta import StudyMeta
+from hpsearch.search._pool import WorkerPool
+from hpsearch.search._progress import Progress, summary_lines
+from hpsearch.search._reaper import mark_for_retry, owner_token, reap_stale, repair
+from hpsearch.search._trialconfig import build_trial_config
+from hpsearch.search._worker import TrialOutcome, TrialTask
+from hpsearch.search.policy import sample_params
+from hpsearch.spaces import BatchRuleError
+from hpsearch.storage import ResilientRDBStorage, StorageLocation, StudyPaths, study_lock
+from hpsearch.trainers import newest_complete
+
+_logger = logging.getLogger(__name__)
+
+
+class Interrupted(Exception):
+    """SIGINT/SIGTERM: running trials were handed over to retries; resume continues them."""
+
+
+@dataclass
+class DriverConfig:
+    location: StorageLocation
+    storage: ResilientRDBStorage
+    study: optuna.Study
+    meta: StudyMeta
+    paths: StudyPaths
+    pool: WorkerPool
+    first_eval_step: int
+    max_step: int | None
+    emit: Callable[[str], None] = print
+    reap_interval: float = 5.0
+    status_interval: float = 15.0
+
+
+@dataclass
+class RunSummary:
+    ledger: Ledger
+    elapsed: float
+    lines: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _InFlight:
+    trial_id: int
+    number: int
+    worker: int
+
+
+class Driver:
+    def __init__(self, cfg: DriverConfig) -> None:
+        self.cfg = cfg
+        self.study = cfg.study
+        self.space = cfg.meta.space
+        self.budget = cfg.meta.budget
+        self.max_retries = self.space.retries.max_retries
+        self.owner = owner_token()
+        self.inflight: dict[Any, _InFlight] = {}
+        self.progress = Progress(cfg.emit, self.budget, self.space.objective.metric)
+        self._stop_signal: int | None = None
+
+    # -- budget -------------------------------------------------------------------------
+    def ledger(self) -> Ledger:
+        return build_ledger(self.study.get_trials(deepcopy=False), self.max_retries)
+
+    def _grid_exhausted(self) -> bool:
+        sampler = self.study.sampler
+        return isinstance(sampler, optuna.samplers.GridSampler) and sampler.is_exhausted(
+            self.study)
+
+    def _ask(self) -> optuna.Trial | None:
+        """A trial to run now, or None when the budget (counted in the database) is used."""
+        with study_lock(self.cfg.location, self.study.study_name):
+            ledger = self.ledger()
+            if ledger.waiting == 0 and (
+                ledger.slots_used >= self.budget or self._grid_exhausted()
+            ):
+                return None
+            trial = self.study.ask()
+            self.cfg.storage.set_trial_user_attr(trial._trial_id, A.DRIVER, self.owner)
+        return trial
+
+    def done(self, ledger: Ledger) -> bool:
+        if self.inflight or ledger.running or ledger.waiting or ledger.pending_retry:
+            return False
+        return ledger.slots_used >= self.budget or self._grid_exhausted()
+
+    # -- dispatch -----------------------------------------------------------------------
+    def _dispatch(self, trial: optuna.Trial, worker: int) -> None:
+        params = sample_params(trial, self.space)
+        attrs = trial.user_attrs
+        downscale = int(attrs.get(A.OOM_DOWNSCALE, 1))
+        resume_from = None
+        if attrs.get(A.RETRY_OF) is not None:
+            frozen = self.study._storage.get_trial(trial._trial_id)
+            chain = self.ledger().lineage(frozen)[1:]
+            checkpoint = newest_complete(self.cfg.paths.checkpoints_dir(t.number) for t in chain)
+            resume_from = str(checkpoint.path) if checkpoint else None
+        try:
+            config, resolved = build_trial_config(
+                space=self.space, task=self.cfg.meta.task, params=params,
+                study_name=self.study.study_name, number=trial.number, paths=self.cfg.paths,
+                resume_from=resume_from, oom_downscale=downscale,
+                cpus=self.cfg.pool.cpus_per_trial,
+            )
+        except BatchRuleError as exc:
+            self.cfg.storage.set_trial_user_attr(trial._trial_id, A.FAIL_REASON, str(exc))
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            self.cfg.emit(f"  trial {trial.number}: failed before start ({exc})")
+            self.cfg.pool.release(worker)
+            return
+        for key, value in {
+            A.EFFECTIVE_BATCH: resolved.effective_batch_size,
+            A.GRAD_ACCUM: resolved.gradient_accumulation_steps,
+            A.PER_DEVICE_BATCH: resolved.per_device_train_batch_size,
+            A.LEARNING_RATE_USED: resolved.learning_rate,
+            A.CHECKPOINT_DIR: config.paths.checkpoints_dir,
+            A.RESUMED_FROM: resume_from,
+        }.items():
+            if value is not None:
+                self.cfg.storage.set_trial_user_attr(trial._trial_id, key, value)
+        task = TrialTask(
+            storage_url=self.cfg.location.url, study_name=self.study.study_name,
+            trial_id=trial._trial_id, number=trial.number, config=config, space=self.space,
+            first_eval_step=self.cfg.first_eval_step, max_step=self.cfg.max_step,
+            heartbeat_interval=self.space.retries.heartbeat_interval, oom_downscale=downscale,
+        )
+        ref = self.cfg.pool.submit(worker, task)
+        self.inflight[ref] = _InFlight(trial._trial_id, trial.number, worker)
+        note = f", resuming {Path(resume_from).name}" if resume_from else ""
+        self.cfg.emit(f"  trial {trial.number}: started on worker {worker}{note}")
+
+    def _fill_workers(self) -> None:
+        while self._stop_signal is None and self.cfg.pool.has_idle():
+            worker = self.cfg.pool.acquire()
+            try:
+                trial = self._ask()
+            except BaseException:
+                self.cfg.pool.release(worker)
+                raise
+            if trial is None:
+                self.cfg.pool.release(worker)
+                return
+            try:
+                self._dispatch(trial, worker)
+            except BaseException:
+                mark_for_retry(self.cfg.storage, trial._trial_id, A.RETRY_INTERRUPTED,
+                               "the driver failed while starting it")
+                raise
+
+    # -- results ------------------------------------------------------------------------
+    def _collect(self, timeout: float) -> bool:
+        """Handle finished trials; True if any worker was lost or asked for a retry."""
+        needs_repair = False
+        for ref, result in self.cfg.pool.wait(list(self.inflight), timeout):
+            flight = self.inflight.pop(ref)
+            if isinstance(result, TrialOutcome):
+                self.progress.finished_here += 1
+                self.cfg.emit(self.progress.trial_line(result))
+                needs_repair |= result.retry is not None
+                self.cfg.pool.release(flight.worker)
+                continue
+            lost = self.cfg.pool.is_worker_lost(result)
+            message = f"{'worker lost' if lost else 'worker error'}: {result}"
+            if lost:
+                mark_for_retry(self.cfg.storage, flight.trial_id, A.RETRY_WORKER_LOST, message)
+                self.cfg.pool.replace(flight.worker)
+                needs_repair = True
+            else:
+                self._fail(flight.trial_id, message)
+                self.cfg.pool.release(flight.worker)
+            self.cfg.emit(f"  trial {flight.number}: {message.splitlines()[0][:200]}")
+        return needs_repair
+
+    def _fail(self, trial_id: int, message: str) -> None:
+        try:
+            self.cfg.storage.set_trial_user_attr(trial_id, A.FAIL_REASON, message[:2000])
+            self.cfg.storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass
+
+    def _reap_and_repair(self) -> None:
+        owned = frozenset(f.trial_id for f in self.inflight.values())
+        reaped = reap_stale(self.study, self.cfg.storage,
+                            grace_period=self.space.retries.grace_period, skip_trial_ids=owned)
+        for number in reaped:
+            self.cfg.emit(f"  trial {number}: its worker is gone; it will be retried")
+        repair(self.study, self.cfg.location, self.max_retries)
+
+    # -- main loop ----------------------------------------------------------------------
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self._stop_signal = signum
+        raise Interrupted(signal.Signals(signum).name)
+
+    def run(self) -> RunSummary:
+        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            return self._loop()
+        except Interrupted:
+            self._hand_over()
+            raise
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _loop(self) -> RunSummary:
+        self._reap_and_repair()
+        last_reap = time.monotonic()
+        while True:
+            self._fill_workers()
+            ledger = self.ledger()
+            if self.done(ledger):
+                break
+            if self._collect(timeout=0.2 if self.inflight else 1.0):
+                repair(self.study, self.cfg.location, self.max_retries)
+            if time.monotonic() - last_reap >= self.cfg.reap_interval:
+                self._reap_and_repair()
+                last_reap = time.monotonic()
+            self.progress.maybe_status(ledger, self.study, self.cfg.status_interval)
+        ledger = self.ledger()
+        elapsed = self.progress.elapsed()
+        lines = summary_lines(self.study, ledger, self.budget, elapsed,
+                              self.space.objective.metric)
+        return RunSummary(ledger, elapsed, lines)
+
+    def _hand_over(self) -> None:
+        """On SIGINT/SIGTERM: stop workers, turn running trials into retries for resume."""
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        self.cfg.pool.shutdown()  # first, so no worker reports after its trial is handed over
+        for flight in self.inflight.values():
+            mark_for_retry(self.cfg.storage, flight.trial_id, A.RETRY_INTERRUPTED,
+                           "the driver was interrupted")
+        self.inflight.clear()
+        repair(self.study, self.cfg.location, self.max_retries)

@@ -1,0 +1,90 @@
+"""The study's books: what counts toward the budget, what awaits a retry, and lineage.
+
+A failed trial that is retried is *superseded* by its successor (a new trial with the same
+parameters and ``retry_of`` pointing back). The budget counts budget *slots*: every trial
+that is not superseded holds one. A slot is *finished* when its trial is COMPLETE, PRUNED or a
+final FAIL; a FAIL that still awaits its retry holds its slot but is not finished.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from optuna.trial import FrozenTrial, TrialState
+
+from hpsearch.search import _attrs as A
+
+
+def retry_eligible(trial: FrozenTrial, max_retries: int) -> bool:
+    """May this failed trial, which asked for a retry, get one?"""
+    reason = trial.user_attrs.get(A.RETRY_REQUESTED)
+    if trial.state != TrialState.FAIL or reason is None:
+        return False
+    if reason == A.RETRY_OOM:  # exactly one halved-batch retry, whatever max_retries says
+        return int(trial.user_attrs.get(A.OOM_DOWNSCALE, 1)) == 1
+    if reason == A.RETRY_INTERRUPTED:  # the driver stopped, not the trial's fault
+        return True
+    return int(trial.user_attrs.get(A.RETRY_ATTEMPT, 0)) < max_retries
+
+
+@dataclass
+class Ledger:
+    trials: list[FrozenTrial]
+    successor: dict[int, int] = field(default_factory=dict)
+    pending_retry: list[FrozenTrial] = field(default_factory=list)
+    complete: int = 0
+    pruned: int = 0
+    failed: int = 0
+    running: int = 0
+    waiting: int = 0
+    retried: int = 0
+
+    @property
+    def finished(self) -> int:
+        return self.complete + self.pruned + self.failed
+
+    @property
+    def slots_used(self) -> int:
+        return len(self.trials) - len(self.successor)
+
+    def by_number(self) -> dict[int, FrozenTrial]:
+        return {t.number: t for t in self.trials}
+
+    def lineage(self, trial: FrozenTrial) -> list[FrozenTrial]:
+        """``trial`` and its predecessors, newest first."""
+        by_number = self.by_number()
+        chain = [trial]
+        seen = {trial.number}
+        while (prev := chain[-1].user_attrs.get(A.RETRY_OF)) is not None:
+            if prev in seen or prev not in by_number:
+                break
+            seen.add(prev)
+            chain.append(by_number[prev])
+        return chain
+
+
+def build_ledger(trials: Sequence[FrozenTrial], max_retries: int) -> Ledger:
+    ledger = Ledger(list(trials))
+    for trial in trials:
+        prev = trial.user_attrs.get(A.RETRY_OF)
+        if prev is not None:
+            ledger.successor[int(prev)] = trial.number
+    for trial in trials:
+        if trial.number in ledger.successor:
+            ledger.retried += 1
+            continue
+        state = trial.state
+        if state == TrialState.COMPLETE:
+            ledger.complete += 1
+        elif state == TrialState.PRUNED:
+            ledger.pruned += 1
+        elif state == TrialState.RUNNING:
+            ledger.running += 1
+        elif state == TrialState.WAITING:
+            ledger.waiting += 1
+        elif retry_eligible(trial, max_retries):
+            ledger.pending_retry.append(trial)
+        else:
+            ledger.failed += 1
+    return ledger

@@ -1,0 +1,140 @@
+"""What a study remembers about itself, so ``hpsearch resume STUDY`` needs nothing else.
+
+The space, the task, the budget and the checkpoint root are study user attributes; the
+dashboard shows them and the plain ``optuna`` CLI reads them.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from hpsearch.search import _attrs as A
+from hpsearch.spaces import SearchSpace, SpaceError, TaskSpec, load_space_dict, load_task
+from hpsearch.spaces._errors import IssueCollector
+
+
+class StudyMetaError(ValueError):
+    """The study was not created by hpsearch, or its stored settings are unreadable."""
+
+
+def hpsearch_version() -> str:
+    try:
+        return importlib.metadata.version("hpsearch")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - source checkout
+        return "0+unknown"
+
+
+@dataclass(frozen=True)
+class StudyMeta:
+    space: SearchSpace
+    task: TaskSpec
+    budget: int
+    checkpoint_root: Path
+    command: str = ""
+    version: str = ""
+
+    def attrs(self) -> dict[str, Any]:
+        return {
+            A.STUDY_SPACE: self.space.to_dict(),
+            A.STUDY_TASK: self.task.to_dict(),
+            A.STUDY_BUDGET: self.budget,
+            A.STUDY_CHECKPOINT_ROOT: str(self.checkpoint_root),
+            A.STUDY_COMMAND: self.command,
+            A.STUDY_VERSION: self.version or hpsearch_version(),
+        }
+
+
+def save_meta(study: optuna.Study, meta: StudyMeta) -> None:
+    for key, value in meta.attrs().items():
+        study.set_user_attr(key, value)
+
+
+def set_budget(study: optuna.Study, budget: int) -> None:
+    study.set_user_attr(A.STUDY_BUDGET, budget)
+
+
+def load_meta(study: optuna.Study) -> StudyMeta:
+    attrs = study.user_attrs
+    missing = [k for k in (A.STUDY_SPACE, A.STUDY_TASK, A.STUDY_BUDGET) if k not in attrs]
+    if missing:
+        raise StudyMetaError(
+            f"study {study.study_name!r} was not created by hpsearch (it has no "
+            f"{', '.join(missing)}); start a new one with hpsearch run --study NEW_NAME"
+        )
+    try:
+        space = load_space_dict(attrs[A.STUDY_SPACE], source=f"study {study.study_name!r}")
+        issues = IssueCollector()
+        task = load_task(attrs[A.STUDY_TASK], issues)
+        issues.raise_if_any(f"study {study.study_name!r} task")
+    except SpaceError as exc:
+        raise StudyMetaError(f"the settings stored in study {study.study_name!r} are not "
+                             f"valid for this hpsearch version: {exc}") from None
+    return StudyMeta(
+        space=space,
+        task=task,
+        budget=int(attrs[A.STUDY_BUDGET]),
+        checkpoint_root=Path(attrs.get(A.STUDY_CHECKPOINT_ROOT, ".")),
+        command=str(attrs.get(A.STUDY_COMMAND, "")),
+        version=str(attrs.get(A.STUDY_VERSION, "")),
+    )
+
+
+def hardware_summary() -> dict[str, Any]:
+    """The driver's view of the hardware; the workers add theirs per trial."""
+    import os
+
+    summary: dict[str, Any] = {"host": platform.node(), "cpus": os.cpu_count(),
+                               "python": platform.python_version()}
+    try:
+        import torch
+
+        summary["torch"] = torch.__version__
+        if torch.cuda.is_available():
+            summary["gpus"] = [torch.cuda.get_device_name(i)
+                               for i in range(torch.cuda.device_count())]
+    except ImportError:  # pragma: no cover
+        pass
+    return summary
+
+
+def study_note(meta: StudyMeta, hardware: dict[str, Any]) -> str:
+    """Markdown for the dashboard's study note: space, task, hardware, command."""
+    task = meta.task
+    model = task.model or "all-MiniLM-L6-v2 (built-in demo)"
+    data = task.dataset or "standard-library docstrings (built-in demo)"
+    params = "\n".join(
+        f"| `{p.name}` | {p.kind} | {_describe(p)} |" for p in meta.space.params
+    )
+    gpus = ", ".join(hardware.get("gpus", [])) or "none (CPU trials)"
+    return f"""# {meta.space.name}: {meta.space.description or 'hpsearch study'}
+
+**Command:** `{meta.command}`
+
+**Task:** {task.type} fine-tuning of `{model}` on `{data}`; method **{meta.space.method}**;
+objective `{meta.space.objective.metric}` ({meta.space.objective.direction}); budget
+{meta.budget} finished trials; sampler `{meta.space.sampler.type}`, pruner
+`{meta.space.pruner.type}`, early-stopping patience {meta.space.early_stopping.patience}.
+
+**Hardware (driver):** {hardware.get('host')} with {hardware.get('cpus')} CPUs; GPUs: {gpus}.
+
+**Checkpoints:** `{meta.checkpoint_root}` · hpsearch {meta.version or hpsearch_version()}
+
+| parameter | kind | range |
+| --- | --- | --- |
+{params}
+"""
+
+
+def _describe(param: Any) -> str:
+    if param.kind in ("float", "int"):
+        scale = " (log)" if param.log else ""
+        return f"{param.low} .. {param.high}{scale}"
+    if param.kind == "categorical":
+        return ", ".join(map(str, param.choices))
+    return f"fixed: {param.value}"

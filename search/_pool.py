@@ -1,0 +1,184 @@
+"""Ray placement: connect to (or start) Ray, and keep a pool of long-lived trial workers.
+
+Workers are actors with ``max_restarts=0`` and ``max_task_retries=0``: Ray never re-runs a
+trial, the driver does (through :mod:`hpsearch.search._reaper`). Trials that request GPUs get
+``num_gpus`` (fractions pack several trials on one GPU); on a cluster without GPUs they run on
+CPUs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+_logger = logging.getLogger(__name__)
+
+# Environment forwarded to workers (on other nodes too): hpsearch knobs and Hugging Face
+# offline/caching settings. Never the storage URL: it travels inside each task.
+_FORWARDED_ENV_PREFIXES = ("HPSEARCH_FAILPOINTS", "HPSEARCH_DB_", "HF_", "TRANSFORMERS_",
+                           "HUGGINGFACE_", "WANDB_", "MLFLOW_")
+
+
+class RayConnectError(RuntimeError):
+    """Ray could not be started or reached."""
+
+
+@dataclass(frozen=True)
+class Cluster:
+    started_locally: bool
+    cpus: float
+    gpus: float
+    nodes: int
+    address: str
+
+
+def forwarded_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k.startswith(_FORWARDED_ENV_PREFIXES)}
+
+
+def connect(address: str | None, *, num_cpus: int | None = None, debug: bool = False) -> Cluster:
+    """Join the cluster at ``address`` (or ``RAY_ADDRESS``), or start a private local one."""
+    import ray
+
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    kwargs: dict[str, Any] = {
+        "include_dashboard": False,
+        "log_to_driver": debug,
+        "logging_level": logging.INFO if debug else logging.ERROR,
+        "configure_logging": True,
+        "runtime_env": {"env_vars": forwarded_env()},
+    }
+    if address is None:
+        kwargs["num_cpus"] = num_cpus or os.cpu_count() or 1
+    try:
+        ray.init(address=address, **kwargs)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = address or "a local Ray instance"
+        raise RayConnectError(f"cannot connect to Ray at {where}: {str(exc).splitlines()[0]}"
+                              ) from None
+    resources = ray.cluster_resources()
+    return Cluster(
+        started_locally=address is None,
+        cpus=float(resources.get("CPU", 0)),
+        gpus=float(resources.get("GPU", 0)),
+        nodes=len([n for n in ray.nodes() if n.get("Alive")]),
+        address=ray.get_runtime_context().gcs_address,
+    )
+
+
+def disconnect() -> None:
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+def plan_workers(requested: int | None, budget: int, cluster: Cluster, gpus_per_trial: float,
+                 cpus_per_trial: float) -> tuple[int, float]:
+    """(number of workers, GPUs per worker): GPU trials where there are GPUs, else CPU."""
+    gpus = gpus_per_trial if cluster.gpus > 0 else 0.0
+    if requested:
+        return requested, gpus
+    if gpus > 0:
+        fit = int(cluster.gpus / gpus + 1e-9)
+    else:
+        fit = int(cluster.cpus / cpus_per_trial + 1e-9)
+    return max(1, min(fit, budget)), gpus
+
+
+class WorkerPool:
+    """A fixed number of trial-worker actors, each running one trial at a time."""
+
+    def __init__(self, size: int, *, cpus_per_trial: float, gpus_per_trial: float) -> None:
+        self.size = size
+        self.cpus_per_trial = cpus_per_trial
+        self.gpus_per_trial = gpus_per_trial
+        self._actors: list[Any] = []
+        self._idle: deque[int] = deque()
+        self._next_id = 0
+
+    def _spawn(self) -> Any:
+        import ray
+
+        from hpsearch.search._worker import TrialWorker
+
+        self._next_id += 1
+        actor_cls = ray.remote(TrialWorker).options(  # type: ignore[attr-defined]
+            num_cpus=self.cpus_per_trial,
+            num_gpus=self.gpus_per_trial,
+            max_restarts=0,
+            max_task_retries=0,
+        )
+        return actor_cls.remote(self._next_id)
+
+    def start(self) -> None:
+        self._actors = [self._spawn() for _ in range(self.size)]
+        self._idle = deque(range(self.size))
+
+    def has_idle(self) -> bool:
+        return bool(self._idle)
+
+    def acquire(self) -> int:
+        return self._idle.popleft()
+
+    def release(self, index: int) -> None:
+        if index not in self._idle:
+            self._idle.append(index)
+
+    def submit(self, index: int, task: Any) -> Any:
+        return self._actors[index].run.remote(task)
+
+    def actor(self, index: int) -> Any:
+        return self._actors[index]
+
+    def wait(self, refs: list[Any], timeout: float) -> list[tuple[Any, Any]]:
+        """Finished refs with their result, or the exception that ended them."""
+        import ray
+
+        if not refs:
+            import time
+
+            time.sleep(timeout)
+            return []
+        ready, rest = ray.wait(refs, num_returns=1, timeout=timeout)
+        if ready and rest:  # collect whatever else has finished too, without waiting
+            more, _ = ray.wait(rest, num_returns=len(rest), timeout=0)
+            ready += more
+        out = []
+        for ref in ready:
+            try:
+                out.append((ref, ray.get(ref)))
+            except Exception as exc:
+                out.append((ref, exc))
+        return out
+
+    @staticmethod
+    def is_worker_lost(exc: BaseException) -> bool:
+        from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
+
+        return isinstance(exc, (RayActorError, ActorDiedError, ActorUnavailableError))
+
+    def replace(self, index: int) -> None:
+        """Replace a dead worker; Ray places the new one wherever resources are free."""
+        import ray
+
+        try:
+            ray.kill(self._actors[index], no_restart=True)
+        except Exception:  # already dead
+            pass
+        self._actors[index] = self._spawn()
+        self.release(index)
+
+    def shutdown(self) -> None:
+        import ray
+
+        for actor in self._actors:
+            try:
+                ray.kill(actor, no_restart=True)
+            except Exception:
+                pass
+        self._actors = []
+        self._idle.clear()

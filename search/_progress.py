@@ -1,0 +1,105 @@
+"""Progress lines while a study runs, and the summary when it ends."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from hpsearch.search import _attrs as A
+from hpsearch.search._ledger import Ledger
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = max(0, int(round(seconds)))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def fmt_value(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+    try:
+        return study.best_trial
+    except ValueError:
+        return None
+
+
+def eta_seconds(ledger: Ledger, budget: int, elapsed: float, finished_here: int) -> float | None:
+    remaining = max(0, budget - ledger.finished)
+    if remaining == 0:
+        return 0.0
+    if finished_here == 0:
+        return None
+    return elapsed / finished_here * remaining
+
+
+@dataclass
+class Progress:
+    emit: Callable[[str], None]
+    budget: int
+    metric: str
+    started: float = field(default_factory=time.monotonic)
+    finished_here: int = 0
+    last_line: float = 0.0
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def status_line(self, ledger: Ledger, study: optuna.Study) -> str:
+        best = best_trial(study)
+        best_text = (f"best {self.metric} {fmt_value(best.value)} (#{best.number})"
+                     if best else "no complete trial yet")
+        eta = eta_seconds(ledger, self.budget, self.elapsed(), self.finished_here)
+        return (f"[{fmt_duration(self.elapsed())}] {ledger.finished}/{self.budget} finished "
+                f"({ledger.complete} complete, {ledger.pruned} pruned, {ledger.failed} failed"
+                f"{f', {ledger.retried} retried' if ledger.retried else ''}), "
+                f"{ledger.running} running | {best_text} | ETA {fmt_duration(eta)}")
+
+    def trial_line(self, outcome: Any) -> str:
+        value = f" {self.metric}={fmt_value(outcome.value)}" if outcome.value is not None else ""
+        reason = f" ({outcome.reason})" if outcome.reason else ""
+        return (f"  trial {outcome.number}: {outcome.state.lower()}{value} in "
+                f"{fmt_duration(outcome.wall_time_s)}{reason}")
+
+    def maybe_status(self, ledger: Ledger, study: optuna.Study, every: float = 15.0) -> None:
+        now = time.monotonic()
+        if now - self.last_line >= every:
+            self.last_line = now
+            self.emit(self.status_line(ledger, study))
+
+
+def summary_lines(study: optuna.Study, ledger: Ledger, budget: int, elapsed: float,
+                  metric: str) -> list[str]:
+    lines = [
+        f"Study {study.study_name!r}: {ledger.finished}/{budget} trials finished in "
+        f"{fmt_duration(elapsed)} ({ledger.complete} complete, {ledger.pruned} pruned, "
+        f"{ledger.failed} failed, {ledger.retried} retried).",
+    ]
+    best = best_trial(study)
+    if best is None:
+        lines.append("No trial completed, so there is no best configuration.")
+        return lines
+    lines.append(f"Best trial #{best.number}: {metric} = {fmt_value(best.value)}")
+    for name, value in best.params.items():
+        lines.append(f"  {name}: {value}")
+    if A.ADAPTER_DIR in best.user_attrs:
+        lines.append(f"Best adapter: {best.user_attrs[A.ADAPTER_DIR]}")
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    if len(complete) > 1:
+        worst = max(complete, key=lambda t: t.value if t.value is not None else float("-inf"))
+        if study.direction == optuna.study.StudyDirection.MAXIMIZE:
+            worst = min(complete, key=lambda t: t.value if t.value is not None else float("inf"))
+        lines.append(f"Worst complete trial #{worst.number}: {metric} = {fmt_value(worst.value)}")
+    return lines

@@ -1,0 +1,118 @@
+"""Stale-trial reaping and retries: the single place where hpsearch decides to retry a trial.
+
+Optuna's own heartbeat only runs inside ``optimize()`` and retries from scratch; hpsearch uses
+ask/tell, so it records heartbeats itself (the workers) and reaps here:
+
+1. ``mark_for_retry`` tags a RUNNING trial with the reason and fails it. Failing is atomic
+   against the worker's own ``tell``: whichever comes first wins, so a live result is never lost.
+2. ``repair`` (under the study lock) gives every failed trial that asked for a retry, and has
+   none yet, a successor: a WAITING trial with the same parameters and ``retry_of`` lineage.
+   A crash between 1 and 2 is harmless: the next ``repair`` (any driver, or ``hpsearch
+   resume``) finds the failed trial without a successor and enqueues it then.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from pathlib import Path
+
+import optuna
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import TrialState
+
+from hpsearch.search import _attrs as A
+from hpsearch.search._ledger import build_ledger
+from hpsearch.storage import ResilientRDBStorage, StorageLocation, study_lock
+
+_logger = logging.getLogger(__name__)
+
+
+def _start_time(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def owner_token() -> str:
+    """``host:pid:start`` of this process: tells a dead driver from a live one on this host."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{_start_time(pid) or 0}"
+
+
+def owner_alive(token: str) -> bool | None:
+    """True/False for a process on this host; None when it ran elsewhere (unknown)."""
+    try:
+        host, pid, start = token.rsplit(":", 2)
+    except ValueError:
+        return None
+    if host != socket.gethostname():
+        return None
+    return _start_time(int(pid)) == start
+
+
+def mark_for_retry(storage: ResilientRDBStorage, trial_id: int, reason: str, message: str
+                   ) -> bool:
+    """Fail a RUNNING trial and ask for its retry. False if it had already finished."""
+    try:
+        storage.set_trial_user_attr(trial_id, A.RETRY_REQUESTED, reason)
+        storage.set_trial_user_attr(trial_id, A.FAIL_REASON, message)
+        storage.set_trial_state_values(trial_id, TrialState.FAIL)
+    except UpdateFinishedTrialError:
+        return False
+    return True
+
+
+def reap_stale(
+    study: optuna.Study,
+    storage: ResilientRDBStorage,
+    *,
+    grace_period: float,
+    skip_trial_ids: set[int] | frozenset[int] = frozenset(),
+) -> list[int]:
+    """Fail (for retry) every RUNNING trial whose worker is gone. Returns their numbers."""
+    reaped = []
+    owners = {t._trial_id: t.user_attrs.get(A.DRIVER)
+              for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    for running in storage.running_trials(study._study_id):
+        if running.trial_id in skip_trial_ids:
+            continue
+        alive = owner_alive(owners[running.trial_id]) if owners.get(running.trial_id) else None
+        if alive is False:
+            reason, message = A.RETRY_INTERRUPTED, "its driver process is gone (killed)"
+        elif running.silent_for_s > grace_period:
+            reason = A.RETRY_HEARTBEAT
+            message = (f"no heartbeat for {running.silent_for_s:.0f}s "
+                       f"(grace period {grace_period:.0f}s)")
+        else:
+            continue
+        if mark_for_retry(storage, running.trial_id, reason, message):
+            _logger.info("trial %s reaped: %s", running.number, message)
+            reaped.append(running.number)
+    return reaped
+
+
+def repair(study: optuna.Study, location: StorageLocation, max_retries: int) -> list[int]:
+    """Enqueue a successor for every failed trial awaiting a retry. Returns their numbers."""
+    enqueued = []
+    with study_lock(location, study.study_name):
+        ledger = build_ledger(study.get_trials(deepcopy=False), max_retries)
+        for failed in ledger.pending_retry:
+            reason = failed.user_attrs.get(A.RETRY_REQUESTED)
+            downscale = int(failed.user_attrs.get(A.OOM_DOWNSCALE, 1))
+            attempt = int(failed.user_attrs.get(A.RETRY_ATTEMPT, 0))
+            if reason != A.RETRY_INTERRUPTED:  # interruptions do not use up retries
+                attempt += 1
+            user_attrs = {
+                A.RETRY_OF: failed.number,
+                A.RETRY_ATTEMPT: attempt,
+                "retry_reason": reason,
+                A.OOM_DOWNSCALE: downscale * 2 if reason == A.RETRY_OOM else downscale,
+            }
+            study.enqueue_trial(failed.params, user_attrs=user_attrs)
+            enqueued.append(failed.number)
+            _logger.info("trial %s (%s) will be retried, attempt %s", failed.number, reason,
+                         attempt)
+    return enqueued

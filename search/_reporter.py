@@ -1,0 +1,83 @@
+"""The trainer's :class:`Reporter` implemented on an Optuna trial, plus worker heartbeats."""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import optuna
+from optuna.exceptions import UpdateFinishedTrialError
+
+_logger = logging.getLogger(__name__)
+
+
+class TrialSuperseded(RuntimeError):
+    """The trial was finished by someone else (reaped as stale); this run must stop."""
+
+
+class OptunaReporter:
+    """Reports to the study's storage; asks the study's pruner whether to stop."""
+
+    def __init__(self, study: optuna.Study, trial_id: int) -> None:
+        self.trial = optuna.Trial(study, trial_id)
+        self.storage = study._storage
+        self.trial_id = trial_id
+        self.reported: list[tuple[int, float]] = []
+
+    def report(self, step: int, value: float) -> None:
+        if not math.isfinite(value):
+            return  # the trainer raises its own non-finite error; never store NaN as a value
+        try:
+            self.trial.report(value, step)
+        except UpdateFinishedTrialError:
+            raise TrialSuperseded(f"trial {self.trial.number} was finished elsewhere") from None
+        self.reported.append((step, value))
+
+    def should_prune(self) -> bool:
+        return bool(self.trial.should_prune())
+
+    def record(self, attrs: Mapping[str, Any]) -> None:
+        for key, value in attrs.items():
+            try:
+                self.storage.set_trial_user_attr(self.trial_id, key, value)
+            except UpdateFinishedTrialError:
+                raise TrialSuperseded(
+                    f"trial {self.trial.number} was finished elsewhere") from None
+
+
+class Heartbeat:
+    """Records a heartbeat for a trial every ``interval`` seconds until stopped."""
+
+    def __init__(self, storage: Any, trial_id: int, interval: float) -> None:
+        self.storage = storage
+        self.trial_id = trial_id
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"heartbeat-{trial_id}",
+                                        daemon=True)
+        self.beats = 0
+        self.errors = 0
+
+    def __enter__(self) -> Heartbeat:
+        self.beat()  # the first heartbeat before any work
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.interval + 5)
+
+    def beat(self) -> None:
+        try:
+            self.storage.record_heartbeat(self.trial_id)
+            self.beats += 1
+        except Exception as exc:  # never let a heartbeat failure kill the trial
+            self.errors += 1
+            _logger.warning("heartbeat for trial id %s failed: %s", self.trial_id, exc)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.beat()

@@ -1,0 +1,70 @@
+"""The ``hpsearch`` command: one module per command group, errors mapped to one line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from hpsearch.search.cli import run, spaces
+from hpsearch.search.cli._errors import EXIT_BAD_INPUT, describe
+
+COMMAND_GROUPS = (run, spaces)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hpsearch",
+        description="Hyperparameter search for LLM fine-tuning: Optuna + Ray + Hugging Face.",
+    )
+    parser.add_argument("--debug", action="store_true",
+                        help="verbose logs and full tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for group in COMMAND_GROUPS:
+        group.register(sub)
+    return parser
+
+
+def _configure_logging(debug: bool) -> None:
+    logging.basicConfig(level=logging.INFO if debug else logging.WARNING, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.INFO if debug else optuna.logging.WARNING)
+    if not debug:
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+        import warnings
+
+        warnings.filterwarnings("ignore")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.debug)
+    try:
+        return int(args.func(args))
+    except SystemExit:
+        raise
+    except BaseException as exc:
+        from hpsearch.storage import redact
+
+        failure = describe(exc)
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {redact(failure.message)}", file=sys.stderr)
+        if failure.hint:
+            print(f"hint: {redact(failure.hint)}", file=sys.stderr)
+        return failure.code
+
+
+def entry() -> None:  # pragma: no cover - console script
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
