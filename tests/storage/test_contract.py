@@ -1,0 +1,175 @@
+"""Storage contract: the same behaviour on the embedded SQLite file and on PostgreSQL."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from hpsearch.storage import (
+    StorageUnavailableError,
+    StorageURLError,
+    StudyNameError,
+    StudyNotFoundError,
+    create_or_load_study,
+    list_study_names,
+    load_existing_study,
+    open_storage,
+    parse_storage_url,
+    redact,
+    resolve_storage,
+    study_lock,
+    validate_study_name,
+)
+
+
+def test_create_then_load_by_name(storage_url: str) -> None:
+    storage = open_storage(parse_storage_url(storage_url))
+    handle = create_or_load_study(storage, "contract", "minimize")
+    assert handle.created
+    handle.study.tell(handle.study.ask(), 1.5)
+    again = create_or_load_study(storage, "contract", "minimize")
+    assert not again.created and len(again.study.trials) == 1
+    assert list_study_names(storage) == ["contract"]
+    loaded = load_existing_study(storage, "contract", "db")
+    assert loaded.best_value == 1.5
+
+
+def test_missing_study_suggests_close_names(storage_url: str) -> None:
+    storage = open_storage(parse_storage_url(storage_url))
+    create_or_load_study(storage, "lora_small-demo", "minimize")
+    with pytest.raises(StudyNotFoundError, match="did you mean 'lora_small-demo'"):
+        load_existing_study(storage, "lora_small-dem", "db")
+
+
+def test_heartbeat_ages_include_trials_that_never_beat(storage_url: str) -> None:
+    storage = open_storage(parse_storage_url(storage_url))
+    study = create_or_load_study(storage, "beats", "minimize").study
+    silent, beating = study.ask(), study.ask()
+    storage.record_heartbeat(beating._trial_id)
+    time.sleep(1.1)
+    ages = {r.number: r for r in storage.running_trials(study._study_id)}
+    assert ages[silent.number].heartbeat_age_s is None
+    assert ages[silent.number].silent_for_s >= 1.0
+    assert 1.0 <= ages[beating.number].heartbeat_age_s < 30  # type: ignore[operator]
+    study.tell(silent, 1.0)
+    assert [r.number for r in storage.running_trials(study._study_id)] == [beating.number]
+
+
+def _create_concurrently(url: str, barrier_path: str, out: multiprocessing.Queue) -> None:
+    while not Path(barrier_path).exists():
+        time.sleep(0.005)
+    try:
+        storage = open_storage(parse_storage_url(url))
+        study = create_or_load_study(storage, "race", "minimize").study
+        trial = study.ask()
+        study.tell(trial, float(trial.number))
+        out.put("ok")
+    except Exception as exc:  # pragma: no cover - reported through the queue
+        out.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_many_processes_create_the_schema_and_study_at_once(storage_url: str,
+                                                            tmp_path: Path) -> None:
+    """An empty database and 8 processes racing: no error, one study, no duplicate numbers."""
+    ctx = multiprocessing.get_context("spawn")
+    out: multiprocessing.Queue = ctx.Queue()
+    barrier = tmp_path / "go"
+    procs = [ctx.Process(target=_create_concurrently, args=(storage_url, str(barrier), out))
+             for _ in range(8)]
+    for p in procs:
+        p.start()
+    time.sleep(2.0)
+    barrier.touch()
+    results = [out.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    assert results == ["ok"] * 8
+    storage = open_storage(parse_storage_url(storage_url))
+    study = load_existing_study(storage, "race", "db")
+    numbers = sorted(t.number for t in study.trials)
+    assert numbers == list(range(8))
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+
+
+def _hold_lock(url: str, hold: float, log: str) -> None:
+    with study_lock(parse_storage_url(url), "locked-study"):
+        with open(log, "a") as handle:
+            handle.write(f"in {time.time()}\n")
+        time.sleep(hold)
+        with open(log, "a") as handle:
+            handle.write(f"out {time.time()}\n")
+
+
+def test_study_lock_excludes_other_processes(storage_url: str, tmp_path: Path) -> None:
+    open_storage(parse_storage_url(storage_url))  # create the schema / file
+    ctx = multiprocessing.get_context("spawn")
+    log = tmp_path / "log"
+    procs = [ctx.Process(target=_hold_lock, args=(storage_url, 0.3, str(log)))
+             for _ in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=60)
+    events = [line.split() for line in log.read_text().splitlines()]
+    assert [e[0] for e in events] == ["in", "out"] * 3  # never two holders at once
+
+
+def test_study_name_limit_is_checked_before_any_write(storage_url: str) -> None:
+    with pytest.raises(StudyNameError, match="at most 512"):
+        validate_study_name("x" * 513)
+    storage = open_storage(parse_storage_url(storage_url))
+    with pytest.raises(StudyNameError):
+        create_or_load_study(storage, "y" * 600, "minimize")
+    assert list_study_names(storage) == []
+
+
+def test_default_storage_is_embedded_sqlite(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("HPSEARCH_HOME", str(tmp_path / "home"))
+    location = resolve_storage(None)
+    assert location.source == "default"
+    assert location.sqlite_path == (tmp_path / "home" / "hpsearch.db").resolve()
+    assert location.default_checkpoint_root() == (tmp_path / "home" / "checkpoints").resolve()
+    monkeypatch.setenv("HPSEARCH_STORAGE", "sqlite:///" + str(tmp_path / "env.db"))
+    assert resolve_storage(None).source == "env"
+    assert resolve_storage("sqlite:///" + str(tmp_path / "flag.db")).source == "flag"
+
+
+def test_password_never_appears_in_messages() -> None:
+    url = "postgresql://alice:pa55-w0rd-XYZ@127.0.0.1:1/nodb"
+    location = parse_storage_url(url)
+    assert "pa55-w0rd-XYZ" not in location.display
+    assert "pa55-w0rd-XYZ" not in repr(location)
+    with pytest.raises(StorageUnavailableError) as info:
+        open_storage(location)
+    assert "pa55-w0rd-XYZ" not in str(info.value)
+    assert "cannot reach the database" in str(info.value)
+    assert redact(f"oops {url}") == "oops postgresql://alice:***@127.0.0.1:1/nodb"
+
+
+def test_unreachable_database_fails_fast_and_clearly() -> None:
+    started = time.monotonic()
+    with pytest.raises(StorageUnavailableError, match="Connection refused"):
+        open_storage(parse_storage_url("postgresql://postgres@127.0.0.1:1/test"))
+    assert time.monotonic() - started < 15
+
+
+@pytest.mark.parametrize("url", ["mysql://u@h/db", "not a url", "sqlite:///:memory:"])
+def test_unsupported_urls_are_rejected(url: str) -> None:
+    with pytest.raises(StorageURLError):
+        parse_storage_url(url)
+
+
+def test_optuna_sees_a_plain_study(storage_url: str) -> None:
+    """No private tables: the study is an ordinary Optuna study."""
+    storage = open_storage(parse_storage_url(storage_url))
+    study = create_or_load_study(storage, "plain", "maximize").study
+    study.set_user_attr("hpsearch.budget", 3)
+    study.tell(study.ask(), 0.5)
+    plain = optuna.load_study(study_name="plain", storage=storage_url.replace(
+        "postgresql://", "postgresql+psycopg2://"))
+    assert plain.best_value == 0.5 and plain.user_attrs["hpsearch.budget"] == 3
