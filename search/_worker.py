@@ -153,7 +153,8 @@ class TrialWorker:
         stats = {k: v for k, v in result.stats.items() if v is not None}
         finals = {
             **stats,
-            **{f"final_{k}": v for k, v in result.metrics.items()},
+            **{f"final_{k}": v for k, v in result.metrics.items()
+               if not k.endswith(("_runtime", "_per_second"))},
             "best_step": result.best_step,
             "last_step": result.last_step,
             A.WALL_TIME: round(time.time() - wall_start, 3),

@@ -115,7 +115,6 @@ def build_sampler(
         options.setdefault("multivariate", True)
         options.setdefault("constant_liar", n_workers > 1)
         options["group"] = space.is_conditional and options["multivariate"]
-        options.setdefault("warn_independent_sampling", False)
     elif kind == "grid":
         options["search_space"] = grid_search_space(space)
     elif kind in ("cmaes", "gp"):
