@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import signal
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,16 +86,13 @@ class Driver:
 
     def _grid_exhausted(self) -> bool:
         sampler = self.study.sampler
-        return isinstance(sampler, optuna.samplers.GridSampler) and sampler.is_exhausted(
-            self.study)
+        return isinstance(sampler, optuna.samplers.GridSampler) and sampler.is_exhausted(self.study)
 
     def _ask(self) -> optuna.Trial | None:
         """A trial to run now, or None when the budget (counted in the database) is used."""
         with study_lock(self.cfg.location, self.study.study_name):
             ledger = self.ledger()
-            if ledger.waiting == 0 and (
-                ledger.slots_used >= self.budget or self._grid_exhausted()
-            ):
+            if ledger.waiting == 0 and (ledger.slots_used >= self.budget or self._grid_exhausted()):
                 return None
             trial = self.study.ask()
             self.cfg.storage.set_trial_user_attr(trial._trial_id, A.DRIVER, self.owner)
@@ -120,9 +116,14 @@ class Driver:
             resume_from = str(checkpoint.path) if checkpoint else None
         try:
             config, resolved = build_trial_config(
-                space=self.space, task=self.cfg.meta.task, params=params,
-                study_name=self.study.study_name, number=trial.number, paths=self.cfg.paths,
-                resume_from=resume_from, oom_downscale=downscale,
+                space=self.space,
+                task=self.cfg.meta.task,
+                params=params,
+                study_name=self.study.study_name,
+                number=trial.number,
+                paths=self.cfg.paths,
+                resume_from=resume_from,
+                oom_downscale=downscale,
                 cpus=self.cfg.pool.cpus_per_trial,
             )
         except BatchRuleError as exc:
@@ -142,10 +143,16 @@ class Driver:
             if value is not None:
                 self.cfg.storage.set_trial_user_attr(trial._trial_id, key, value)
         task = TrialTask(
-            storage_url=self.cfg.location.url, study_name=self.study.study_name,
-            trial_id=trial._trial_id, number=trial.number, config=config, space=self.space,
-            first_eval_step=self.cfg.first_eval_step, max_step=self.cfg.max_step,
-            heartbeat_interval=self.space.retries.heartbeat_interval, oom_downscale=downscale,
+            storage_url=self.cfg.location.url,
+            study_name=self.study.study_name,
+            trial_id=trial._trial_id,
+            number=trial.number,
+            config=config,
+            space=self.space,
+            first_eval_step=self.cfg.first_eval_step,
+            max_step=self.cfg.max_step,
+            heartbeat_interval=self.space.retries.heartbeat_interval,
+            oom_downscale=downscale,
         )
         ref = self.cfg.pool.submit(worker, task)
         self.inflight[ref] = _InFlight(trial._trial_id, trial.number, worker)
@@ -166,8 +173,12 @@ class Driver:
             try:
                 self._dispatch(trial, worker)
             except BaseException:
-                mark_for_retry(self.cfg.storage, trial._trial_id, A.RETRY_INTERRUPTED,
-                               "the driver failed while starting it")
+                mark_for_retry(
+                    self.cfg.storage,
+                    trial._trial_id,
+                    A.RETRY_INTERRUPTED,
+                    "the driver failed while starting it",
+                )
                 raise
 
     # -- results ------------------------------------------------------------------------
@@ -203,8 +214,12 @@ class Driver:
 
     def _reap_and_repair(self) -> None:
         owned = frozenset(f.trial_id for f in self.inflight.values())
-        reaped = reap_stale(self.study, self.cfg.storage,
-                            grace_period=self.space.retries.grace_period, skip_trial_ids=owned)
+        reaped = reap_stale(
+            self.study,
+            self.cfg.storage,
+            grace_period=self.space.retries.grace_period,
+            skip_trial_ids=owned,
+        )
         for number in reaped:
             self.cfg.emit(f"  trial {number}: its worker is gone; it will be retried")
         repair(self.study, self.cfg.location, self.max_retries)
@@ -241,8 +256,7 @@ class Driver:
             self.progress.maybe_status(ledger, self.study, self.cfg.status_interval)
         ledger = self.ledger()
         elapsed = self.progress.elapsed()
-        lines = summary_lines(self.study, ledger, self.budget, elapsed,
-                              self.space.objective.metric)
+        lines = summary_lines(self.study, ledger, self.budget, elapsed, self.space.objective.metric)
         return RunSummary(ledger, elapsed, lines)
 
     def _hand_over(self) -> None:
@@ -250,7 +264,8 @@ class Driver:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         self.cfg.pool.shutdown()  # first, so no worker reports after its trial is handed over
         for flight in self.inflight.values():
-            mark_for_retry(self.cfg.storage, flight.trial_id, A.RETRY_INTERRUPTED,
-                           "the driver was interrupted")
+            mark_for_retry(
+                self.cfg.storage, flight.trial_id, A.RETRY_INTERRUPTED, "the driver was interrupted"
+            )
         self.inflight.clear()
         repair(self.study, self.cfg.location, self.max_retries)

@@ -73,8 +73,10 @@ def load_meta(study: optuna.Study) -> StudyMeta:
         task = load_task(attrs[A.STUDY_TASK], issues)
         issues.raise_if_any(f"study {study.study_name!r} task")
     except SpaceError as exc:
-        raise StudyMetaError(f"the settings stored in study {study.study_name!r} are not "
-                             f"valid for this hpsearch version: {exc}") from None
+        raise StudyMetaError(
+            f"the settings stored in study {study.study_name!r} are not "
+            f"valid for this hpsearch version: {exc}"
+        ) from None
     return StudyMeta(
         space=space,
         task=task,
@@ -89,15 +91,19 @@ def hardware_summary() -> dict[str, Any]:
     """The driver's view of the hardware; the workers add theirs per trial."""
     import os
 
-    summary: dict[str, Any] = {"host": platform.node(), "cpus": os.cpu_count(),
-                               "python": platform.python_version()}
+    summary: dict[str, Any] = {
+        "host": platform.node(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+    }
     try:
         import torch
 
         summary["torch"] = torch.__version__
         if torch.cuda.is_available():
-            summary["gpus"] = [torch.cuda.get_device_name(i)
-                               for i in range(torch.cuda.device_count())]
+            summary["gpus"] = [
+                torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())
+            ]
     except ImportError:  # pragma: no cover
         pass
     return summary
@@ -108,11 +114,9 @@ def study_note(meta: StudyMeta, hardware: dict[str, Any]) -> str:
     task = meta.task
     model = task.model or "all-MiniLM-L6-v2 (built-in demo)"
     data = task.dataset or "standard-library docstrings (built-in demo)"
-    params = "\n".join(
-        f"| `{p.name}` | {p.kind} | {_describe(p)} |" for p in meta.space.params
-    )
+    params = "\n".join(f"| `{p.name}` | {p.kind} | {_describe(p)} |" for p in meta.space.params)
     gpus = ", ".join(hardware.get("gpus", [])) or "none (CPU trials)"
-    return f"""# {meta.space.name}: {meta.space.description or 'hpsearch study'}
+    return f"""# {meta.space.name}: {meta.space.description or "hpsearch study"}
 
 **Command:** `{meta.command}`
 
@@ -121,7 +125,7 @@ objective `{meta.space.objective.metric}` ({meta.space.objective.direction}); bu
 {meta.budget} finished trials; sampler `{meta.space.sampler.type}`, pruner
 `{meta.space.pruner.type}`, early-stopping patience {meta.space.early_stopping.patience}.
 
-**Hardware (driver):** {hardware.get('host')} with {hardware.get('cpus')} CPUs; GPUs: {gpus}.
+**Hardware (driver):** {hardware.get("host")} with {hardware.get("cpus")} CPUs; GPUs: {gpus}.
 
 **Checkpoints:** `{meta.checkpoint_root}` · hpsearch {meta.version or hpsearch_version()}
 

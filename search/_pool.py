@@ -8,6 +8,7 @@ CPUs.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections import deque
@@ -18,8 +19,15 @@ _logger = logging.getLogger(__name__)
 
 # Environment forwarded to workers (on other nodes too): hpsearch knobs and Hugging Face
 # offline/caching settings. Never the storage URL: it travels inside each task.
-_FORWARDED_ENV_PREFIXES = ("HPSEARCH_FAILPOINTS", "HPSEARCH_DB_", "HF_", "TRANSFORMERS_",
-                           "HUGGINGFACE_", "WANDB_", "MLFLOW_")
+_FORWARDED_ENV_PREFIXES = (
+    "HPSEARCH_FAILPOINTS",
+    "HPSEARCH_DB_",
+    "HF_",
+    "TRANSFORMERS_",
+    "HUGGINGFACE_",
+    "WANDB_",
+    "MLFLOW_",
+)
 
 
 class RayConnectError(RuntimeError):
@@ -57,8 +65,9 @@ def connect(address: str | None, *, num_cpus: int | None = None, debug: bool = F
         ray.init(address=address, **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = address or "a local Ray instance"
-        raise RayConnectError(f"cannot connect to Ray at {where}: {str(exc).splitlines()[0]}"
-                              ) from None
+        raise RayConnectError(
+            f"cannot connect to Ray at {where}: {str(exc).splitlines()[0]}"
+        ) from None
     resources = ray.cluster_resources()
     return Cluster(
         started_locally=address is None,
@@ -76,8 +85,13 @@ def disconnect() -> None:
         ray.shutdown()
 
 
-def plan_workers(requested: int | None, budget: int, cluster: Cluster, gpus_per_trial: float,
-                 cpus_per_trial: float) -> tuple[int, float]:
+def plan_workers(
+    requested: int | None,
+    budget: int,
+    cluster: Cluster,
+    gpus_per_trial: float,
+    cpus_per_trial: float,
+) -> tuple[int, float]:
     """(number of workers, GPUs per worker): GPU trials where there are GPUs, else CPU."""
     gpus = gpus_per_trial if cluster.gpus > 0 else 0.0
     if requested:
@@ -106,7 +120,7 @@ class WorkerPool:
         from hpsearch.search._worker import TrialWorker
 
         self._next_id += 1
-        actor_cls = ray.remote(TrialWorker).options(  # type: ignore[attr-defined]
+        actor_cls = ray.remote(TrialWorker).options(
             num_cpus=self.cpus_per_trial,
             num_gpus=self.gpus_per_trial,
             max_restarts=0,
@@ -165,10 +179,8 @@ class WorkerPool:
         """Replace a dead worker; Ray places the new one wherever resources are free."""
         import ray
 
-        try:
+        with contextlib.suppress(Exception):  # already dead
             ray.kill(self._actors[index], no_restart=True)
-        except Exception:  # already dead
-            pass
         self._actors[index] = self._spawn()
         self.release(index)
 
@@ -176,9 +188,7 @@ class WorkerPool:
         import ray
 
         for actor in self._actors:
-            try:
+            with contextlib.suppress(Exception):
                 ray.kill(actor, no_restart=True)
-            except Exception:
-                pass
         self._actors = []
         self._idle.clear()

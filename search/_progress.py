@@ -17,7 +17,7 @@ from hpsearch.search._ledger import Ledger
 def fmt_duration(seconds: float | None) -> str:
     if seconds is None:
         return "?"
-    seconds = max(0, int(round(seconds)))
+    seconds = max(0, round(seconds))
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     if hours:
@@ -59,19 +59,26 @@ class Progress:
 
     def status_line(self, ledger: Ledger, study: optuna.Study) -> str:
         best = best_trial(study)
-        best_text = (f"best {self.metric} {fmt_value(best.value)} (#{best.number})"
-                     if best else "no complete trial yet")
+        best_text = (
+            f"best {self.metric} {fmt_value(best.value)} (#{best.number})"
+            if best
+            else "no complete trial yet"
+        )
         eta = eta_seconds(ledger, self.budget, self.elapsed(), self.finished_here)
-        return (f"[{fmt_duration(self.elapsed())}] {ledger.finished}/{self.budget} finished "
-                f"({ledger.complete} complete, {ledger.pruned} pruned, {ledger.failed} failed"
-                f"{f', {ledger.retried} retried' if ledger.retried else ''}), "
-                f"{ledger.running} running | {best_text} | ETA {fmt_duration(eta)}")
+        return (
+            f"[{fmt_duration(self.elapsed())}] {ledger.finished}/{self.budget} finished "
+            f"({ledger.complete} complete, {ledger.pruned} pruned, {ledger.failed} failed"
+            f"{f', {ledger.retried} retried' if ledger.retried else ''}), "
+            f"{ledger.running} running | {best_text} | ETA {fmt_duration(eta)}"
+        )
 
     def trial_line(self, outcome: Any) -> str:
         value = f" {self.metric}={fmt_value(outcome.value)}" if outcome.value is not None else ""
         reason = f" ({outcome.reason})" if outcome.reason else ""
-        return (f"  trial {outcome.number}: {outcome.state.lower()}{value} in "
-                f"{fmt_duration(outcome.wall_time_s)}{reason}")
+        return (
+            f"  trial {outcome.number}: {outcome.state.lower()}{value} in "
+            f"{fmt_duration(outcome.wall_time_s)}{reason}"
+        )
 
     def maybe_status(self, ledger: Ledger, study: optuna.Study, every: float = 15.0) -> None:
         now = time.monotonic()
@@ -80,8 +87,9 @@ class Progress:
             self.emit(self.status_line(ledger, study))
 
 
-def summary_lines(study: optuna.Study, ledger: Ledger, budget: int, elapsed: float,
-                  metric: str) -> list[str]:
+def summary_lines(
+    study: optuna.Study, ledger: Ledger, budget: int, elapsed: float, metric: str
+) -> list[str]:
     lines = [
         f"Study {study.study_name!r}: {ledger.finished}/{budget} trials finished in "
         f"{fmt_duration(elapsed)} ({ledger.complete} complete, {ledger.pruned} pruned, "

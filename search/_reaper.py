@@ -53,8 +53,7 @@ def owner_alive(token: str) -> bool | None:
     return _start_time(int(pid)) == start
 
 
-def mark_for_retry(storage: ResilientRDBStorage, trial_id: int, reason: str, message: str
-                   ) -> bool:
+def mark_for_retry(storage: ResilientRDBStorage, trial_id: int, reason: str, message: str) -> bool:
     """Fail a RUNNING trial and ask for its retry. False if it had already finished."""
     try:
         storage.set_trial_user_attr(trial_id, A.RETRY_REQUESTED, reason)
@@ -74,18 +73,22 @@ def reap_stale(
 ) -> list[int]:
     """Fail (for retry) every RUNNING trial whose worker is gone. Returns their numbers."""
     reaped = []
-    owners = {t._trial_id: t.user_attrs.get(A.DRIVER)
-              for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    owners = {
+        t._trial_id: t.user_attrs.get(A.DRIVER)
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    }
     for running in storage.running_trials(study._study_id):
         if running.trial_id in skip_trial_ids:
             continue
-        alive = owner_alive(owners[running.trial_id]) if owners.get(running.trial_id) else None
+        owner = owners.get(running.trial_id)
+        alive = owner_alive(str(owner)) if owner else None
         if alive is False:
             reason, message = A.RETRY_INTERRUPTED, "its driver process is gone (killed)"
         elif running.silent_for_s > grace_period:
             reason = A.RETRY_HEARTBEAT
-            message = (f"no heartbeat for {running.silent_for_s:.0f}s "
-                       f"(grace period {grace_period:.0f}s)")
+            message = (
+                f"no heartbeat for {running.silent_for_s:.0f}s (grace period {grace_period:.0f}s)"
+            )
         else:
             continue
         if mark_for_retry(storage, running.trial_id, reason, message):
@@ -113,6 +116,7 @@ def repair(study: optuna.Study, location: StorageLocation, max_retries: int) -> 
             }
             study.enqueue_trial(failed.params, user_attrs=user_attrs)
             enqueued.append(failed.number)
-            _logger.info("trial %s (%s) will be retried, attempt %s", failed.number, reason,
-                         attempt)
+            _logger.info(
+                "trial %s (%s) will be retried, attempt %s", failed.number, reason, attempt
+            )
     return enqueued

@@ -44,8 +44,7 @@ class OptunaReporter:
             try:
                 self.storage.set_trial_user_attr(self.trial_id, key, value)
             except UpdateFinishedTrialError:
-                raise TrialSuperseded(
-                    f"trial {self.trial.number} was finished elsewhere") from None
+                raise TrialSuperseded(f"trial {self.trial.number} was finished elsewhere") from None
 
 
 class Heartbeat:
@@ -56,8 +55,9 @@ class Heartbeat:
         self.trial_id = trial_id
         self.interval = interval
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"heartbeat-{trial_id}",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop, name=f"heartbeat-{trial_id}", daemon=True
+        )
         self.beats = 0
         self.errors = 0
 

@@ -96,8 +96,9 @@ def _check_trainable(space: SearchSpace, task: TaskSpec, location: StorageLocati
         probe_params[param.name] = values[0] if values else getattr(param, "low", None)
     paths = StudyPaths(Path("/nonexistent"), "probe")
     try:
-        config, _ = build_trial_config(space=space, task=task, params=probe_params,
-                                       study_name="probe", number=0, paths=paths)
+        config, _ = build_trial_config(
+            space=space, task=task, params=probe_params, study_name="probe", number=0, paths=paths
+        )
     except ValueError:
         return  # batch-rule problems were reported by the space validation
     problems = runner_for(task.type).validate(config)
@@ -125,15 +126,27 @@ def prepare(request: RunRequest) -> Prepared:
     study_name = request.study or default_study_name(space, task)
     validate_study_name(study_name)
     _check_trainable(space, task, location)
-    root = Path(request.checkpoint_dir) if request.checkpoint_dir else (
-        location.default_checkpoint_root())
-    meta = StudyMeta(space=space, task=task, budget=budget, checkpoint_root=root.resolve(),
-                     command=request.command)
+    root = (
+        Path(request.checkpoint_dir)
+        if request.checkpoint_dir
+        else (location.default_checkpoint_root())
+    )
+    meta = StudyMeta(
+        space=space,
+        task=task,
+        budget=budget,
+        checkpoint_root=root.resolve(),
+        command=request.command,
+    )
     return Prepared(location, study_name, meta, budget)
 
 
-def _load_existing(storage: ResilientRDBStorage, prepared: Prepared, request: RunRequest,
-                   emit: Callable[[str], None]) -> StudyMeta:
+def _load_existing(
+    storage: ResilientRDBStorage,
+    prepared: Prepared,
+    request: RunRequest,
+    emit: Callable[[str], None],
+) -> StudyMeta:
     probe = load_existing_study(storage, prepared.study_name, prepared.location.display)
     meta = load_meta(probe)
     if prepared.meta is not None and (
@@ -150,18 +163,29 @@ def _load_existing(storage: ResilientRDBStorage, prepared: Prepared, request: Ru
         meta = replace(meta, budget=prepared.budget)
     if request.checkpoint_dir:
         meta = replace(meta, checkpoint_root=Path(request.checkpoint_dir).resolve())
-    emit(f"Continuing study {prepared.study_name!r} ({meta.space.name}, budget {meta.budget}) "
-         f"in {prepared.location.display}")
+    emit(
+        f"Continuing study {prepared.study_name!r} ({meta.space.name}, budget {meta.budget}) "
+        f"in {prepared.location.display}"
+    )
     return meta
 
 
-def _create_or_load(storage: ResilientRDBStorage, prepared: Prepared, meta: StudyMeta,
-                    workers: int, emit: Callable[[str], None]) -> optuna.Study:
+def _create_or_load(
+    storage: ResilientRDBStorage,
+    prepared: Prepared,
+    meta: StudyMeta,
+    workers: int,
+    emit: Callable[[str], None],
+) -> optuna.Study:
     sampler = build_sampler(meta.space, n_workers=workers)
-    pruner = build_pruner(meta.space, first_eval_step=_first_eval_step(meta),
-                          max_step=meta.task.max_steps if meta.task.fidelity == "steps" else None)
-    handle = create_or_load_study(storage, prepared.study_name, meta.space.objective.direction,
-                                  sampler, pruner)
+    pruner = build_pruner(
+        meta.space,
+        first_eval_step=_first_eval_step(meta),
+        max_step=meta.task.max_steps if meta.task.fidelity == "steps" else None,
+    )
+    handle = create_or_load_study(
+        storage, prepared.study_name, meta.space.objective.direction, sampler, pruner
+    )
     if handle.created:
         save_meta(handle.study, meta)
         from optuna_dashboard import save_note
@@ -176,38 +200,55 @@ def _create_or_load(storage: ResilientRDBStorage, prepared: Prepared, meta: Stud
 def execute(request: RunRequest, emit: Callable[[str], None]) -> RunSummary:
     prepared = prepare(request)
     if prepared.location.source == "default":
-        emit(f"Storage: embedded SQLite database at {prepared.location.sqlite_path} "
-             "(pass --storage postgresql://... or set HPSEARCH_STORAGE for a server)")
+        emit(
+            f"Storage: embedded SQLite database at {prepared.location.sqlite_path} "
+            "(pass --storage postgresql://... or set HPSEARCH_STORAGE for a server)"
+        )
     storage = open_storage(prepared.location)
     if prepared.meta is None or study_exists(storage, prepared.study_name):
         meta = _load_existing(storage, prepared, request, emit)
     else:
         meta = prepared.meta
     if meta.task.demo:
-        emit("Task: built-in offline demo: LoRA fine-tuning of all-MiniLM-L6-v2 (22M-parameter "
-             "BERT) to tell which standard-library package a docstring comes from. Pass "
-             "--model PATH_OR_HUB_ID --dataset PATH_OR_HUB_ID to tune your own.")
+        emit(
+            "Task: built-in offline demo: LoRA fine-tuning of all-MiniLM-L6-v2 (22M-parameter "
+            "BERT) to tell which standard-library package a docstring comes from. Pass "
+            "--model PATH_OR_HUB_ID --dataset PATH_OR_HUB_ID to tune your own."
+        )
     root = ensure_writable(meta.checkpoint_root)
     cluster = connect(request.address, debug=request.debug)
     try:
-        workers, gpus = plan_workers(request.workers, meta.budget, cluster,
-                                     meta.space.resources.gpus_per_trial,
-                                     meta.space.resources.cpus_per_trial)
+        workers, gpus = plan_workers(
+            request.workers,
+            meta.budget,
+            cluster,
+            meta.space.resources.gpus_per_trial,
+            meta.space.resources.cpus_per_trial,
+        )
         study = _create_or_load(storage, prepared, meta, workers, emit)
         where = "GPU" if gpus > 0 else "CPU"
-        emit(f"Ray: {cluster.nodes} node(s), {cluster.cpus:g} CPUs, {cluster.gpus:g} GPUs; "
-             f"{workers} {where} worker(s), {gpus:g} GPU and "
-             f"{meta.space.resources.cpus_per_trial:g} CPU per trial")
-        pool = WorkerPool(workers, cpus_per_trial=meta.space.resources.cpus_per_trial,
-                          gpus_per_trial=gpus)
+        emit(
+            f"Ray: {cluster.nodes} node(s), {cluster.cpus:g} CPUs, {cluster.gpus:g} GPUs; "
+            f"{workers} {where} worker(s), {gpus:g} GPU and "
+            f"{meta.space.resources.cpus_per_trial:g} CPU per trial"
+        )
+        pool = WorkerPool(
+            workers, cpus_per_trial=meta.space.resources.cpus_per_trial, gpus_per_trial=gpus
+        )
         pool.start()
-        driver = Driver(DriverConfig(
-            location=prepared.location, storage=storage, study=study, meta=meta,
-            paths=StudyPaths(root, study.study_name), pool=pool,
-            first_eval_step=_first_eval_step(meta),
-            max_step=meta.task.max_steps if meta.task.fidelity == "steps" else None,
-            emit=emit,
-        ))
+        driver = Driver(
+            DriverConfig(
+                location=prepared.location,
+                storage=storage,
+                study=study,
+                meta=meta,
+                paths=StudyPaths(root, study.study_name),
+                pool=pool,
+                first_eval_step=_first_eval_step(meta),
+                max_step=meta.task.max_steps if meta.task.fidelity == "steps" else None,
+                emit=emit,
+            )
+        )
         try:
             return driver.run()
         finally:

@@ -17,8 +17,7 @@ from hpsearch.trainers import (
 )
 
 
-def model_config(space: SearchSpace, task: TaskSpec, resolved: ResolvedTrial | None
-                 ) -> ModelConfig:
+def model_config(space: SearchSpace, task: TaskSpec, resolved: ResolvedTrial | None) -> ModelConfig:
     knobs = resolved.knobs if resolved else {}
     return ModelConfig(
         name_or_path=task.model,
@@ -53,8 +52,9 @@ def data_config(task: TaskSpec, max_seq_length: int | None = None) -> DataConfig
     )
 
 
-def schedule_config(space: SearchSpace, task: TaskSpec, epochs: float | None = None
-                    ) -> ScheduleConfig:
+def schedule_config(
+    space: SearchSpace, task: TaskSpec, epochs: float | None = None
+) -> ScheduleConfig:
     return ScheduleConfig(
         max_steps=task.max_steps,
         num_train_epochs=epochs if epochs is not None else task.num_train_epochs,

@@ -32,19 +32,23 @@ def build_task(space: SearchSpace, overrides: Mapping[str, Any]) -> TaskSpec:
     return task
 
 
-def _demo_defaults(task: TaskSpec, space_task: Mapping[str, Any],
-                   overrides: Mapping[str, Any]) -> TaskSpec:
+def _demo_defaults(
+    task: TaskSpec, space_task: Mapping[str, Any], overrides: Mapping[str, Any]
+) -> TaskSpec:
     """The built-in demo's sizes: small enough for a 2-core CPU, big enough to learn."""
     from dataclasses import replace
 
     given = {**space_task, **{k: v for k, v in overrides.items() if v is not None}}
-    defaults = {"max_seq_length": 64, "eval_steps": 10, "max_eval_samples": 128,
-                "per_device_eval_batch_size": 64}
+    defaults = {
+        "max_seq_length": 64,
+        "eval_steps": 10,
+        "max_eval_samples": 128,
+        "per_device_eval_batch_size": 64,
+    }
     return replace(task, **{k: v for k, v in defaults.items() if k not in given})
 
 
-def validate_run(space: SearchSpace, task: TaskSpec, budget: int | None = None
-                 ) -> list[SpaceIssue]:
+def validate_run(space: SearchSpace, task: TaskSpec, budget: int | None = None) -> list[SpaceIssue]:
     """Problems with the combination of space and task, including TrainingArguments names."""
     from hpsearch.trainers import training_argument_names
 
@@ -55,17 +59,30 @@ def validate_run(space: SearchSpace, task: TaskSpec, budget: int | None = None
         if param.name in KNOBS:
             continue
         if param.name in MANAGED_TRAINING_ARGS:
-            issues.append(SpaceIssue(path, "is set by hpsearch itself", param.name,
-                                     MANAGED_TRAINING_ARGS[param.name]))
+            issues.append(
+                SpaceIssue(
+                    path, "is set by hpsearch itself", param.name, MANAGED_TRAINING_ARGS[param.name]
+                )
+            )
         elif param.name not in training_args:
-            issues.append(SpaceIssue(
-                path, "is neither an hpsearch knob nor a TrainingArguments field"
-                + suggest(param.name, [*KNOBS, *training_args]), param.name,
-                "see docs/spaces.md for the knobs; any transformers.TrainingArguments field"))
+            issues.append(
+                SpaceIssue(
+                    path,
+                    "is neither an hpsearch knob nor a TrainingArguments field"
+                    + suggest(param.name, [*KNOBS, *training_args]),
+                    param.name,
+                    "see docs/spaces.md for the knobs; any transformers.TrainingArguments field",
+                )
+            )
     if space.param("num_train_epochs") is not None and task.max_steps is not None:
-        issues.append(SpaceIssue("params.num_train_epochs",
-                                 "the space searches epochs but the task fixes max_steps",
-                                 task.max_steps, "drop --max-steps (task.max_steps)"))
+        issues.append(
+            SpaceIssue(
+                "params.num_train_epochs",
+                "the space searches epochs but the task fixes max_steps",
+                task.max_steps,
+                "drop --max-steps (task.max_steps)",
+            )
+        )
     if space.sampler.type == "grid" and not issues:
         try:
             size = grid_size(space)
@@ -74,15 +91,22 @@ def validate_run(space: SearchSpace, task: TaskSpec, budget: int | None = None
         else:
             wanted = budget or space.trials
             if size < wanted:
-                issues.append(SpaceIssue("trials", "is larger than the grid", wanted,
-                                         f"at most {size} (the number of grid points)"))
+                issues.append(
+                    SpaceIssue(
+                        "trials",
+                        "is larger than the grid",
+                        wanted,
+                        f"at most {size} (the number of grid points)",
+                    )
+                )
     if task.type == "simulated" and task.max_steps is None:
         issues.append(SpaceIssue("task.max_steps", "a simulated task needs max_steps"))
     return issues
 
 
-def raise_if_invalid(space: SearchSpace, task: TaskSpec, source: str,
-                     budget: int | None = None) -> None:
+def raise_if_invalid(
+    space: SearchSpace, task: TaskSpec, source: str, budget: int | None = None
+) -> None:
     issues = validate_run(space, task, budget)
     if issues:
         raise SpaceError(issues, source)

@@ -78,18 +78,27 @@ class TrialWorker:
         import ray
 
         ctx = ray.get_runtime_context()
-        return {"node_id": ctx.get_node_id(), "host": socket.gethostname(), "pid": os.getpid(),
-                "gpu_ids": [str(g) for g in ray.get_gpu_ids()], "worker_id": self.worker_id}
+        return {
+            "node_id": ctx.get_node_id(),
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "gpu_ids": [str(g) for g in ray.get_gpu_ids()],
+            "worker_id": self.worker_id,
+        }
 
     def _study(self, task: TrialTask) -> optuna.Study:
         key = (task.storage_url, task.study_name)
         if key not in self._studies:
-            storage = open_storage(parse_storage_url(task.storage_url), check=False,
-                                   create_schema=False)
-            pruner = build_pruner(task.space, first_eval_step=task.first_eval_step,
-                                  max_step=task.max_step)
+            storage = open_storage(
+                parse_storage_url(task.storage_url), check=False, create_schema=False
+            )
+            pruner = build_pruner(
+                task.space, first_eval_step=task.first_eval_step, max_step=task.max_step
+            )
             self._studies[key] = optuna.load_study(
-                study_name=task.study_name, storage=storage, pruner=pruner,
+                study_name=task.study_name,
+                storage=storage,
+                pruner=pruner,
                 sampler=optuna.samplers.RandomSampler(),
             )
         return self._studies[key]
@@ -106,11 +115,19 @@ class TrialWorker:
             except TrialSuperseded as exc:  # reaped while running: a retry owns it now
                 outcome = {"number": task.number, "state": "SUPERSEDED", "reason": str(exc)}
         self.trials_run += 1
-        return TrialOutcome(**{**outcome, "wall_time_s": round(time.time() - started, 3),
-                               "node": node, "started": started, "ended": time.time()})
+        return TrialOutcome(
+            **{
+                **outcome,
+                "wall_time_s": round(time.time() - started, 3),
+                "node": node,
+                "started": started,
+                "ended": time.time(),
+            }
+        )
 
-    def _run_and_tell(self, task: TrialTask, study: optuna.Study,
-                      reporter: OptunaReporter) -> dict[str, Any]:
+    def _run_and_tell(
+        self, task: TrialTask, study: optuna.Study, reporter: OptunaReporter
+    ) -> dict[str, Any]:
         number = task.number
         wall_start = time.time()
 
@@ -122,39 +139,68 @@ class TrialWorker:
         except TrialSuperseded:
             raise
         except NonFiniteLossError as exc:
-            attrs({A.PRUNE_REASON: f"non-finite loss: {exc}", A.INFEASIBLE: "non_finite_loss",
-                   A.WALL_TIME: round(time.time() - wall_start, 3)})
+            attrs(
+                {
+                    A.PRUNE_REASON: f"non-finite loss: {exc}",
+                    A.INFEASIBLE: "non_finite_loss",
+                    A.WALL_TIME: round(time.time() - wall_start, 3),
+                }
+            )
             reporter.trial.set_constraint("finite_loss", 1.0)
             return self._tell(study, number, TrialState.PRUNED, None, str(exc), exc.kind)
         except OutOfMemoryError as exc:
             per_device = task.config.hparams.per_device_train_batch_size
             if task.oom_downscale == 1 and per_device % 2 == 0:
-                reason = (f"{exc}; retrying with per-device batch {per_device // 2} and "
-                          f"{task.config.hparams.gradient_accumulation_steps * 2}x accumulation")
-                attrs({A.FAIL_REASON: reason, A.RETRY_REQUESTED: A.RETRY_OOM,
-                       A.WALL_TIME: round(time.time() - wall_start, 3)})
-                return self._tell(study, number, TrialState.FAIL, None, reason, exc.kind,
-                                  retry=A.RETRY_OOM)
+                reason = (
+                    f"{exc}; retrying with per-device batch {per_device // 2} and "
+                    f"{task.config.hparams.gradient_accumulation_steps * 2}x accumulation"
+                )
+                attrs(
+                    {
+                        A.FAIL_REASON: reason,
+                        A.RETRY_REQUESTED: A.RETRY_OOM,
+                        A.WALL_TIME: round(time.time() - wall_start, 3),
+                    }
+                )
+                return self._tell(
+                    study, number, TrialState.FAIL, None, reason, exc.kind, retry=A.RETRY_OOM
+                )
             reason = f"infeasible: {exc} (per-device batch {per_device} is already halved)"
-            attrs({A.PRUNE_REASON: reason, A.INFEASIBLE: "memory",
-                   A.WALL_TIME: round(time.time() - wall_start, 3)})
+            attrs(
+                {
+                    A.PRUNE_REASON: reason,
+                    A.INFEASIBLE: "memory",
+                    A.WALL_TIME: round(time.time() - wall_start, 3),
+                }
+            )
             reporter.trial.set_constraint("memory", 1.0)
             return self._tell(study, number, TrialState.PRUNED, None, reason, exc.kind)
         except TrialError as exc:
-            attrs({A.FAIL_REASON: f"{exc.kind}: {exc}",
-                   A.WALL_TIME: round(time.time() - wall_start, 3)})
+            attrs(
+                {
+                    A.FAIL_REASON: f"{exc.kind}: {exc}",
+                    A.WALL_TIME: round(time.time() - wall_start, 3),
+                }
+            )
             return self._tell(study, number, TrialState.FAIL, None, str(exc), exc.kind)
         except Exception as exc:
             detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
             _logger.exception("trial %s raised an unexpected error", number)
-            attrs({A.FAIL_REASON: f"unexpected error: {detail}",
-                   A.WALL_TIME: round(time.time() - wall_start, 3)})
+            attrs(
+                {
+                    A.FAIL_REASON: f"unexpected error: {detail}",
+                    A.WALL_TIME: round(time.time() - wall_start, 3),
+                }
+            )
             return self._tell(study, number, TrialState.FAIL, None, detail, "unexpected")
         stats = {k: v for k, v in result.stats.items() if v is not None}
         finals = {
             **stats,
-            **{f"final_{k}": v for k, v in result.metrics.items()
-               if not k.endswith(("_runtime", "_per_second"))},
+            **{
+                f"final_{k}": v
+                for k, v in result.metrics.items()
+                if not k.endswith(("_runtime", "_per_second"))
+            },
             "best_step": result.best_step,
             "last_step": result.last_step,
             A.WALL_TIME: round(time.time() - wall_start, 3),
@@ -169,11 +215,27 @@ class TrialWorker:
         return self._tell(study, number, TrialState.COMPLETE, result.value, result.reason, None)
 
     @staticmethod
-    def _tell(study: optuna.Study, number: int, state: TrialState, value: float | None,
-              reason: str | None, kind: str | None, retry: str | None = None) -> dict[str, Any]:
+    def _tell(
+        study: optuna.Study,
+        number: int,
+        state: TrialState,
+        value: float | None,
+        reason: str | None,
+        kind: str | None,
+        retry: str | None = None,
+    ) -> dict[str, Any]:
         frozen = study.tell(number, value, state=state, skip_if_finished=True)
         if frozen.state != state or (value is not None and frozen.value != value):
-            return {"number": number, "state": "SUPERSEDED",
-                    "reason": f"trial was already {frozen.state.name}"}
-        return {"number": number, "state": state.name, "value": value, "reason": reason,
-                "kind": kind, "retry": retry}
+            return {
+                "number": number,
+                "state": "SUPERSEDED",
+                "reason": f"trial was already {frozen.state.name}",
+            }
+        return {
+            "number": number,
+            "state": state.name,
+            "value": value,
+            "reason": reason,
+            "kind": kind,
+            "retry": retry,
+        }

@@ -24,8 +24,14 @@ _DERIVED_SAMPLER_OPTIONS = {
     "tpe": ("group",),
     "grid": ("search_space",),
 }
-_CALLABLE_OPTIONS = ("gamma", "weights", "constraints_func", "independent_sampler", "x0",
-                     "source_trials")
+_CALLABLE_OPTIONS = (
+    "gamma",
+    "weights",
+    "constraints_func",
+    "independent_sampler",
+    "x0",
+    "source_trials",
+)
 
 
 def _sampler_classes() -> dict[str, Callable[..., BaseSampler]]:
@@ -60,17 +66,27 @@ def _check_options(
         if key not in allowed:
             close = difflib.get_close_matches(key, allowed, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            issues.append(SpaceIssue(f"{section}.{key}", f"not an option of the {kind} {section}"
-                                     + hint, key, ", ".join(allowed) or "no options"))
+            issues.append(
+                SpaceIssue(
+                    f"{section}.{key}",
+                    f"not an option of the {kind} {section}" + hint,
+                    key,
+                    ", ".join(allowed) or "no options",
+                )
+            )
     return issues
 
 
 def validate_policy(space: SearchSpace) -> list[SpaceIssue]:
     """Every problem with the space's sampler and pruner options, without building them."""
     issues = _check_options(
-        "sampler", space.sampler.type, space.sampler.options,
-        _allowed_options(_sampler_classes()[space.sampler.type],
-                         _DERIVED_SAMPLER_OPTIONS.get(space.sampler.type, ())),
+        "sampler",
+        space.sampler.type,
+        space.sampler.options,
+        _allowed_options(
+            _sampler_classes()[space.sampler.type],
+            _DERIVED_SAMPLER_OPTIONS.get(space.sampler.type, ()),
+        ),
     )
     pruner_allowed = _allowed_options(_pruner_classes()[space.pruner.type], ())
     issues += _check_options("pruner", space.pruner.type, space.pruner.options, pruner_allowed)
@@ -102,9 +118,7 @@ def grid_size(space: SearchSpace) -> int:
     return size
 
 
-def build_sampler(
-    space: SearchSpace, *, n_workers: int = 1, seed_offset: int = 0
-) -> BaseSampler:
+def build_sampler(space: SearchSpace, *, n_workers: int = 1, seed_offset: int = 0) -> BaseSampler:
     """The space's sampler. ``n_workers > 1`` switches TPE's constant liar on (unless set)."""
     kind = space.sampler.type
     options = dict(space.sampler.options)

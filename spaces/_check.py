@@ -71,7 +71,9 @@ class Reader:
         value = self.data.get(key, default)
         if value not in allowed:
             self.issues.add(
-                self.at(key), "is not a known value" + suggest(str(value), allowed), value,
+                self.at(key),
+                "is not a known value" + suggest(str(value), allowed),
+                value,
                 ", ".join(allowed),
             )
             return default

@@ -30,8 +30,20 @@ from hpsearch.spaces._spec import (
 from hpsearch.spaces._task import load_task
 
 TOP_LEVEL_KEYS = (
-    "name", "description", "method", "objective", "trials", "sampler", "pruner",
-    "early_stopping", "resources", "batch", "retries", "params", "warm_start", "task",
+    "name",
+    "description",
+    "method",
+    "objective",
+    "trials",
+    "sampler",
+    "pruner",
+    "early_stopping",
+    "resources",
+    "batch",
+    "retries",
+    "params",
+    "warm_start",
+    "task",
 )
 _SCALAR_OPTION = (bool, int, float, str, type(None))
 
@@ -49,7 +61,7 @@ _SpaceYamlLoader.add_implicit_resolver(
 
 def safe_load_yaml(text: str) -> Any:
     """Parse YAML safely (no object construction), with YAML 1.2 exponent floats."""
-    return yaml.load(text, Loader=_SpaceYamlLoader)  # noqa: S506 - SafeLoader subclass
+    return yaml.load(text, Loader=_SpaceYamlLoader)
 
 
 def load_space_file(path: str | Path) -> SearchSpace:
@@ -60,8 +72,9 @@ def load_space_file(path: str | Path) -> SearchSpace:
     except FileNotFoundError:
         raise SpaceError([_issue("", "file not found", str(path))], str(path)) from None
     except OSError as exc:
-        raise SpaceError([_issue("", f"cannot read file: {exc.strerror}", str(path))],
-                         str(path)) from None
+        raise SpaceError(
+            [_issue("", f"cannot read file: {exc.strerror}", str(path))], str(path)
+        ) from None
     return load_space_text(text, source=str(path), default_name=path.stem)
 
 
@@ -76,9 +89,7 @@ def load_space_text(text: str, source: str = "space", default_name: str = "custo
     return load_space_dict(data, source=source, default_name=default_name)
 
 
-def load_space_dict(
-    data: Any, source: str = "space", default_name: str = "custom"
-) -> SearchSpace:
+def load_space_dict(data: Any, source: str = "space", default_name: str = "custom") -> SearchSpace:
     issues = IssueCollector()
     root = Reader(data, "", issues)
     root.unknown_keys(TOP_LEVEL_KEYS)
@@ -87,13 +98,13 @@ def load_space_dict(
     space = SearchSpace(
         name=name,
         description=root.string("description", "") or "",
-        method=root.choice("method", METHODS, "lora"),  # type: ignore[arg-type]
+        method=root.choice("method", METHODS, "lora"),
         objective=_objective(root.raw("objective"), issues),
         trials=root.integer("trials", 20, minimum=1),
-        sampler=SamplerSpec(*_plugin(root.raw("sampler"), "sampler", SAMPLER_TYPES, "tpe",
-                                     issues)),
-        pruner=PrunerSpec(*_plugin(root.raw("pruner"), "pruner", PRUNER_TYPES, "hyperband",
-                                   issues)),
+        sampler=SamplerSpec(*_plugin(root.raw("sampler"), "sampler", SAMPLER_TYPES, "tpe", issues)),
+        pruner=PrunerSpec(
+            *_plugin(root.raw("pruner"), "pruner", PRUNER_TYPES, "hyperband", issues)
+        ),
         early_stopping=_early_stopping(root.raw("early_stopping"), issues),
         resources=_resources(root.raw("resources"), issues),
         batch=_batch(root.raw("batch"), issues),
@@ -118,10 +129,14 @@ def _objective(data: Any, issues: IssueCollector) -> ObjectiveSpec:
     reader.unknown_keys(("metric", "direction"))
     metric = reader.string("metric", "eval_loss")
     if not str(metric).startswith("eval_"):
-        issues.add(reader.at("metric"), "the objective must be an evaluation metric", metric,
-                   "a name starting with eval_ (eval_loss, eval_accuracy, eval_perplexity)")
+        issues.add(
+            reader.at("metric"),
+            "the objective must be an evaluation metric",
+            metric,
+            "a name starting with eval_ (eval_loss, eval_accuracy, eval_perplexity)",
+        )
     direction = reader.choice("direction", ("minimize", "maximize"), "minimize")
-    return ObjectiveSpec(metric=metric, direction=direction)  # type: ignore[arg-type]
+    return ObjectiveSpec(metric=metric, direction=direction)
 
 
 def _plugin(
@@ -159,9 +174,12 @@ def _resources(data: Any, issues: IssueCollector) -> ResourcesSpec:
     reader.unknown_keys(("gpus_per_trial", "cpus_per_trial"))
     gpus = reader.number("gpus_per_trial", 1.0, minimum=0)
     if gpus > 1:
-        issues.add(reader.at("gpus_per_trial"),
-                   "data-parallel trials over several GPUs are not supported yet", gpus,
-                   "a number between 0 and 1 (fractions pack several trials on one GPU)")
+        issues.add(
+            reader.at("gpus_per_trial"),
+            "data-parallel trials over several GPUs are not supported yet",
+            gpus,
+            "a number between 0 and 1 (fractions pack several trials on one GPU)",
+        )
         gpus = 1.0
     return ResourcesSpec(
         gpus_per_trial=float(gpus),
@@ -173,7 +191,7 @@ def _batch(data: Any, issues: IssueCollector) -> BatchSpec:
     reader = Reader(data, "batch", issues)
     reader.unknown_keys(("lr_scaling", "reference_batch_size"))
     return BatchSpec(
-        lr_scaling=reader.choice("lr_scaling", ("none", "linear", "sqrt"), "none"),  # type: ignore[arg-type]
+        lr_scaling=reader.choice("lr_scaling", ("none", "linear", "sqrt"), "none"),
         reference_batch_size=reader.integer("reference_batch_size", 16, minimum=1),
     )
 
@@ -184,8 +202,12 @@ def _retries(data: Any, issues: IssueCollector) -> RetrySpec:
     interval = reader.number("heartbeat_interval", 10.0, exclusive_minimum=0)
     grace = reader.number("grace_period", 60.0, exclusive_minimum=0)
     if grace < 2 * interval:
-        issues.add(reader.at("grace_period"), "must allow at least two missed heartbeats", grace,
-                   f">= 2 x heartbeat_interval = {2 * interval}")
+        issues.add(
+            reader.at("grace_period"),
+            "must allow at least two missed heartbeats",
+            grace,
+            f">= 2 x heartbeat_interval = {2 * interval}",
+        )
     return RetrySpec(reader.integer("max_retries", 2, minimum=0), float(interval), float(grace))
 
 
@@ -207,11 +229,19 @@ def _warm_start(
         for key, value in entry.items():
             param = by_name.get(key)
             if param is None:
-                issues.add(join_path(path, str(key)), "not a parameter of this space", key,
-                           ", ".join(by_name))
+                issues.add(
+                    join_path(path, str(key)),
+                    "not a parameter of this space",
+                    key,
+                    ", ".join(by_name),
+                )
             elif not param.contains(value):
-                issues.add(join_path(path, str(key)), "value is outside the parameter's range",
-                           value, _describe(param))
+                issues.add(
+                    join_path(path, str(key)),
+                    "value is outside the parameter's range",
+                    value,
+                    _describe(param),
+                )
         out.append(dict(entry))
     return tuple(out)
 
@@ -220,26 +250,39 @@ def _describe(param: Param) -> str:
     values = param.values()
     if param.kind in ("categorical", "fixed") and values is not None:
         return ", ".join(map(repr, values))
-    return f"{param.low} .. {param.high}"  # type: ignore[union-attr]
+    return f"{param.low} .. {param.high}"
 
 
 def _cross_checks(space: SearchSpace, issues: IssueCollector) -> None:
     names = set(space.param_names)
     if space.method == "full":
         for name in sorted(n for n in names if KNOBS.get(n) and KNOBS[n].target == "lora"):
-            issues.add(join_path("params", name), "LoRA knobs need method lora or qlora",
-                       space.method, "method: lora or qlora, or drop this parameter")
+            issues.add(
+                join_path("params", name),
+                "LoRA knobs need method lora or qlora",
+                space.method,
+                "method: lora or qlora, or drop this parameter",
+            )
     if "quant_compute_dtype" in names and space.method != "qlora":
-        issues.add("params.quant_compute_dtype", "only QLoRA quantises the model", space.method,
-                   "method: qlora")
+        issues.add(
+            "params.quant_compute_dtype",
+            "only QLoRA quantises the model",
+            space.method,
+            "method: qlora",
+        )
     if space.batch.lr_scaling != "none" and "learning_rate" not in names:
-        issues.add("batch.lr_scaling", "scaling needs a learning_rate parameter to scale",
-                   space.batch.lr_scaling)
+        issues.add(
+            "batch.lr_scaling",
+            "scaling needs a learning_rate parameter to scale",
+            space.batch.lr_scaling,
+        )
     _check_batch_rule(space, issues)
     if space.sampler.type == "grid":
         _check_grid(space, issues)
-    if space.pruner.type != "none" and space.objective.metric == "eval_loss" and (
-        space.objective.direction != "minimize"
+    if (
+        space.pruner.type != "none"
+        and space.objective.metric == "eval_loss"
+        and (space.objective.direction != "minimize")
     ):
         issues.add("objective.direction", "eval_loss must be minimised", "maximize", "minimize")
 
@@ -251,17 +294,25 @@ def _check_batch_rule(space: SearchSpace, issues: IssueCollector) -> None:
     if effective is None:
         return
     if space.param("gradient_accumulation_steps") is not None:
-        issues.add("params.gradient_accumulation_steps",
-                   "is derived from effective_batch_size; set one of the two", None,
-                   "drop gradient_accumulation_steps or effective_batch_size")
+        issues.add(
+            "params.gradient_accumulation_steps",
+            "is derived from effective_batch_size; set one of the two",
+            None,
+            "drop gradient_accumulation_steps or effective_batch_size",
+        )
     if per_device is None:
-        issues.add("params.per_device_train_batch_size",
-                   "is required when effective_batch_size is set")
+        issues.add(
+            "params.per_device_train_batch_size", "is required when effective_batch_size is set"
+        )
         return
     targets, sizes = effective.values(), per_device.values()
     if targets is None or sizes is None:
-        issues.add("params.per_device_train_batch_size", "must take a finite set of values",
-                   per_device.kind, "categorical, fixed, or int with a step")
+        issues.add(
+            "params.per_device_train_batch_size",
+            "must take a finite set of values",
+            per_device.kind,
+            "categorical, fixed, or int with a step",
+        )
         return
     devices = space.resources.devices
     for target in targets:
@@ -283,11 +334,18 @@ def _check_grid(space: SearchSpace, issues: IssueCollector) -> None:
     for param in space.params:
         path = join_path("params", param.name)
         if param.when:
-            issues.add(path, "the grid sampler cannot handle conditional parameters",
-                       allowed="drop 'when' or use sampler: tpe")
+            issues.add(
+                path,
+                "the grid sampler cannot handle conditional parameters",
+                allowed="drop 'when' or use sampler: tpe",
+            )
         values = param.values()
         if values is None or (isinstance(param, FloatParam) and param.step is None):
-            issues.add(path, "the grid sampler needs a finite set of values", param.kind,
-                       "categorical, fixed, or a range with a step")
+            issues.add(
+                path,
+                "the grid sampler needs a finite set of values",
+                param.kind,
+                "categorical, fixed, or a range with a step",
+            )
         elif len(values) > 10_000:
             issues.add(path, "too many grid points", len(values), "at most 10000")

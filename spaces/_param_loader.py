@@ -69,8 +69,10 @@ def _load_param(name: str, spec: Any, path: str, issues: IssueCollector) -> Para
             return None
         value = spec["value"]
         return FixedParam(
-            name, tuple(value) if isinstance(value, list) else value,
-            when=when, description=description,
+            name,
+            tuple(value) if isinstance(value, list) else value,
+            when=when,
+            description=description,
         )
     if kind == "categorical":
         return _load_categorical(name, reader, when, description)
@@ -89,7 +91,9 @@ def _load_categorical(
     for i, choice in enumerate(choices):
         if not isinstance(choice, _SCALAR):
             reader.issues.add(
-                join_path(path, i), "choices must be scalars", choice,
+                join_path(path, i),
+                "choices must be scalars",
+                choice,
                 "strings, numbers, booleans or null (join module lists as 'q_proj,v_proj')",
             )
             bad = True
@@ -111,8 +115,9 @@ def _load_numeric(
     ok = True
     for key, value in (("low", low), ("high", high)):
         if not check(value):
-            issues.add(reader.at(key), "is required" if value is None else "is not valid",
-                       value, allowed)
+            issues.add(
+                reader.at(key), "is required" if value is None else "is not valid", value, allowed
+            )
             ok = False
     log = reader.boolean("log", False)
     step = reader.raw("step")
@@ -122,35 +127,65 @@ def _load_numeric(
     if not ok:
         return None
     if not low < high:
-        issues.add(reader.path, "low must be below high", {"low": low, "high": high},
-                   "low < high (use type: fixed for a single value)")
+        issues.add(
+            reader.path,
+            "low must be below high",
+            {"low": low, "high": high},
+            "low < high (use type: fixed for a single value)",
+        )
         return None
     if log and low <= 0:
-        issues.add(reader.at("low"), "a log-scaled range must start above zero", low,
-                   "low > 0 when log: true")
+        issues.add(
+            reader.at("low"),
+            "a log-scaled range must start above zero",
+            low,
+            "low > 0 when log: true",
+        )
         return None
     if log and step is not None and not (kind == "int" and step == 1):
-        issues.add(reader.at("step"), "log and step cannot be combined", step,
-                   "either log: true or a step")
+        issues.add(
+            reader.at("step"), "log and step cannot be combined", step, "either log: true or a step"
+        )
         return None
     if step is not None and step > high - low:
-        issues.add(reader.at("step"), "step is larger than the range", step,
-                   f"at most high - low = {high - low}")
+        issues.add(
+            reader.at("step"),
+            "step is larger than the range",
+            step,
+            f"at most high - low = {high - low}",
+        )
         return None
     if kind == "int":
-        return IntParam(name, int(low), int(high), log=log, step=int(step or 1), when=when,
-                        description=description)
-    return FloatParam(name, float(low), float(high), log=log,
-                      step=None if step is None else float(step), when=when,
-                      description=description)
+        return IntParam(
+            name,
+            int(low),
+            int(high),
+            log=log,
+            step=int(step or 1),
+            when=when,
+            description=description,
+        )
+    return FloatParam(
+        name,
+        float(low),
+        float(high),
+        log=log,
+        step=None if step is None else float(step),
+        when=when,
+        description=description,
+    )
 
 
 def _load_when(data: Any, path: str, issues: IssueCollector) -> tuple[Condition, ...]:
     if data is None:
         return ()
     if not isinstance(data, Mapping) or not data:
-        issues.add(path, "must map a parent parameter to the value(s) that enable this one",
-                   data, "e.g. {optim: sgd} or {optim: [sgd, adamw_torch]}")
+        issues.add(
+            path,
+            "must map a parent parameter to the value(s) that enable this one",
+            data,
+            "e.g. {optim: sgd} or {optim: [sgd, adamw_torch]}",
+        )
         return ()
     conditions = []
     for parent, values in data.items():
@@ -190,17 +225,29 @@ def _check_conditions(params: list[Param], issues: IssueCollector) -> None:
             if condition.parent == param.name:
                 issues.add(path, "a parameter cannot depend on itself", condition.parent)
             elif parent is None:
-                issues.add(path, "unknown parent parameter" + suggest(condition.parent, by_name),
-                           condition.parent, ", ".join(by_name))
+                issues.add(
+                    path,
+                    "unknown parent parameter" + suggest(condition.parent, by_name),
+                    condition.parent,
+                    ", ".join(by_name),
+                )
             elif not isinstance(parent, (CategoricalParam, FixedParam)):
-                issues.add(path, "conditions may only depend on categorical or fixed parameters",
-                           parent.kind, "a categorical or fixed parent")
+                issues.add(
+                    path,
+                    "conditions may only depend on categorical or fixed parameters",
+                    parent.kind,
+                    "a categorical or fixed parent",
+                )
             else:
                 allowed = parent.values() or ()
                 for value in condition.values:
                     if value not in allowed:
-                        issues.add(path, f"{condition.parent} can never take this value", value,
-                                   ", ".join(map(repr, allowed)))
+                        issues.add(
+                            path,
+                            f"{condition.parent} can never take this value",
+                            value,
+                            ", ".join(map(repr, allowed)),
+                        )
     _check_cycles(by_name, issues)
 
 
@@ -211,13 +258,17 @@ def _check_cycles(by_name: dict[str, Param], issues: IssueCollector) -> None:
         if state.get(name) == 2 or name not in by_name:
             return
         if state.get(name) == 1:
-            cycle = trail[trail.index(name):] + [name]
-            issues.add(join_path("params", name, "when"), "conditions form a cycle",
-                       " -> ".join(cycle), "an acyclic chain of conditions")
+            cycle = [*trail[trail.index(name) :], name]
+            issues.add(
+                join_path("params", name, "when"),
+                "conditions form a cycle",
+                " -> ".join(cycle),
+                "an acyclic chain of conditions",
+            )
             return
         state[name] = 1
         for condition in by_name[name].when:
-            visit(condition.parent, trail + [name])
+            visit(condition.parent, [*trail, name])
         state[name] = 2
 
     for name in by_name:

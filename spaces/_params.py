@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias, Union
+from typing import Any, Literal, TypeAlias
 
-Scalar: TypeAlias = Union[bool, int, float, str, None]
+Scalar: TypeAlias = bool | int | float | str | None
 ParamKind = Literal["float", "int", "categorical", "fixed"]
 
 
@@ -52,7 +52,7 @@ class FloatParam(_ParamBase):
         """Finite list of values (for grids), or None when continuous."""
         if self.step is None:
             return None
-        count = int(math.floor((self.high - self.low) / self.step + 1e-9)) + 1
+        count = math.floor((self.high - self.low) / self.step + 1e-9) + 1
         return tuple(round(self.low + i * self.step, 12) for i in range(count))
 
 
@@ -100,7 +100,7 @@ class FixedParam(_ParamBase):
         return (self.value,)
 
 
-Param: TypeAlias = Union[FloatParam, IntParam, CategoricalParam, FixedParam]
+Param: TypeAlias = FloatParam | IntParam | CategoricalParam | FixedParam
 
 
 def param_to_dict(param: Param) -> dict[str, Any]:

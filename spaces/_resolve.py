@@ -17,8 +17,12 @@ from hpsearch.spaces._knobs import KNOBS
 from hpsearch.spaces._spec import SearchSpace
 
 DEFAULT_PER_DEVICE = 8
-LORA_DEFAULTS: dict[str, Any] = {"r": 8, "lora_alpha": 16, "lora_dropout": 0.05,
-                                 "target_modules": "all-linear"}
+LORA_DEFAULTS: dict[str, Any] = {
+    "r": 8,
+    "lora_alpha": 16,
+    "lora_dropout": 0.05,
+    "target_modules": "all-linear",
+}
 HPSEARCH_DEFAULTS: dict[str, Any] = {
     "precision": "auto",
     "attn_implementation": "sdpa",
@@ -68,7 +72,7 @@ def resolve_trial(
     space: SearchSpace, params: Mapping[str, Any], *, oom_downscale: int = 1
 ) -> ResolvedTrial:
     """Resolve sampled ``params`` (fixed parameters filled in) into trial settings."""
-    values = {p.name: p.value for p in space.params if p.kind == "fixed" and p.active(params)}  # type: ignore[union-attr]
+    values = {p.name: p.value for p in space.params if p.kind == "fixed" and p.active(params)}
     values.update(params)
     devices = space.resources.devices
     per_device = int(values.get("per_device_train_batch_size", DEFAULT_PER_DEVICE))
@@ -103,8 +107,11 @@ def resolve_trial(
     knobs: dict[str, Any] = dict(HPSEARCH_DEFAULTS)
     for name, value in values.items():
         knob = KNOBS.get(name)
-        if name in ("per_device_train_batch_size", "effective_batch_size",
-                    "gradient_accumulation_steps"):
+        if name in (
+            "per_device_train_batch_size",
+            "effective_batch_size",
+            "gradient_accumulation_steps",
+        ):
             continue
         if knob is not None and knob.target == "hpsearch":
             knobs[name] = value

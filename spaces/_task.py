@@ -24,20 +24,31 @@ def load_task(
     dataset = reader.string("dataset")
     demo = reader.boolean("demo", model is None and dataset is None and task_type != "simulated")
     if demo and task_type != "classification":
-        issues.add(reader.at("type"), "the built-in demo is a classification task", task_type,
-                   "classification, or pass --model and --dataset")
+        issues.add(
+            reader.at("type"),
+            "the built-in demo is a classification task",
+            task_type,
+            "classification, or pass --model and --dataset",
+        )
     if model is None and dataset is not None:
-        issues.add(reader.at("model"), "a task with its own dataset needs a model",
-                   allowed="a local path or a hub id such as Qwen/Qwen3-0.6B")
+        issues.add(
+            reader.at("model"),
+            "a task with its own dataset needs a model",
+            allowed="a local path or a hub id such as Qwen/Qwen3-0.6B",
+        )
     if model is not None and dataset is None and task_type != "simulated":
-        issues.add(reader.at("dataset"), "a task with its own model needs a dataset",
-                   allowed="a local file or folder (jsonl, json, csv, parquet, txt) or a hub id")
+        issues.add(
+            reader.at("dataset"),
+            "a task with its own model needs a dataset",
+            allowed="a local file or folder (jsonl, json, csv, parquet, txt) or a hub id",
+        )
     report_to = reader.raw("report_to", ())
     if isinstance(report_to, str):
         report_to = [report_to] if report_to != "none" else []
     if not isinstance(report_to, (list, tuple)) or any(r not in REPORT_TO for r in report_to):
-        issues.add(reader.at("report_to"), "is not valid", report_to,
-                   "a list of " + ", ".join(REPORT_TO))
+        issues.add(
+            reader.at("report_to"), "is not valid", report_to, "a list of " + ", ".join(REPORT_TO)
+        )
         report_to = ()
     simulated = reader.raw("simulated", {}) or {}
     if not isinstance(simulated, Mapping):
@@ -46,17 +57,22 @@ def load_task(
     max_steps = reader.integer("max_steps", d.max_steps, minimum=1, optional=True)
     eval_steps = reader.integer("eval_steps", d.eval_steps, minimum=1)
     if max_steps is not None and eval_steps > max_steps:
-        issues.add(reader.at("eval_steps"), "evaluation interval is longer than the trial",
-                   eval_steps, f"at most max_steps = {max_steps}")
+        issues.add(
+            reader.at("eval_steps"),
+            "evaluation interval is longer than the trial",
+            eval_steps,
+            f"at most max_steps = {max_steps}",
+        )
     return TaskSpec(
-        type=task_type,  # type: ignore[arg-type]
+        type=task_type,
         model=model,
         dataset=dataset,
         dataset_config=reader.string("dataset_config"),
         train_split=reader.string("train_split", d.train_split),
         eval_split=reader.string("eval_split"),
-        eval_fraction=reader.number("eval_fraction", d.eval_fraction, exclusive_minimum=0,
-                                    maximum=0.9),
+        eval_fraction=reader.number(
+            "eval_fraction", d.eval_fraction, exclusive_minimum=0, maximum=0.9
+        ),
         format=reader.choice("format", DATA_FORMATS, d.format),
         text_field=reader.string("text_field", d.text_field),
         prompt_field=reader.string("prompt_field", d.prompt_field),
@@ -65,15 +81,15 @@ def load_task(
         label_field=reader.string("label_field", d.label_field),
         max_seq_length=reader.integer("max_seq_length", d.max_seq_length, minimum=8),
         max_steps=max_steps,
-        num_train_epochs=reader.number("num_train_epochs", d.num_train_epochs,
-                                       exclusive_minimum=0),
+        num_train_epochs=reader.number("num_train_epochs", d.num_train_epochs, exclusive_minimum=0),
         eval_steps=eval_steps,
         checkpoint_every=reader.integer("checkpoint_every", d.checkpoint_every, minimum=1),
         max_train_samples=reader.integer("max_train_samples", None, minimum=1, optional=True),
         max_eval_samples=reader.integer("max_eval_samples", None, minimum=1, optional=True),
         per_device_eval_batch_size=reader.integer(
-            "per_device_eval_batch_size", d.per_device_eval_batch_size, minimum=1),
-        fidelity=reader.choice("fidelity", ("steps", "tokens"), d.fidelity),  # type: ignore[arg-type]
+            "per_device_eval_batch_size", d.per_device_eval_batch_size, minimum=1
+        ),
+        fidelity=reader.choice("fidelity", ("steps", "tokens"), d.fidelity),
         completion_only_loss=reader.boolean("completion_only_loss", d.completion_only_loss),
         packing=reader.boolean("packing", d.packing),
         report_to=tuple(report_to),

@@ -22,6 +22,7 @@ from sqlalchemy.pool import NullPool
 if TYPE_CHECKING:
     from hpsearch.storage._urls import StorageLocation
 
+
 def _key(name: str) -> int:
     digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
@@ -29,9 +30,7 @@ def _key(name: str) -> int:
 
 @lru_cache(maxsize=8)
 def _lock_engine(url: str) -> sqlalchemy.Engine:
-    return sqlalchemy.create_engine(
-        url, poolclass=NullPool, connect_args={"connect_timeout": 10}
-    )
+    return sqlalchemy.create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": 10})
 
 
 @contextmanager

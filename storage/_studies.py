@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
+from typing import Literal, cast
 
 import optuna
 from optuna.storages import BaseStorage
@@ -78,7 +79,7 @@ def create_or_load_study(
     study = optuna.create_study(
         storage=storage,
         study_name=name,
-        direction=direction,
+        direction=cast(Literal["minimize", "maximize"], direction),
         sampler=sampler,
         pruner=pruner,
         load_if_exists=True,

@@ -102,8 +102,9 @@ def parse_storage_url(url: str, source: str = "flag") -> StorageLocation:
         sqlite_path = Path(parsed.database).expanduser().resolve()
         url = f"sqlite:///{sqlite_path}"
         display = url
-    return StorageLocation(url=url, display=display, dialect=dialect, source=source,
-                           sqlite_path=sqlite_path)
+    return StorageLocation(
+        url=url, display=display, dialect=dialect, source=source, sqlite_path=sqlite_path
+    )
 
 
 def redact(text: str) -> str:

@@ -24,15 +24,19 @@ PG_HOST = os.environ.get("HPSEARCH_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("HPSEARCH_TEST_PG_PORT", "5432"))
 PG_USER = os.environ.get("HPSEARCH_TEST_PG_USER", "postgres")
 PG_ADMIN_DB = os.environ.get("HPSEARCH_TEST_PG_DB", "test")
-ARTIFACTS = Path(os.environ.get("HPSEARCH_TEST_ARTIFACTS",
-                                Path(__file__).resolve().parent.parent / "test-artifacts"))
+ARTIFACTS = Path(
+    os.environ.get(
+        "HPSEARCH_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"
+    )
+)
 
 
 def _admin_connection():  # type: ignore[no-untyped-def]
     import psycopg2
 
-    conn = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=PG_ADMIN_DB,
-                            connect_timeout=5)
+    conn = psycopg2.connect(
+        host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=PG_ADMIN_DB, connect_timeout=5
+    )
     conn.autocommit = True
     return conn
 
@@ -52,8 +56,11 @@ def drop_database(name: str) -> None:
     conn = _admin_connection()
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                        "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+            cur.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
             cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
     finally:
         conn.close()
@@ -107,6 +114,7 @@ def artifacts_dir() -> Path:
 
 # -- tiny models built from a config (no download) ---------------------------------------
 
+
 def _tokenizer():  # type: ignore[no-untyped-def]
     from transformers import AutoTokenizer
 
@@ -130,10 +138,18 @@ def tiny_qwen3(tmp_path_factory: pytest.TempPathFactory) -> str:
     path = tmp_path_factory.mktemp("tiny-qwen3")
     tokenizer = _tokenizer()
     config = Qwen3Config(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=512,
-        tie_word_embeddings=True, pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.cls_token_id,
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+        max_position_embeddings=512,
+        tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.cls_token_id,
     )
     torch.manual_seed(0)
     AutoModelForCausalLM.from_config(config).save_pretrained(path)
@@ -149,8 +165,14 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> str:
 
     path = tmp_path_factory.mktemp("tiny-bert")
     tokenizer = _tokenizer()
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
-                        num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=256)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        max_position_embeddings=256,
+    )
     torch.manual_seed(0)
     AutoModel.from_config(config).save_pretrained(path)
     tokenizer.save_pretrained(path)
@@ -159,6 +181,7 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 # -- small real datasets ------------------------------------------------------------------
 
+
 def _topic_texts() -> list[tuple[str, str]]:
     from pydoc_data.topics import topics
 
@@ -166,7 +189,7 @@ def _topic_texts() -> list[tuple[str, str]]:
     for name in sorted(topics):
         text = " ".join(topics[name].split())
         for i in range(0, min(len(text), 1600), 400):
-            out.append((name, text[i:i + 400]))
+            out.append((name, text[i : i + 400]))
     return out
 
 
@@ -185,8 +208,12 @@ def prompt_completion_jsonl(tmp_path_factory: pytest.TempPathFactory) -> str:
     path = tmp_path_factory.mktemp("data") / "pc.jsonl"
     with open(path, "w") as handle:
         for name, text in _topic_texts()[:160]:
-            handle.write(json.dumps({"prompt": f"Explain the Python topic {name}:",
-                                     "completion": text[:200]}) + "\n")
+            handle.write(
+                json.dumps(
+                    {"prompt": f"Explain the Python topic {name}:", "completion": text[:200]}
+                )
+                + "\n"
+            )
     return str(path)
 
 
@@ -199,6 +226,8 @@ def classification_jsonl(tmp_path_factory: pytest.TempPathFactory) -> str:
     train, evaluation, _ = demo_records(0)
     with open(path, "w") as handle:
         for record in list(train[:160]) + list(evaluation[:40]):
-            handle.write(json.dumps({"text": record["text"],
-                                     "label": DEMO_PACKAGES[int(record["label"])]}) + "\n")
+            handle.write(
+                json.dumps({"text": record["text"], "label": DEMO_PACKAGES[int(record["label"])]})
+                + "\n"
+            )
     return str(path)

@@ -48,15 +48,17 @@ class WorkerCache:
             return self._data[key]
         raw = load_raw(data, task_type)
         train, evaluation = tokenize(raw, tokenizer, data)
-        prepared = PreparedData(train, evaluation, collator(tokenizer, raw.format),
-                                raw.label_names, raw.format)
+        prepared = PreparedData(
+            train, evaluation, collator(tokenizer, raw.format), raw.label_names, raw.format
+        )
         self._data[key] = prepared
         while len(self._data) > self.max_data:
             self._data.popitem(last=False)
         return prepared
 
-    def model(self, path: str, model: ModelConfig, label_names: tuple[str, ...] | None
-              ) -> tuple[Any, tuple[str, ...]]:
+    def model(
+        self, path: str, model: ModelConfig, label_names: tuple[str, ...] | None
+    ) -> tuple[Any, tuple[str, ...]]:
         num_labels = len(label_names) if label_names else None
         if model.method == "qlora":  # quantised weights cannot be deep-copied: load each time
             return load_model(path, model, num_labels=num_labels, label_names=label_names)

@@ -50,8 +50,9 @@ class ObjectiveCallback(TrainerCallback):
         if control.should_evaluate:
             self._eval_started = time.perf_counter()
 
-    def on_evaluate(self, args: Any, state: Any, control: Any, metrics: Any = None,
-                    **kw: Any) -> None:
+    def on_evaluate(
+        self, args: Any, state: Any, control: Any, metrics: Any = None, **kw: Any
+    ) -> None:
         if self._eval_started is not None:
             self.eval_seconds += time.perf_counter() - self._eval_started
             self._eval_started = None
@@ -60,8 +61,10 @@ class ObjectiveCallback(TrainerCallback):
             loss = metrics["eval_loss"]
             metrics["eval_perplexity"] = math.exp(min(loss, 700.0)) if math.isfinite(loss) else loss
         if self.schedule.metric not in metrics:
-            raise KeyError(f"objective metric {self.schedule.metric!r} is not among the "
-                           f"evaluation metrics: {', '.join(sorted(metrics))}")
+            raise KeyError(
+                f"objective metric {self.schedule.metric!r} is not among the "
+                f"evaluation metrics: {', '.join(sorted(metrics))}"
+            )
         value = float(metrics[self.schedule.metric])
         if not math.isfinite(value):
             raise NonFiniteLossError(
@@ -80,8 +83,9 @@ class ObjectiveCallback(TrainerCallback):
 class CheckpointCommitCallback(TrainerCallback):
     """Commit each checkpoint HF writes (atomic marker) and keep only newest + best."""
 
-    def __init__(self, checkpoints_dir: Path, objective: ObjectiveCallback,
-                 failpoint_context: dict[str, Any]) -> None:
+    def __init__(
+        self, checkpoints_dir: Path, objective: ObjectiveCallback, failpoint_context: dict[str, Any]
+    ) -> None:
         self.checkpoints_dir = checkpoints_dir
         self.objective = objective
         self.failpoint_context = failpoint_context
@@ -92,8 +96,9 @@ class CheckpointCommitCallback(TrainerCallback):
         context = {"step": state.global_step, **self.failpoint_context}
         action = _failpoints.triggered("checkpoint.write", **context)
         if action == "tear":  # a kill in the middle of HF's write: a file is cut short
-            biggest = max((p for p in folder.rglob("*") if p.is_file()),
-                          key=lambda p: p.stat().st_size)
+            biggest = max(
+                (p for p in folder.rglob("*") if p.is_file()), key=lambda p: p.stat().st_size
+            )
             with open(biggest, "r+b") as handle:
                 handle.truncate(biggest.stat().st_size // 2)
         if action in ("kill", "tear"):
@@ -104,8 +109,9 @@ class CheckpointCommitCallback(TrainerCallback):
                 _failpoints.raise_enospc()
             _checkpoints.commit(folder, step=state.global_step, metric=metric)
         except OSError as exc:
-            raise CheckpointWriteError(_describe_os_error(exc, folder),
-                                       step=state.global_step) from exc
+            raise CheckpointWriteError(
+                _describe_os_error(exc, folder), step=state.global_step
+            ) from exc
         self.committed.append(state.global_step)
         keep = [state.best_model_checkpoint] if state.best_model_checkpoint else []
         _checkpoints.retain(self.checkpoints_dir, keep=[Path(p) for p in keep])
@@ -137,15 +143,19 @@ class StatsCallback(TrainerCallback):
         }
 
     def on_evaluate(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-        self.reporter.record({
-            **self.rates(state),
-            "peak_memory_mb": self.meter.peak_mb(),
-            "last_step": state.global_step,
-        })
+        self.reporter.record(
+            {
+                **self.rates(state),
+                "peak_memory_mb": self.meter.peak_mb(),
+                "last_step": state.global_step,
+            }
+        )
 
 
 def _describe_os_error(exc: OSError, folder: Path) -> str:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return (f"no space left writing checkpoint {folder.name} under {folder.parent}; free disk "
-                "space or move --checkpoint-dir (older complete checkpoints are intact)")
+        return (
+            f"no space left writing checkpoint {folder.name} under {folder.parent}; free disk "
+            "space or move --checkpoint-dir (older complete checkpoints are intact)"
+        )
     return f"cannot write checkpoint {folder}: {exc.strerror or exc}"

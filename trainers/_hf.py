@@ -55,8 +55,9 @@ def _passthrough(args: dict[str, Any]) -> dict[str, Any]:
     for key, value in args.items():
         name = key if key in _TRAINING_ARG_FIELDS else _ALIASES.get(key, key)
         if name not in _TRAINING_ARG_FIELDS:
-            raise ConfigError(f"{key!r} is not a TrainingArguments field of this transformers "
-                              "version")
+            raise ConfigError(
+                f"{key!r} is not a TrainingArguments field of this transformers version"
+            )
         out[name] = value
     return out
 
@@ -67,8 +68,9 @@ class _FailpointCallback(TrainerCallback):
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
         if _failpoints.triggered("train.step", step=state.global_step, **self.context) == "oom":
-            raise torch.OutOfMemoryError(f"CUDA out of memory (failpoint at step "
-                                         f"{state.global_step})")
+            raise torch.OutOfMemoryError(
+                f"CUDA out of memory (failpoint at step {state.global_step})"
+            )
 
 
 def build_training_args(config: TrialConfig, precision: Precision) -> TrainingArguments:
@@ -145,14 +147,20 @@ class HFTrialRunner(TrialRunner):
         data = self.cache.data(config.data, config.model.task_type, path, tokenizer)
         base, new_modules = self.cache.model(path, config.model, data.label_names)
         set_seed(config.hparams.seed)  # adapter initialisation is part of the trial's seed
-        net = adapt(base, config.model, new_modules=new_modules,
-                    copy_base=config.model.method != "qlora")
+        net = adapt(
+            base, config.model, new_modules=new_modules, copy_base=config.model.method != "qlora"
+        )
         trainable, total = count_parameters(net)
         load_seconds = time.perf_counter() - started
-        reporter.record({
-            "trainable_params": trainable, "total_params": total, "device": _device_name(),
-            "precision": precision.name, "load_time_s": round(load_seconds, 3),
-        })
+        reporter.record(
+            {
+                "trainable_params": trainable,
+                "total_params": total,
+                "device": _device_name(),
+                "precision": precision.name,
+                "load_time_s": round(load_seconds, 3),
+            }
+        )
         meter = MemoryMeter()
         objective = ObjectiveCallback(reporter, config.schedule)
         context = {"trial": config.run_name.rsplit("-", 1)[-1]}
@@ -160,13 +168,21 @@ class HFTrialRunner(TrialRunner):
         callbacks: list[Any] = [
             objective,
             CheckpointCommitCallback(checkpoints_dir, objective, context),
-            StatsCallback(reporter, config.hparams.per_device_train_batch_size
-                          * config.hparams.gradient_accumulation_steps, meter),
+            StatsCallback(
+                reporter,
+                config.hparams.per_device_train_batch_size
+                * config.hparams.gradient_accumulation_steps,
+                meter,
+            ),
             _FailpointCallback(context),
         ]
         if config.schedule.early_stopping_patience:
-            callbacks.append(EarlyStoppingCallback(config.schedule.early_stopping_patience,
-                                                   config.schedule.early_stopping_threshold))
+            callbacks.append(
+                EarlyStoppingCallback(
+                    config.schedule.early_stopping_patience,
+                    config.schedule.early_stopping_threshold,
+                )
+            )
         trainer = HpsTrainer(
             model=net,
             args=build_training_args(config, precision),
@@ -189,30 +205,43 @@ class HFTrialRunner(TrialRunner):
             if not objective.history:  # too short for a single scheduled evaluation
                 trainer.evaluate()
         except torch.OutOfMemoryError as exc:
-            raise OutOfMemoryError(f"out of memory at step {trainer.state.global_step} with "
-                                   f"per-device batch {config.hparams.per_device_train_batch_size}"
-                                   f": {str(exc).splitlines()[0]}",
-                                   step=trainer.state.global_step) from None
+            raise OutOfMemoryError(
+                f"out of memory at step {trainer.state.global_step} with "
+                f"per-device batch {config.hparams.per_device_train_batch_size}"
+                f": {str(exc).splitlines()[0]}",
+                step=trainer.state.global_step,
+            ) from None
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise CheckpointWriteError(
                     f"no space left on device while writing under {checkpoints_dir}: free disk "
-                    "space or move --checkpoint-dir", step=trainer.state.global_step) from exc
+                    "space or move --checkpoint-dir",
+                    step=trainer.state.global_step,
+                ) from exc
             raise
         finally:
             train_seconds = time.perf_counter() - train_started
         try:
-            return self._finish(config, trainer, objective, callbacks[2], meter, path,
-                                load_seconds, train_seconds)
+            return self._finish(
+                config, trainer, objective, callbacks[2], meter, path, load_seconds, train_seconds
+            )
         finally:
             del trainer, net
             gc.collect()
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
 
-    def _finish(self, config: TrialConfig, trainer: HpsTrainer, objective: ObjectiveCallback,
-                stats: StatsCallback, meter: MemoryMeter, model_path: str,
-                load_seconds: float, train_seconds: float) -> TrialResult:
+    def _finish(
+        self,
+        config: TrialConfig,
+        trainer: HpsTrainer,
+        objective: ObjectiveCallback,
+        stats: StatsCallback,
+        meter: MemoryMeter,
+        model_path: str,
+        load_seconds: float,
+        train_seconds: float,
+    ) -> TrialResult:
         state = trainer.state
         best_step, best_value = min(
             objective.history,
@@ -231,14 +260,19 @@ class HFTrialRunner(TrialRunner):
             value=best_value,
             best_step=best_step,
             last_step=objective.fidelity_step(state),
-            metrics={k: float(v) for k, v in (eval_logs[-1] if eval_logs else {}).items()
-                     if k.startswith("eval_") and isinstance(v, (int, float))},
+            metrics={
+                k: float(v)
+                for k, v in (eval_logs[-1] if eval_logs else {}).items()
+                if k.startswith("eval_") and isinstance(v, (int, float))
+            },
         )
         if objective.pruned_at is not None:
             result.reason = f"pruned by the search at step {objective.pruned_at}"
         elif state.max_steps and state.global_step < state.max_steps:
-            result.reason = (f"early stopping at step {state.global_step}: no improvement in "
-                             f"{config.schedule.early_stopping_patience} evaluations")
+            result.reason = (
+                f"early stopping at step {state.global_step}: no improvement in "
+                f"{config.schedule.early_stopping_patience} evaluations"
+            )
         if result.status == "complete":
             _checkpoints.write_dir_atomically(
                 Path(config.paths.final_dir),
@@ -258,8 +292,9 @@ class HFTrialRunner(TrialRunner):
         return result
 
 
-def _save_final(trainer: HpsTrainer, folder: Path, config: TrialConfig, model_path: str,
-                value: float, step: int) -> None:
+def _save_final(
+    trainer: HpsTrainer, folder: Path, config: TrialConfig, model_path: str, value: float, step: int
+) -> None:
     """The best weights (adapter or full model), tokenizer and the exact settings used."""
     trainer.save_model(str(folder))
     peft_config = getattr(trainer.model, "peft_config", None)

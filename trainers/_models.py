@@ -39,8 +39,10 @@ def select_precision(requested: str) -> Precision:
         else:
             requested = "fp16" if cuda else "fp32"
     if requested == "fp16" and not cuda:
-        raise UnsupportedHardwareError("fp16 mixed precision needs a CUDA GPU; this worker has "
-                                       "none (use precision: auto or fp32)")
+        raise UnsupportedHardwareError(
+            "fp16 mixed precision needs a CUDA GPU; this worker has "
+            "none (use precision: auto or fp32)"
+        )
     return Precision(requested, requested == "bf16", requested == "fp16")
 
 
@@ -52,11 +54,14 @@ def resolve_model_path(model: ModelConfig) -> str:
     if is_local(name):
         path = Path(name).expanduser()
         if not path.is_dir():
-            raise ModelNotFoundError(f"model path {path} does not exist; pass a folder with "
-                                     "config.json and weights, or a hub id, with --model")
+            raise ModelNotFoundError(
+                f"model path {path} does not exist; pass a folder with "
+                "config.json and weights, or a hub id, with --model"
+            )
         if not (path / "config.json").is_file():
-            raise ModelNotFoundError(f"model folder {path} has no config.json; it is not a "
-                                     "Hugging Face model folder")
+            raise ModelNotFoundError(
+                f"model folder {path} has no config.json; it is not a Hugging Face model folder"
+            )
         return str(path.resolve())
     reason = hub_unavailable_reason()
     if reason is not None:
@@ -82,11 +87,13 @@ def check_method_hardware(model: ModelConfig, optim: str | None) -> None:
         needs_bnb.append(f"the {optim} optimizer")
     for what in needs_bnb:
         if not torch.cuda.is_available():
-            raise UnsupportedHardwareError(f"{what} needs a CUDA GPU with bitsandbytes; this "
-                                           "worker has no CUDA device")
+            raise UnsupportedHardwareError(
+                f"{what} needs a CUDA GPU with bitsandbytes; this worker has no CUDA device"
+            )
         if importlib.util.find_spec("bitsandbytes") is None:
-            raise UnsupportedHardwareError(f"{what} needs bitsandbytes; install it with: "
-                                           "pip install bitsandbytes")
+            raise UnsupportedHardwareError(
+                f"{what} needs bitsandbytes; install it with: pip install bitsandbytes"
+            )
 
 
 def _dtype(name: str) -> torch.dtype:
@@ -123,11 +130,12 @@ def load_model(
         if label_names:
             kwargs["id2label"] = dict(enumerate(label_names))
             kwargs["label2id"] = {n: i for i, n in enumerate(label_names)}
-        loaded, info = AutoModelForSequenceClassification.from_pretrained(
-            path, num_labels=num_labels, output_loading_info=True, **kwargs)
+        result: Any = AutoModelForSequenceClassification.from_pretrained(
+            path, num_labels=num_labels, output_loading_info=True, **kwargs
+        )
     else:
-        loaded, info = AutoModelForCausalLM.from_pretrained(
-            path, output_loading_info=True, **kwargs)
+        result = AutoModelForCausalLM.from_pretrained(path, output_loading_info=True, **kwargs)
+    loaded, info = result
     if getattr(loaded.config, "pad_token_id", None) is None:
         loaded.config.pad_token_id = getattr(loaded.config, "eos_token_id", None)
     new_modules = sorted({k.rsplit(".", 1)[0] for k in info.get("missing_keys", ())})

@@ -76,8 +76,9 @@ class SimulatedTrialRunner(TrialRunner):
             state = json.loads((Path(config.paths.resume_from) / _STATE_FILE).read_text())
             start_step, history = int(state["step"]), [tuple(h) for h in state["history"]]
         batch = config.hparams.per_device_train_batch_size
-        reporter.record({"trainable_params": 1000, "device": "simulated",
-                         "resumed_from_step": start_step})
+        reporter.record(
+            {"trainable_params": 1000, "device": "simulated", "resumed_from_step": start_step}
+        )
         best: tuple[int, float] | None = None
         for step, value in history:
             if best is None or self._better(value, best[1], sched.greater_is_better):
@@ -89,8 +90,10 @@ class SimulatedTrialRunner(TrialRunner):
             if per_step:
                 time.sleep(per_step)
             if "oom_batch_above" in sim and batch > float(sim["oom_batch_above"]):
-                raise OutOfMemoryError(f"out of memory at step {step} with per-device batch "
-                                       f"{batch} (simulated)", step=step)
+                raise OutOfMemoryError(
+                    f"out of memory at step {step} with per-device batch {batch} (simulated)",
+                    step=step,
+                )
             if _failpoints.triggered("train.step", step=step, **context) == "oom":
                 raise OutOfMemoryError(f"out of memory at step {step} (failpoint)", step=step)
             if "nan_lr_above" in sim and lr > float(sim["nan_lr_above"]) and step > total // 2:
@@ -115,7 +118,9 @@ class SimulatedTrialRunner(TrialRunner):
         last = history[-1][0]
         result = TrialResult(
             status="pruned" if pruned_at is not None else "complete",
-            value=best[1], best_step=best[0], last_step=last,
+            value=best[1],
+            best_step=best[0],
+            last_step=last,
             metrics={sched.metric: best[1]},
         )
         if pruned_at is not None:
@@ -124,13 +129,17 @@ class SimulatedTrialRunner(TrialRunner):
             result.reason = f"early stopping at step {last}"
         if result.status == "complete":
             final = Path(config.paths.final_dir)
-            _checkpoints.write_dir_atomically(final, lambda tmp: (tmp / "simulated_model.json")
-                                              .write_text(json.dumps({"best": best})))
+            _checkpoints.write_dir_atomically(
+                final,
+                lambda tmp: (tmp / "simulated_model.json").write_text(json.dumps({"best": best})),
+            )
             result.final_dir = str(final)
         elapsed = time.perf_counter() - started
         steps_run = last - start_step
         result.stats = {
-            "train_time_s": round(elapsed, 3), "eval_time_s": 0.0, "load_time_s": 0.0,
+            "train_time_s": round(elapsed, 3),
+            "eval_time_s": 0.0,
+            "load_time_s": 0.0,
             "samples_per_s": round(steps_run * batch / max(elapsed, 1e-9), 3),
             "device": "simulated",
         }
@@ -142,8 +151,13 @@ class SimulatedTrialRunner(TrialRunner):
         return value > best + threshold if greater else value < best - threshold
 
     @staticmethod
-    def _checkpoint(config: TrialConfig, step: int, history: list[Any],
-                    best: tuple[int, float] | None, context: dict[str, Any]) -> None:
+    def _checkpoint(
+        config: TrialConfig,
+        step: int,
+        history: list[Any],
+        best: tuple[int, float] | None,
+        context: dict[str, Any],
+    ) -> None:
         folder = Path(config.paths.checkpoints_dir) / f"checkpoint-{step}"
         folder.mkdir(parents=True, exist_ok=True)
         (folder / _STATE_FILE).write_text(json.dumps({"step": step, "history": history}))
@@ -155,8 +169,9 @@ class SimulatedTrialRunner(TrialRunner):
                 _failpoints.raise_enospc()
             _checkpoints.commit(folder, step=step, metric=history[-1][1])
         except OSError as exc:
-            raise CheckpointWriteError(f"cannot write checkpoint {folder}: {exc.strerror}",
-                                       step=step) from exc
+            raise CheckpointWriteError(
+                f"cannot write checkpoint {folder}: {exc.strerror}", step=step
+            ) from exc
         keep = []
         if best is not None:
             keep.append(Path(config.paths.checkpoints_dir) / f"checkpoint-{best[0]}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -28,10 +29,9 @@ class MemoryMeter:
         if self.cuda:
             torch.cuda.reset_peak_memory_stats()
         else:
-            try:  # "5" resets the peak resident set size (Linux >= 4.0)
+            # "5" resets the peak resident set size (Linux >= 4.0)
+            with contextlib.suppress(OSError):
                 Path(f"/proc/{os.getpid()}/clear_refs").write_text("5")
-            except OSError:
-                pass
 
     def peak_mb(self) -> float | None:
         if self.cuda:

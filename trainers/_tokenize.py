@@ -25,8 +25,9 @@ def _chat_text(tokenizer: Any, messages: list[dict[str, str]], **kwargs: Any) ->
     return text
 
 
-def _encode_causal(tokenizer: Any, data: DataConfig, fmt: str, record: dict[str, Any]
-                   ) -> tuple[list[int], list[int]]:
+def _encode_causal(
+    tokenizer: Any, data: DataConfig, fmt: str, record: dict[str, Any]
+) -> tuple[list[int], list[int]]:
     """Token ids and labels of one record."""
     eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
     if fmt == "text":
@@ -34,16 +35,19 @@ def _encode_causal(tokenizer: Any, data: DataConfig, fmt: str, record: dict[str,
         return ids, list(ids)
     if fmt == "prompt_completion":
         prompt = tokenizer(str(record[data.prompt_field]), add_special_tokens=True)["input_ids"]
-        completion = tokenizer(str(record[data.completion_field]),
-                               add_special_tokens=False)["input_ids"] + eos
-        labels = ([IGNORE_INDEX] * len(prompt) if data.completion_only_loss else prompt)
+        completion = (
+            tokenizer(str(record[data.completion_field]), add_special_tokens=False)["input_ids"]
+            + eos
+        )
+        labels = [IGNORE_INDEX] * len(prompt) if data.completion_only_loss else prompt
         return prompt + completion, labels + completion
     messages = record[data.messages_field]
     if not isinstance(messages, list) or not all(
         isinstance(m, dict) and "role" in m and "content" in m for m in messages
     ):
-        raise DatasetError(f"column {data.messages_field!r} must hold lists of "
-                           "{role, content} messages")
+        raise DatasetError(
+            f"column {data.messages_field!r} must hold lists of {{role, content}} messages"
+        )
     ids = tokenizer(_chat_text(tokenizer, messages), add_special_tokens=False)["input_ids"]
     if not data.completion_only_loss:
         return ids, list(ids)
@@ -51,21 +55,31 @@ def _encode_causal(tokenizer: Any, data: DataConfig, fmt: str, record: dict[str,
     for i, message in enumerate(messages):
         if message["role"] != "assistant":
             continue
-        start = len(tokenizer(_chat_text(tokenizer, messages[:i], add_generation_prompt=True),
-                              add_special_tokens=False)["input_ids"])
-        end = len(tokenizer(_chat_text(tokenizer, messages[: i + 1]),
-                            add_special_tokens=False)["input_ids"])
+        start = len(
+            tokenizer(
+                _chat_text(tokenizer, messages[:i], add_generation_prompt=True),
+                add_special_tokens=False,
+            )["input_ids"]
+        )
+        end = len(
+            tokenizer(_chat_text(tokenizer, messages[: i + 1]), add_special_tokens=False)[
+                "input_ids"
+            ]
+        )
         labels[start:end] = ids[start:end]
     return ids, labels
 
 
-def _pack(ids: list[list[int]], labels: list[list[int]], size: int
-          ) -> tuple[list[list[int]], list[list[int]]]:
+def _pack(
+    ids: list[list[int]], labels: list[list[int]], size: int
+) -> tuple[list[list[int]], list[list[int]]]:
     flat_ids = [t for seq in ids for t in seq]
     flat_labels = [t for seq in labels for t in seq]
     blocks = len(flat_ids) // size
-    return ([flat_ids[i * size:(i + 1) * size] for i in range(blocks)],
-            [flat_labels[i * size:(i + 1) * size] for i in range(blocks)])
+    return (
+        [flat_ids[i * size : (i + 1) * size] for i in range(blocks)],
+        [flat_labels[i * size : (i + 1) * size] for i in range(blocks)],
+    )
 
 
 def tokenize(raw: RawData, tokenizer: Any, data: DataConfig) -> tuple[Any, Any]:
@@ -73,15 +87,21 @@ def tokenize(raw: RawData, tokenizer: Any, data: DataConfig) -> tuple[Any, Any]:
     import datasets
 
     if raw.format == "classification":
+
         def encode_cls(batch: dict[str, list[Any]]) -> dict[str, Any]:
-            out = tokenizer([str(t) for t in batch[data.text_field]], truncation=True,
-                            max_length=data.max_seq_length)
+            out = tokenizer(
+                [str(t) for t in batch[data.text_field]],
+                truncation=True,
+                max_length=data.max_seq_length,
+            )
             out["labels"] = batch[data.label_field]
             return dict(out)
 
         columns = raw.train.column_names
-        return (raw.train.map(encode_cls, batched=True, remove_columns=columns),
-                raw.eval.map(encode_cls, batched=True, remove_columns=raw.eval.column_names))
+        return (
+            raw.train.map(encode_cls, batched=True, remove_columns=columns),
+            raw.eval.map(encode_cls, batched=True, remove_columns=raw.eval.column_names),
+        )
 
     def encode_split(split: Any, pack: bool) -> Any:
         all_ids, all_labels = [], []
@@ -95,13 +115,17 @@ def tokenize(raw: RawData, tokenizer: Any, data: DataConfig) -> tuple[Any, Any]:
         if pack:
             all_ids, all_labels = _pack(all_ids, all_labels, data.max_seq_length)
         if not all_ids:
-            raise DatasetError("no example has a token to learn from after tokenisation; "
-                               "check the text fields and max_seq_length")
-        return datasets.Dataset.from_dict({
-            "input_ids": all_ids,
-            "attention_mask": [[1] * len(x) for x in all_ids],
-            "labels": all_labels,
-        })
+            raise DatasetError(
+                "no example has a token to learn from after tokenisation; "
+                "check the text fields and max_seq_length"
+            )
+        return datasets.Dataset.from_dict(
+            {
+                "input_ids": all_ids,
+                "attention_mask": [[1] * len(x) for x in all_ids],
+                "labels": all_labels,
+            }
+        )
 
     return encode_split(raw.train, data.packing), encode_split(raw.eval, data.packing)
 

@@ -23,7 +23,10 @@ _EMBED_RE = re.compile(r"embed|wte|wpe")
 
 
 def lr_multipliers(
-    names: Iterable[str], *, new_modules: Iterable[str], head_lr_multiplier: float,
+    names: Iterable[str],
+    *,
+    new_modules: Iterable[str],
+    head_lr_multiplier: float,
     layer_lr_decay: float,
 ) -> dict[str, float]:
     """Per-parameter learning-rate multipliers (1.0 when both knobs are neutral)."""
@@ -66,14 +69,16 @@ class HpsTrainer(Trainer):
         self.lr_groups: dict[float, int] = {}
 
     def create_optimizer(self, model: Any = None) -> torch.optim.Optimizer:
-        opt_model = self.model if model is None else model
+        opt_model: Any = self.model if model is None else model
         neutral = self.head_lr_multiplier == 1.0 and self.layer_lr_decay == 1.0
         if self.optimizer is not None or neutral:
             return super().create_optimizer(model)
         trainable = [(n, p) for n, p in opt_model.named_parameters() if p.requires_grad]
         mults = lr_multipliers(
-            (n for n, _ in trainable), new_modules=self.new_modules,
-            head_lr_multiplier=self.head_lr_multiplier, layer_lr_decay=self.layer_lr_decay,
+            (n for n, _ in trainable),
+            new_modules=self.new_modules,
+            head_lr_multiplier=self.head_lr_multiplier,
+            layer_lr_decay=self.layer_lr_decay,
         )
         decay_names = set(self.get_decay_parameter_names(opt_model))
         groups: dict[tuple[bool, float], list[torch.nn.Parameter]] = {}
@@ -81,8 +86,11 @@ class HpsTrainer(Trainer):
             groups.setdefault((name in decay_names, mults[name]), []).append(param)
         optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
         param_groups = [
-            {"params": params, "weight_decay": self.args.weight_decay if decays else 0.0,
-             "lr": self.args.learning_rate * mult}
+            {
+                "params": params,
+                "weight_decay": self.args.weight_decay if decays else 0.0,
+                "lr": self.args.learning_rate * mult,
+            }
             for (decays, mult), params in sorted(groups.items(), key=lambda kv: kv[0][1])
         ]
         for (_, mult), params in groups.items():
@@ -92,9 +100,12 @@ class HpsTrainer(Trainer):
 
     def compute_loss(self, model: Any, inputs: Any, *args: Any, **kwargs: Any) -> Any:
         result = super().compute_loss(model, inputs, *args, **kwargs)
-        if _failpoints.triggered(
-            "train.loss", step=self.state.global_step, **self.failpoint_context
-        ) == "nan":
+        if (
+            _failpoints.triggered(
+                "train.loss", step=self.state.global_step, **self.failpoint_context
+            )
+            == "nan"
+        ):
             if isinstance(result, tuple):
                 return (result[0] * float("nan"), *result[1:])
             return result * float("nan")

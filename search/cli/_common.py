@@ -12,7 +12,8 @@ def emit(line: str = "") -> None:
 
 def add_storage_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--storage", metavar="URL",
+        "--storage",
+        metavar="URL",
         help="database URL (postgresql://user@host:5432/db or sqlite:///file.db); default: "
         "$HPSEARCH_STORAGE, else the embedded SQLite file under ~/.hpsearch. Prefer "
         "HPSEARCH_STORAGE or ~/.pgpass for passwords: a command line is visible to other users",

@@ -38,27 +38,47 @@ def describe(exc: BaseException) -> Failure:
     from hpsearch.trainers import TrialError
 
     if isinstance(exc, SpaceError):
-        return Failure(str(exc), "fix the space and check it with: hpsearch spaces validate FILE",
-                       EXIT_BAD_INPUT)
+        return Failure(
+            str(exc),
+            "fix the space and check it with: hpsearch spaces validate FILE",
+            EXIT_BAD_INPUT,
+        )
     if isinstance(exc, StorageUnavailableError):
-        return Failure(str(exc), "check that the database is running and the URL is right "
-                       "(pg_isready -h HOST -p PORT); see docs/operations.md", EXIT_UNAVAILABLE)
+        return Failure(
+            str(exc),
+            "check that the database is running and the URL is right "
+            "(pg_isready -h HOST -p PORT); see docs/operations.md",
+            EXIT_UNAVAILABLE,
+        )
     if isinstance(exc, StudyNotFoundError):
-        return Failure(str(exc), "list the studies with: hpsearch studies --storage URL",
-                       EXIT_BAD_INPUT)
+        return Failure(
+            str(exc), "list the studies with: hpsearch studies --storage URL", EXIT_BAD_INPUT
+        )
     if isinstance(exc, (StorageURLError, StudyNameError, StudyMetaError, InputError)):
         return Failure(str(exc), None, EXIT_BAD_INPUT)
     if isinstance(exc, TrialError):
-        return Failure(str(exc), "fix --model/--dataset (nothing was written to the study)",
-                       EXIT_BAD_INPUT)
+        return Failure(
+            str(exc), "fix --model/--dataset (nothing was written to the study)", EXIT_BAD_INPUT
+        )
     if isinstance(exc, RayConnectError):
-        return Failure(str(exc), "start the cluster (ray start --head --port 6380) or drop "
-                       "--address to run locally; see docs/operations.md", EXIT_UNAVAILABLE)
+        return Failure(
+            str(exc),
+            "start the cluster (ray start --head --port 6380) or drop "
+            "--address to run locally; see docs/operations.md",
+            EXIT_UNAVAILABLE,
+        )
     if isinstance(exc, (Interrupted, KeyboardInterrupt)):
-        return Failure("interrupted: running trials were handed over and continue from their "
-                       "last checkpoint on resume", "hpsearch resume STUDY", EXIT_INTERRUPTED)
+        return Failure(
+            "interrupted: running trials were handed over and continue from their "
+            "last checkpoint on resume",
+            "hpsearch resume STUDY",
+            EXIT_INTERRUPTED,
+        )
     if isinstance(exc, PermissionError | FileNotFoundError | IsADirectoryError):
         return Failure(f"{exc.strerror}: {exc.filename}", None, EXIT_BAD_INPUT)
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return Failure(f"unexpected error: {type(exc).__name__}: {text}",
-                   "run again with --debug for the full traceback", EXIT_FAILED)
+    return Failure(
+        f"unexpected error: {type(exc).__name__}: {text}",
+        "run again with --debug for the full traceback",
+        EXIT_FAILED,
+    )

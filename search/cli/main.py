@@ -10,7 +10,7 @@ import traceback
 from collections.abc import Sequence
 
 from hpsearch.search.cli import run, spaces
-from hpsearch.search.cli._errors import EXIT_BAD_INPUT, describe
+from hpsearch.search.cli._errors import describe
 
 COMMAND_GROUPS = (run, spaces)
 
@@ -20,8 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="hpsearch",
         description="Hyperparameter search for LLM fine-tuning: Optuna + Ray + Hugging Face.",
     )
-    parser.add_argument("--debug", action="store_true",
-                        help="verbose logs and full tracebacks on errors")
+    parser.add_argument(
+        "--debug", action="store_true", help="verbose logs and full tracebacks on errors"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in COMMAND_GROUPS:
         group.register(sub)
@@ -29,8 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _configure_logging(debug: bool) -> None:
-    logging.basicConfig(level=logging.INFO if debug else logging.WARNING, stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if debug else logging.WARNING,
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.INFO if debug else optuna.logging.WARNING)

@@ -11,48 +11,81 @@ from hpsearch.search.cli._common import add_storage_flag, emit
 
 # CLI flag -> task field. Only flags the user gave override the space's task section.
 _TASK_FLAGS = {
-    "model": "model", "dataset": "dataset", "dataset_config": "dataset_config",
-    "task_type": "type", "format": "format", "text_field": "text_field",
-    "prompt_field": "prompt_field", "completion_field": "completion_field",
-    "messages_field": "messages_field", "label_field": "label_field",
-    "train_split": "train_split", "eval_split": "eval_split",
-    "max_seq_length": "max_seq_length", "max_steps": "max_steps", "epochs": "num_train_epochs",
-    "eval_steps": "eval_steps", "checkpoint_every": "checkpoint_every",
-    "max_train_samples": "max_train_samples", "max_eval_samples": "max_eval_samples",
-    "fidelity": "fidelity", "report_to": "report_to", "seed": "seed",
+    "model": "model",
+    "dataset": "dataset",
+    "dataset_config": "dataset_config",
+    "task_type": "type",
+    "format": "format",
+    "text_field": "text_field",
+    "prompt_field": "prompt_field",
+    "completion_field": "completion_field",
+    "messages_field": "messages_field",
+    "label_field": "label_field",
+    "train_split": "train_split",
+    "eval_split": "eval_split",
+    "max_seq_length": "max_seq_length",
+    "max_steps": "max_steps",
+    "epochs": "num_train_epochs",
+    "eval_steps": "eval_steps",
+    "checkpoint_every": "checkpoint_every",
+    "max_train_samples": "max_train_samples",
+    "max_eval_samples": "max_eval_samples",
+    "fidelity": "fidelity",
+    "report_to": "report_to",
+    "seed": "seed",
 }
 
 
 def _add_execution_flags(parser: argparse.ArgumentParser) -> None:
     add_storage_flag(parser)
-    parser.add_argument("--workers", type=int, metavar="N",
-                        help="parallel trials (default: as many as the cluster's GPUs, or CPUs, "
-                        "fit)")
-    parser.add_argument("--address", metavar="auto|HOST:PORT",
-                        help="join an existing Ray cluster (default: $RAY_ADDRESS, else start a "
-                        "private local Ray)")
-    parser.add_argument("--checkpoint-dir", metavar="DIR",
-                        help="checkpoint root; a shared filesystem on a cluster (default: beside "
-                        "the embedded database)")
-    parser.add_argument("--trials", type=int, metavar="N",
-                        help="finished trials the study should reach (default: the space's)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="parallel trials (default: as many as the cluster's GPUs, or CPUs, fit)",
+    )
+    parser.add_argument(
+        "--address",
+        metavar="auto|HOST:PORT",
+        help="join an existing Ray cluster (default: $RAY_ADDRESS, else start a private local Ray)",
+    )
+    parser.add_argument(
+        "--checkpoint-dir",
+        metavar="DIR",
+        help="checkpoint root; a shared filesystem on a cluster (default: beside "
+        "the embedded database)",
+    )
+    parser.add_argument(
+        "--trials",
+        type=int,
+        metavar="N",
+        help="finished trials the study should reach (default: the space's)",
+    )
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     run = sub.add_parser("run", help="run (or continue) a study")
-    run.add_argument("--space", metavar="NAME|FILE",
-                     help="built-in space name or YAML file (default: lora_small for a new study)")
-    run.add_argument("--study", metavar="NAME",
-                     help="study name; an existing study continues (default: SPACE-MODEL)")
+    run.add_argument(
+        "--space",
+        metavar="NAME|FILE",
+        help="built-in space name or YAML file (default: lora_small for a new study)",
+    )
+    run.add_argument(
+        "--study",
+        metavar="NAME",
+        help="study name; an existing study continues (default: SPACE-MODEL)",
+    )
     _add_execution_flags(run)
     task = run.add_argument_group("task (default: the built-in offline demo)")
     task.add_argument("--model", help="local model folder or hub id (e.g. Qwen/Qwen3-0.6B)")
-    task.add_argument("--dataset", help="local file/folder (jsonl, json, csv, parquet, txt) or "
-                      "hub id")
+    task.add_argument(
+        "--dataset", help="local file/folder (jsonl, json, csv, parquet, txt) or hub id"
+    )
     task.add_argument("--dataset-config")
     task.add_argument("--task-type", choices=("causal_lm", "classification", "simulated"))
-    task.add_argument("--format",
-                      choices=("auto", "text", "prompt_completion", "messages", "classification"))
+    task.add_argument(
+        "--format", choices=("auto", "text", "prompt_completion", "messages", "classification")
+    )
     for name in ("text", "prompt", "completion", "messages", "label"):
         task.add_argument(f"--{name}-field", metavar="COLUMN")
     task.add_argument("--train-split")
@@ -78,8 +111,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def task_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    out = {field: getattr(args, flag) for flag, field in _TASK_FLAGS.items()
-           if getattr(args, flag, None) is not None}
+    out = {
+        field: getattr(args, flag)
+        for flag, field in _TASK_FLAGS.items()
+        if getattr(args, flag, None) is not None
+    }
     for flag in ("completion_only_loss", "packing"):
         if getattr(args, flag, None):
             out[flag] = True
@@ -105,9 +141,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     from hpsearch.search._session import RunRequest, execute
 
     request = RunRequest(
-        space=args.space, study=args.study, storage=args.storage, trials=args.trials,
-        task=task_overrides(args), checkpoint_dir=args.checkpoint_dir, workers=args.workers,
-        address=args.address, debug=args.debug, command=_command_line(),
+        space=args.space,
+        study=args.study,
+        storage=args.storage,
+        trials=args.trials,
+        task=task_overrides(args),
+        checkpoint_dir=args.checkpoint_dir,
+        workers=args.workers,
+        address=args.address,
+        debug=args.debug,
+        command=_command_line(),
     )
     return _finish(execute(request, emit))
 
@@ -116,8 +159,14 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from hpsearch.search._session import RunRequest, execute
 
     request = RunRequest(
-        study=args.study, storage=args.storage, trials=args.trials,
-        checkpoint_dir=args.checkpoint_dir, workers=args.workers, address=args.address,
-        debug=args.debug, command=_command_line(), resume_only=True,
+        study=args.study,
+        storage=args.storage,
+        trials=args.trials,
+        checkpoint_dir=args.checkpoint_dir,
+        workers=args.workers,
+        address=args.address,
+        debug=args.debug,
+        command=_command_line(),
+        resume_only=True,
     )
     return _finish(execute(request, emit))

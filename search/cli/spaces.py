@@ -8,7 +8,7 @@ from hpsearch.search.cli._common import emit
 from hpsearch.spaces import builtin_names, builtin_text, load_space
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("spaces", help="list, show and validate search spaces")
     commands = parser.add_subparsers(dest="spaces_command", required=True)
     commands.add_parser("list", help="the built-in spaces").set_defaults(func=cmd_list)
@@ -23,8 +23,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def cmd_list(args: argparse.Namespace) -> int:
     for name in builtin_names():
         space = load_space(name)
-        emit(f"{name:<12} {space.method:<6} {len(space.params):>2} params  "
-             f"{space.sampler.type}/{space.pruner.type}  {space.description}")
+        emit(
+            f"{name:<12} {space.method:<6} {len(space.params):>2} params  "
+            f"{space.sampler.type}/{space.pruner.type}  {space.description}"
+        )
     return 0
 
 
@@ -40,7 +42,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     task = build_task(space, {})
     raise_if_invalid(space, task, args.file)
     tunable = [p.name for p in space.params if p.kind != "fixed"]
-    emit(f"{args.file}: valid space {space.name!r} ({space.method}); {len(tunable)} tuned "
-         f"parameter(s): {', '.join(tunable)}; sampler {space.sampler.type}, pruner "
-         f"{space.pruner.type}")
+    emit(
+        f"{args.file}: valid space {space.name!r} ({space.method}); {len(tunable)} tuned "
+        f"parameter(s): {', '.join(tunable)}; sampler {space.sampler.type}, pruner "
+        f"{space.pruner.type}"
+    )
     return 0

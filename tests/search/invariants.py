@@ -17,8 +17,9 @@ def check_study_invariants(study: optuna.Study, budget: int, max_retries: int = 
     numbers = [t.number for t in trials]
     assert sorted(numbers) == list(range(len(trials))), numbers
     states = {t.number: t.state for t in trials}
-    assert not [n for n, s in states.items() if s in (TrialState.RUNNING, TrialState.WAITING)], \
+    assert not [n for n, s in states.items() if s in (TrialState.RUNNING, TrialState.WAITING)], (
         states
+    )
     ledger = build_ledger(trials, max_retries)
     assert ledger.finished == budget, (ledger.finished, budget, states)
     assert not ledger.pending_retry

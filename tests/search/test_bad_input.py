@@ -44,33 +44,57 @@ def assert_clean_failure(result, code: int, *fragments: str) -> None:  # type: i
 
 def test_malformed_space_writes_nothing(fresh_pg_url: str, tmp_path: Path) -> None:
     space = tmp_path / "bad.yaml"
-    space.write_text("params:\n  learning_rate: {type: float, low: 0, high: 1, log: true}\n"
-                     "  lora_r: {type: categorical, choices: []}\n")
+    space.write_text(
+        "params:\n  learning_rate: {type: float, low: 0, high: 1, log: true}\n"
+        "  lora_r: {type: categorical, choices: []}\n"
+    )
     result = hpsearch("run", "--space", str(space), "--storage", fresh_pg_url)
-    assert_clean_failure(result, 2, "2 problems", "params.learning_rate.low",
-                         "params.lora_r.choices", "hpsearch spaces validate")
+    assert_clean_failure(
+        result,
+        2,
+        "2 problems",
+        "params.learning_rate.low",
+        "params.lora_r.choices",
+        "hpsearch spaces validate",
+    )
     assert _tables(fresh_pg_url) == []
     validate = hpsearch("spaces", "validate", str(space))
     assert_clean_failure(validate, 2, "params.lora_r.choices")
 
 
 def test_unreachable_database(tmp_path: Path) -> None:
-    result = hpsearch("run", "--space", "lora_small",
-                      "--storage", "postgresql://bob:s3cr3t-pw@127.0.0.1:1/test")
+    result = hpsearch(
+        "run", "--space", "lora_small", "--storage", "postgresql://bob:s3cr3t-pw@127.0.0.1:1/test"
+    )
     assert_clean_failure(result, 3, "cannot reach the database", "pg_isready")
     assert "s3cr3t-pw" not in result.stderr + result.stdout
 
 
 def test_unknown_model_path(fresh_pg_url: str, text_jsonl: str, tmp_path: Path) -> None:
-    result = hpsearch("run", "--storage", fresh_pg_url, "--model", str(tmp_path / "missing"),
-                      "--dataset", text_jsonl)
+    result = hpsearch(
+        "run",
+        "--storage",
+        fresh_pg_url,
+        "--model",
+        str(tmp_path / "missing"),
+        "--dataset",
+        text_jsonl,
+    )
     assert_clean_failure(result, 2, "does not exist")
     assert _studies(fresh_pg_url) == []
 
 
 def test_hub_model_while_offline(fresh_pg_url: str, text_jsonl: str) -> None:
-    result = hpsearch("run", "--storage", fresh_pg_url, "--model", "Qwen/Qwen3-0.6B",
-                      "--dataset", text_jsonl, env={"HF_HUB_OFFLINE": "1"})
+    result = hpsearch(
+        "run",
+        "--storage",
+        fresh_pg_url,
+        "--model",
+        "Qwen/Qwen3-0.6B",
+        "--dataset",
+        text_jsonl,
+        env={"HF_HUB_OFFLINE": "1"},
+    )
     assert_clean_failure(result, 2, "Qwen/Qwen3-0.6B", "--model DIR")
     assert _studies(fresh_pg_url) == []
 
@@ -78,8 +102,17 @@ def test_hub_model_while_offline(fresh_pg_url: str, text_jsonl: str) -> None:
 def test_missing_dataset_column(fresh_pg_url: str, tiny_qwen3: str, tmp_path: Path) -> None:
     data = tmp_path / "data.jsonl"
     data.write_text("\n".join(json.dumps({"content": f"row {i}"}) for i in range(30)))
-    result = hpsearch("run", "--storage", fresh_pg_url, "--model", tiny_qwen3,
-                      "--dataset", str(data), "--format", "text")
+    result = hpsearch(
+        "run",
+        "--storage",
+        fresh_pg_url,
+        "--model",
+        tiny_qwen3,
+        "--dataset",
+        str(data),
+        "--format",
+        "text",
+    )
     assert_clean_failure(result, 2, "no column 'text'", "content", "--text-field")
     assert _studies(fresh_pg_url) == []
 

@@ -16,20 +16,45 @@ from tests.search.invariants import check_study_invariants
 pytestmark = pytest.mark.slow
 
 
-def hpsearch(*args: str, env: dict[str, str] | None = None, timeout: float = 600
-             ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hpsearch.search.cli.main", *args],
-                          capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+def hpsearch(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hpsearch.search.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_run_on_postgresql_and_ray_then_plain_optuna_reads_it(
-        fresh_pg_url: str, tiny_qwen3: str, text_jsonl: str, tmp_path: Path) -> None:
+    fresh_pg_url: str, tiny_qwen3: str, text_jsonl: str, tmp_path: Path
+) -> None:
     result = hpsearch(
-        "run", "--space", "lora_small", "--study", "e2e", "--storage", fresh_pg_url,
-        "--model", tiny_qwen3, "--dataset", text_jsonl, "--max-steps", "12",
-        "--eval-steps", "3", "--max-seq-length", "32", "--trials", "6", "--workers", "2",
-        "--checkpoint-dir", str(tmp_path / "ckpt"),
+        "run",
+        "--space",
+        "lora_small",
+        "--study",
+        "e2e",
+        "--storage",
+        fresh_pg_url,
+        "--model",
+        tiny_qwen3,
+        "--dataset",
+        text_jsonl,
+        "--max-steps",
+        "12",
+        "--eval-steps",
+        "3",
+        "--max-seq-length",
+        "32",
+        "--trials",
+        "6",
+        "--workers",
+        "2",
+        "--checkpoint-dir",
+        str(tmp_path / "ckpt"),
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
@@ -48,16 +73,46 @@ def test_run_on_postgresql_and_ray_then_plain_optuna_reads_it(
     assert study.user_attrs["hpsearch.budget"] == 6
     # the plain optuna CLI reads the study
     for command in (["trials"], ["best-trial"]):
-        cli = subprocess.run([str(Path(sys.executable).parent / "optuna"), *command,
-                              "--study-name", "e2e",
-                              "--storage", url, "-f", "json"], capture_output=True, text=True,
-                             timeout=120)
+        cli = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "optuna"),
+                *command,
+                "--study-name",
+                "e2e",
+                "--storage",
+                url,
+                "-f",
+                "json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert cli.returncode == 0, cli.stderr
         assert '"number"' in cli.stdout
     # running again continues the same study: nothing left to do, nothing rerun
-    again = hpsearch("run", "--space", "lora_small", "--study", "e2e", "--storage",
-                     fresh_pg_url, "--model", tiny_qwen3, "--dataset", text_jsonl,
-                     "--max-steps", "12", "--eval-steps", "3", "--max-seq-length", "32",
-                     "--trials", "6", "--checkpoint-dir", str(tmp_path / "ckpt"))
+    again = hpsearch(
+        "run",
+        "--space",
+        "lora_small",
+        "--study",
+        "e2e",
+        "--storage",
+        fresh_pg_url,
+        "--model",
+        tiny_qwen3,
+        "--dataset",
+        text_jsonl,
+        "--max-steps",
+        "12",
+        "--eval-steps",
+        "3",
+        "--max-seq-length",
+        "32",
+        "--trials",
+        "6",
+        "--checkpoint-dir",
+        str(tmp_path / "ckpt"),
+    )
     assert again.returncode == 0, again.stderr
     assert len(optuna.load_study(study_name="e2e", storage=url).trials) == len(study.trials)

@@ -35,19 +35,27 @@ task:
 """
 
 
-def write_space(tmp_path: Path, *, trials: int = 8, sampler: str = "tpe",
-                pruner: str = "median", lr: str = "{type: float, low: 1.0e-5, high: 1.0e-2, "
-                "log: true}", batch: str = "{type: categorical, choices: [4, 8, 16]}",
-                sim: str = "{seconds_per_step: 0.01}") -> str:
+def write_space(
+    tmp_path: Path,
+    *,
+    trials: int = 8,
+    sampler: str = "tpe",
+    pruner: str = "median",
+    lr: str = "{type: float, low: 1.0e-5, high: 1.0e-2, log: true}",
+    batch: str = "{type: categorical, choices: [4, 8, 16]}",
+    sim: str = "{seconds_per_step: 0.01}",
+) -> str:
     path = tmp_path / "sim.yaml"
-    path.write_text(SIM_SPACE.format(trials=trials, sampler=sampler, pruner=pruner, lr=lr,
-                                     batch=batch, sim=sim))
+    path.write_text(
+        SIM_SPACE.format(trials=trials, sampler=sampler, pruner=pruner, lr=lr, batch=batch, sim=sim)
+    )
     return str(path)
 
 
 def load(url: str, name: str) -> optuna.Study:
-    return optuna.load_study(study_name=name,
-                             storage=url.replace("postgresql://", "postgresql+psycopg2://"))
+    return optuna.load_study(
+        study_name=name, storage=url.replace("postgresql://", "postgresql+psycopg2://")
+    )
 
 
 def run_cli(*args: str) -> int:
@@ -56,8 +64,21 @@ def run_cli(*args: str) -> int:
 
 def test_parallel_workers_reach_the_budget_exactly(fresh_pg_url: str, tmp_path: Path) -> None:
     space = write_space(tmp_path, trials=10)
-    assert run_cli("--space", space, "--study", "budget", "--storage", fresh_pg_url,
-                   "--workers", "4", "--checkpoint-dir", str(tmp_path / "ck")) == 0
+    assert (
+        run_cli(
+            "--space",
+            space,
+            "--study",
+            "budget",
+            "--storage",
+            fresh_pg_url,
+            "--workers",
+            "4",
+            "--checkpoint-dir",
+            str(tmp_path / "ck"),
+        )
+        == 0
+    )
     study = load(fresh_pg_url, "budget")
     check_study_invariants(study, budget=10)
     assert len(study.trials) == 10
@@ -66,30 +87,64 @@ def test_parallel_workers_reach_the_budget_exactly(fresh_pg_url: str, tmp_path: 
 
 
 def test_grid_runs_every_point_once(fresh_pg_url: str, tmp_path: Path) -> None:
-    space = write_space(tmp_path, trials=6, sampler="grid", pruner="none",
-                        lr="{type: categorical, choices: [1.0e-4, 3.0e-4, 1.0e-3]}",
-                        batch="{type: categorical, choices: [8, 16]}")
-    assert run_cli("--space", space, "--study", "grid", "--storage", fresh_pg_url,
-                   "--workers", "3", "--checkpoint-dir", str(tmp_path / "ck")) == 0
+    space = write_space(
+        tmp_path,
+        trials=6,
+        sampler="grid",
+        pruner="none",
+        lr="{type: categorical, choices: [1.0e-4, 3.0e-4, 1.0e-3]}",
+        batch="{type: categorical, choices: [8, 16]}",
+    )
+    assert (
+        run_cli(
+            "--space",
+            space,
+            "--study",
+            "grid",
+            "--storage",
+            fresh_pg_url,
+            "--workers",
+            "3",
+            "--checkpoint-dir",
+            str(tmp_path / "ck"),
+        )
+        == 0
+    )
     study = load(fresh_pg_url, "grid")
     check_study_invariants(study, budget=6)
-    points = {(t.params["learning_rate"], t.params["per_device_train_batch_size"])
-              for t in study.trials}
+    points = {
+        (t.params["learning_rate"], t.params["per_device_train_batch_size"]) for t in study.trials
+    }
     assert len(points) == 6
 
 
-def test_out_of_memory_retries_once_with_half_the_batch(fresh_pg_url: str,
-                                                        tmp_path: Path) -> None:
+def test_out_of_memory_retries_once_with_half_the_batch(fresh_pg_url: str, tmp_path: Path) -> None:
     # per-device 16 runs out of memory, 8 fits: the retry keeps the effective batch of 16
-    space = write_space(tmp_path, trials=1, batch="16",
-                        sim="{seconds_per_step: 0.01, oom_batch_above: 8}")
-    assert run_cli("--space", space, "--study", "oom", "--storage", fresh_pg_url,
-                   "--workers", "1", "--checkpoint-dir", str(tmp_path / "ck")) == 0
+    space = write_space(
+        tmp_path, trials=1, batch="16", sim="{seconds_per_step: 0.01, oom_batch_above: 8}"
+    )
+    assert (
+        run_cli(
+            "--space",
+            space,
+            "--study",
+            "oom",
+            "--storage",
+            fresh_pg_url,
+            "--workers",
+            "1",
+            "--checkpoint-dir",
+            str(tmp_path / "ck"),
+        )
+        == 0
+    )
     study = load(fresh_pg_url, "oom")
     check_study_invariants(study, budget=1)
     first, retry = study.trials
-    assert first.state == TrialState.FAIL and "retrying with per-device batch 8" in \
-        first.user_attrs["fail_reason"]
+    assert (
+        first.state == TrialState.FAIL
+        and "retrying with per-device batch 8" in first.user_attrs["fail_reason"]
+    )
     assert retry.state == TrialState.COMPLETE and retry.user_attrs["retry_of"] == 0
     assert retry.user_attrs["per_device_train_batch_size_used"] == 8
     assert retry.user_attrs["gradient_accumulation_steps"] == 2
@@ -97,15 +152,30 @@ def test_out_of_memory_retries_once_with_half_the_batch(fresh_pg_url: str,
     assert retry.params == first.params
 
 
-def test_out_of_memory_twice_is_infeasible_and_the_sampler_learns(fresh_pg_url: str,
-                                                                  tmp_path: Path) -> None:
-    space = write_space(tmp_path, trials=1, batch="16",
-                        sim="{seconds_per_step: 0.01, oom_batch_above: 4}")
-    assert run_cli("--space", space, "--study", "oom2", "--storage", fresh_pg_url,
-                   "--workers", "1", "--checkpoint-dir", str(tmp_path / "ck")) == 0
+def test_out_of_memory_twice_is_infeasible_and_the_sampler_learns(
+    fresh_pg_url: str, tmp_path: Path
+) -> None:
+    space = write_space(
+        tmp_path, trials=1, batch="16", sim="{seconds_per_step: 0.01, oom_batch_above: 4}"
+    )
+    assert (
+        run_cli(
+            "--space",
+            space,
+            "--study",
+            "oom2",
+            "--storage",
+            fresh_pg_url,
+            "--workers",
+            "1",
+            "--checkpoint-dir",
+            str(tmp_path / "ck"),
+        )
+        == 0
+    )
     study = load(fresh_pg_url, "oom2")
     check_study_invariants(study, budget=1)
-    first, retry = study.trials
+    _first, retry = study.trials
     assert retry.state == TrialState.PRUNED
     assert retry.user_attrs["infeasible"] == "memory"
     assert "infeasible" in retry.user_attrs["prune_reason"]
@@ -113,10 +183,24 @@ def test_out_of_memory_twice_is_infeasible_and_the_sampler_learns(fresh_pg_url: 
 
 
 def test_nan_loss_is_not_retried(fresh_pg_url: str, tmp_path: Path) -> None:
-    space = write_space(tmp_path, trials=2, lr="1.0e-2",
-                        sim="{seconds_per_step: 0.01, nan_lr_above: 1.0e-3}")
-    assert run_cli("--space", space, "--study", "nan", "--storage", fresh_pg_url,
-                   "--workers", "2", "--checkpoint-dir", str(tmp_path / "ck")) == 0
+    space = write_space(
+        tmp_path, trials=2, lr="1.0e-2", sim="{seconds_per_step: 0.01, nan_lr_above: 1.0e-3}"
+    )
+    assert (
+        run_cli(
+            "--space",
+            space,
+            "--study",
+            "nan",
+            "--storage",
+            fresh_pg_url,
+            "--workers",
+            "2",
+            "--checkpoint-dir",
+            str(tmp_path / "ck"),
+        )
+        == 0
+    )
     study = load(fresh_pg_url, "nan")
     check_study_invariants(study, budget=2)
     assert len(study.trials) == 2
@@ -126,16 +210,37 @@ def test_nan_loss_is_not_retried(fresh_pg_url: str, tmp_path: Path) -> None:
         assert "retry_of" not in trial.user_attrs
 
 
-def test_config_error_fails_with_the_message_stored(fresh_pg_url: str, tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_config_error_fails_with_the_message_stored(
+    fresh_pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     space = write_space(tmp_path, trials=2)
     monkeypatch.setenv("HPSEARCH_FAILPOINTS", "checkpoint.write=enospc@step=10,trial=0")
-    assert run_cli("--space", space, "--study", "cfg", "--storage", fresh_pg_url,
-                   "--workers", "1", "--checkpoint-dir", str(tmp_path / "ck")) == 0
+    assert (
+        run_cli(
+            "--space",
+            space,
+            "--study",
+            "cfg",
+            "--storage",
+            fresh_pg_url,
+            "--workers",
+            "1",
+            "--checkpoint-dir",
+            str(tmp_path / "ck"),
+        )
+        == 0
+    )
     study = load(fresh_pg_url, "cfg")
     check_study_invariants(study, budget=2)
     failed = study.trials[0]
     assert failed.state == TrialState.FAIL
     assert "checkpoint_write" in failed.user_attrs["fail_reason"]
-    assert (tmp_path / "ck" / "cfg" / "trial-00000" / "checkpoints" / "checkpoint-5"
-            / "hpsearch-complete.json").is_file()  # the older complete checkpoint survived
+    assert (
+        tmp_path
+        / "ck"
+        / "cfg"
+        / "trial-00000"
+        / "checkpoints"
+        / "checkpoint-5"
+        / "hpsearch-complete.json"
+    ).is_file()  # the older complete checkpoint survived

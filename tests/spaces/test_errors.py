@@ -25,44 +25,74 @@ def issues_of(text: str) -> list[str]:
         ("params: {lr: {type: floaty, low: 1, high: 2}}", "params.lr.type", "float, int"),
         ("params: {x: {type: float, low: 2, high: 1}}", "params.x", "low < high"),
         ("params: {x: {type: float, low: 0, high: 1, log: true}}", "params.x.low", "low > 0"),
-        ("params: {x: {type: float, low: 1, high: 9, log: true, step: 1}}", "params.x.step",
-         "either log"),
+        (
+            "params: {x: {type: float, low: 1, high: 9, log: true, step: 1}}",
+            "params.x.step",
+            "either log",
+        ),
         ("params: {x: {type: int, low: 1.5, high: 9}}", "params.x.low", "an integer"),
         ("params: {x: {type: categorical, choices: []}}", "params.x.choices", "non-empty"),
-        ("params: {x: {type: categorical, choices: [[a, b]]}}", "params.x.choices[0]",
-         "scalars"),
+        ("params: {x: {type: categorical, choices: [[a, b]]}}", "params.x.choices[0]", "scalars"),
         ("params: {x: {type: categorical, choices: [1, 1]}}", "params.x.choices", "unique"),
         ("params: {x: {type: float, lo: 1, high: 2}}", "params.x.lo", "did you mean"),
-        ("params: {lora_dropout: {type: float, low: 0, high: 1.5}}", "params.lora_dropout",
-         "0 <= x < 1"),
+        (
+            "params: {lora_dropout: {type: float, low: 0, high: 1.5}}",
+            "params.lora_dropout",
+            "0 <= x < 1",
+        ),
         ("params: {learning_rate: {type: fixed, value: -1}}", "params.learning_rate", "> 0"),
-        ("params: {a: {type: float, low: 0, high: 1, when: {b: x}}}", "params.a.when.b",
-         "unknown parent"),
-        ("params: {o: {type: categorical, choices: [sgd, adam]}, "
-         "m: {type: float, low: 0, high: 1, when: {o: rmsprop}}}", "params.m.when.o",
-         "'sgd', 'adam'"),
-        ("params: {a: {type: categorical, choices: [1, 2], when: {b: 1}}, "
-         "b: {type: categorical, choices: [1, 2], when: {a: 1}}}", "params.", "cycle"),
+        (
+            "params: {a: {type: float, low: 0, high: 1, when: {b: x}}}",
+            "params.a.when.b",
+            "unknown parent",
+        ),
+        (
+            "params: {o: {type: categorical, choices: [sgd, adam]}, "
+            "m: {type: float, low: 0, high: 1, when: {o: rmsprop}}}",
+            "params.m.when.o",
+            "'sgd', 'adam'",
+        ),
+        (
+            "params: {a: {type: categorical, choices: [1, 2], when: {b: 1}}, "
+            "b: {type: categorical, choices: [1, 2], when: {a: 1}}}",
+            "params.",
+            "cycle",
+        ),
         ("sampler: {type: tpee}\nparams: {x: 1}", "sampler.type", "did you mean 'tpe'"),
         ("pruner: {type: hyperbnd}\nparams: {x: 1}", "pruner.type", "hyperband"),
-        ("resources: {gpus_per_trial: 2}\nparams: {x: 1}", "resources.gpus_per_trial",
-         "between 0 and 1"),
-        ("retries: {heartbeat_interval: 10, grace_period: 5}\nparams: {x: 1}",
-         "retries.grace_period", ">= 2 x heartbeat_interval"),
+        (
+            "resources: {gpus_per_trial: 2}\nparams: {x: 1}",
+            "resources.gpus_per_trial",
+            "between 0 and 1",
+        ),
+        (
+            "retries: {heartbeat_interval: 10, grace_period: 5}\nparams: {x: 1}",
+            "retries.grace_period",
+            ">= 2 x heartbeat_interval",
+        ),
         ("method: full\nparams: {lora_r: 8}", "params.lora_r", "method: lora or qlora"),
         ("params: {x: 1}\nwarm_start: [{y: 2}]", "warm_start[0].y", "not a parameter"),
-        ("params: {x: {type: float, low: 0, high: 1}}\nwarm_start: [{x: 3}]", "warm_start[0].x",
-         "0.0 .. 1.0"),
-        ("sampler: grid\nparams: {x: {type: float, low: 0, high: 1}}", "params.x",
-         "finite set"),
+        (
+            "params: {x: {type: float, low: 0, high: 1}}\nwarm_start: [{x: 3}]",
+            "warm_start[0].x",
+            "0.0 .. 1.0",
+        ),
+        ("sampler: grid\nparams: {x: {type: float, low: 0, high: 1}}", "params.x", "finite set"),
         ("objective: {metric: loss}\nparams: {x: 1}", "objective.metric", "eval_"),
         ("batch: {lr_scaling: sqrt}\nparams: {x: 1}", "batch.lr_scaling", "learning_rate"),
         ("params: {x: 1}\nparms: {}", "parms", "did you mean 'params'"),
-        ("params: {effective_batch_size: 16, per_device_train_batch_size: "
-         "{type: categorical, choices: [4, 6, 32]}}", "params.per_device_train_batch_size",
-         "1, 2, 4, 8, 16"),
-        ("params: {effective_batch_size: 16, gradient_accumulation_steps: 2, "
-         "per_device_train_batch_size: 8}", "params.gradient_accumulation_steps", "derived"),
+        (
+            "params: {effective_batch_size: 16, per_device_train_batch_size: "
+            "{type: categorical, choices: [4, 6, 32]}}",
+            "params.per_device_train_batch_size",
+            "1, 2, 4, 8, 16",
+        ),
+        (
+            "params: {effective_batch_size: 16, gradient_accumulation_steps: 2, "
+            "per_device_train_batch_size: 8}",
+            "params.gradient_accumulation_steps",
+            "derived",
+        ),
         ("task: {type: causal_lm, model: m}\nparams: {x: 1}", "task.dataset", "needs a dataset"),
     ],
 )
@@ -83,8 +113,13 @@ params:
   lora_dropout: {type: float, low: 0, high: 1.5}
 """)
     paths = {i.split(":")[0] for i in found}
-    assert {"methd", "sampler.type", "params.learning_rate.log", "params.lora_dropout",
-            "params.per_device_train_batch_size"} <= paths
+    assert {
+        "methd",
+        "sampler.type",
+        "params.learning_rate.log",
+        "params.lora_dropout",
+        "params.per_device_train_batch_size",
+    } <= paths
 
 
 def test_invalid_yaml_reports_the_line() -> None:

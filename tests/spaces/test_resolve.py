@@ -26,26 +26,38 @@ def space(scaling: str = "none"):  # type: ignore[no-untyped-def]
 
 
 def test_accumulation_is_derived_from_the_effective_batch() -> None:
-    r = resolve_trial(space(), {"learning_rate": 1e-4, "effective_batch_size": 32,
-                                "per_device_train_batch_size": 4})
+    r = resolve_trial(
+        space(),
+        {"learning_rate": 1e-4, "effective_batch_size": 32, "per_device_train_batch_size": 4},
+    )
     assert (r.per_device_train_batch_size, r.gradient_accumulation_steps) == (4, 8)
     assert r.effective_batch_size == 32
-    assert r.lora == {"r": 8, "lora_alpha": 16, "lora_dropout": 0.05,
-                      "target_modules": ["q_proj", "v_proj"]}
+    assert r.lora == {
+        "r": 8,
+        "lora_alpha": 16,
+        "lora_dropout": 0.05,
+        "target_modules": ["q_proj", "v_proj"],
+    }
 
 
-@pytest.mark.parametrize(("scaling", "factor"), [("none", 1.0), ("linear", 2.0),
-                                                 ("sqrt", math.sqrt(2.0))])
+@pytest.mark.parametrize(
+    ("scaling", "factor"), [("none", 1.0), ("linear", 2.0), ("sqrt", math.sqrt(2.0))]
+)
 def test_learning_rate_scaling(scaling: str, factor: float) -> None:
-    r = resolve_trial(space(scaling), {"learning_rate": 1e-4, "effective_batch_size": 32,
-                                       "per_device_train_batch_size": 8})
+    r = resolve_trial(
+        space(scaling),
+        {"learning_rate": 1e-4, "effective_batch_size": 32, "per_device_train_batch_size": 8},
+    )
     assert r.learning_rate == pytest.approx(1e-4 * factor)
     assert r.base_learning_rate == 1e-4
 
 
 def test_oom_retry_halves_batch_and_doubles_accumulation() -> None:
-    r = resolve_trial(space(), {"learning_rate": 1e-4, "effective_batch_size": 16,
-                                "per_device_train_batch_size": 8}, oom_downscale=2)
+    r = resolve_trial(
+        space(),
+        {"learning_rate": 1e-4, "effective_batch_size": 16, "per_device_train_batch_size": 8},
+        oom_downscale=2,
+    )
     assert (r.per_device_train_batch_size, r.gradient_accumulation_steps) == (4, 4)
     assert r.effective_batch_size == 16
 

@@ -73,14 +73,17 @@ def _create_concurrently(url: str, barrier_path: str, out: multiprocessing.Queue
         out.put(f"{type(exc).__name__}: {exc}")
 
 
-def test_many_processes_create_the_schema_and_study_at_once(storage_url: str,
-                                                            tmp_path: Path) -> None:
+def test_many_processes_create_the_schema_and_study_at_once(
+    storage_url: str, tmp_path: Path
+) -> None:
     """An empty database and 8 processes racing: no error, one study, no duplicate numbers."""
     ctx = multiprocessing.get_context("spawn")
     out: multiprocessing.Queue = ctx.Queue()
     barrier = tmp_path / "go"
-    procs = [ctx.Process(target=_create_concurrently, args=(storage_url, str(barrier), out))
-             for _ in range(8)]
+    procs = [
+        ctx.Process(target=_create_concurrently, args=(storage_url, str(barrier), out))
+        for _ in range(8)
+    ]
     for p in procs:
         p.start()
     time.sleep(2.0)
@@ -109,8 +112,7 @@ def test_study_lock_excludes_other_processes(storage_url: str, tmp_path: Path) -
     open_storage(parse_storage_url(storage_url))  # create the schema / file
     ctx = multiprocessing.get_context("spawn")
     log = tmp_path / "log"
-    procs = [ctx.Process(target=_hold_lock, args=(storage_url, 0.3, str(log)))
-             for _ in range(3)]
+    procs = [ctx.Process(target=_hold_lock, args=(storage_url, 0.3, str(log))) for _ in range(3)]
     for p in procs:
         p.start()
     for p in procs:
@@ -170,6 +172,7 @@ def test_optuna_sees_a_plain_study(storage_url: str) -> None:
     study = create_or_load_study(storage, "plain", "maximize").study
     study.set_user_attr("hpsearch.budget", 3)
     study.tell(study.ask(), 0.5)
-    plain = optuna.load_study(study_name="plain", storage=storage_url.replace(
-        "postgresql://", "postgresql+psycopg2://"))
+    plain = optuna.load_study(
+        study_name="plain", storage=storage_url.replace("postgresql://", "postgresql+psycopg2://")
+    )
     assert plain.best_value == 0.5 and plain.user_attrs["hpsearch.budget"] == 3

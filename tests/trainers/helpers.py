@@ -19,14 +19,21 @@ from hpsearch.trainers import (
 def causal_config(model: str, dataset: str, tmp: Path, **overrides: Any) -> TrialConfig:
     config = TrialConfig(
         run_name="test-0",
-        model=ModelConfig(model, "causal_lm", "lora",
-                          {"r": 4, "lora_alpha": 8, "lora_dropout": 0.0,
-                           "target_modules": "all-linear"}, precision="fp32"),
+        model=ModelConfig(
+            model,
+            "causal_lm",
+            "lora",
+            {"r": 4, "lora_alpha": 8, "lora_dropout": 0.0, "target_modules": "all-linear"},
+            precision="fp32",
+        ),
         data=DataConfig(dataset, max_seq_length=32, max_train_samples=128, max_eval_samples=16),
         schedule=ScheduleConfig(max_steps=12, eval_steps=3, metric="eval_loss"),
-        hparams=HyperParams(per_device_train_batch_size=4, gradient_accumulation_steps=1,
-                            per_device_eval_batch_size=16,
-                            training_args={"learning_rate": 1e-3, "lr_scheduler_type": "constant"}),
+        hparams=HyperParams(
+            per_device_train_batch_size=4,
+            gradient_accumulation_steps=1,
+            per_device_eval_batch_size=16,
+            training_args={"learning_rate": 1e-3, "lr_scheduler_type": "constant"},
+        ),
         paths=RunPaths(str(tmp / "ckpt"), str(tmp / "final")),
     )
     return replace(config, **overrides)

@@ -24,10 +24,10 @@ from tests.trainers.helpers import PruneAt, causal_config
 
 
 def test_causal_lm_reports_every_evaluation_and_saves_the_adapter(
-        tiny_qwen3: str, text_jsonl: str, tmp_path: Path) -> None:
+    tiny_qwen3: str, text_jsonl: str, tmp_path: Path
+) -> None:
     reporter = PruneAt()
-    result = runner_for("causal_lm").run(causal_config(tiny_qwen3, text_jsonl, tmp_path),
-                                         reporter)
+    result = runner_for("causal_lm").run(causal_config(tiny_qwen3, text_jsonl, tmp_path), reporter)
     assert result.status == "complete"
     assert sorted(reporter.values) == [3, 6, 9, 12]
     assert all(math.isfinite(v) for v in reporter.values.values())
@@ -46,23 +46,26 @@ def test_causal_lm_reports_every_evaluation_and_saves_the_adapter(
 
 
 def test_pruning_stops_within_one_evaluation_interval(
-        tiny_qwen3: str, text_jsonl: str, tmp_path: Path) -> None:
+    tiny_qwen3: str, text_jsonl: str, tmp_path: Path
+) -> None:
     reporter = PruneAt(step=6)
     started = time.monotonic()
-    result = runner_for("causal_lm").run(causal_config(tiny_qwen3, text_jsonl, tmp_path),
-                                         reporter)
+    result = runner_for("causal_lm").run(causal_config(tiny_qwen3, text_jsonl, tmp_path), reporter)
     assert result.status == "pruned"
     assert max(reporter.values) == 6 and result.last_step == 6
     assert result.final_dir is None and "pruned" in (result.reason or "")
     assert time.monotonic() - started < 120
 
 
-def test_early_stopping_fires_on_a_plateau(tiny_qwen3: str, text_jsonl: str,
-                                           tmp_path: Path) -> None:
+def test_early_stopping_fires_on_a_plateau(
+    tiny_qwen3: str, text_jsonl: str, tmp_path: Path
+) -> None:
     config = causal_config(tiny_qwen3, text_jsonl, tmp_path)
-    config = replace(config,
-                     schedule=replace(config.schedule, max_steps=30, early_stopping_patience=2),
-                     hparams=replace(config.hparams, training_args={"learning_rate": 0.0}))
+    config = replace(
+        config,
+        schedule=replace(config.schedule, max_steps=30, early_stopping_patience=2),
+        hparams=replace(config.hparams, training_args={"learning_rate": 0.0}),
+    )
     reporter = PruneAt()
     result = runner_for("causal_lm").run(config, reporter)
     assert result.status == "complete"
@@ -70,40 +73,50 @@ def test_early_stopping_fires_on_a_plateau(tiny_qwen3: str, text_jsonl: str,
     assert "early stopping" in (result.reason or "")
 
 
-def test_nan_loss_ends_the_trial(tiny_qwen3: str, text_jsonl: str, tmp_path: Path,
-                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_nan_loss_ends_the_trial(
+    tiny_qwen3: str, text_jsonl: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HPSEARCH_FAILPOINTS", "train.loss=nan@step=4")
     with pytest.raises(NonFiniteLossError, match="nan") as info:
         runner_for("causal_lm").run(causal_config(tiny_qwen3, text_jsonl, tmp_path), PruneAt())
     assert info.value.step is not None and info.value.step <= 6
 
 
-def test_diverging_learning_rate_is_caught(tiny_qwen3: str, text_jsonl: str,
-                                           tmp_path: Path) -> None:
+def test_diverging_learning_rate_is_caught(
+    tiny_qwen3: str, text_jsonl: str, tmp_path: Path
+) -> None:
     config = causal_config(tiny_qwen3, text_jsonl, tmp_path)
-    config = replace(config, model=replace(config.model, method="full", lora=None),
-                     hparams=replace(config.hparams, training_args={
-                         "learning_rate": 1e30, "optim": "sgd", "max_grad_norm": 0.0}))
+    config = replace(
+        config,
+        model=replace(config.model, method="full", lora=None),
+        hparams=replace(
+            config.hparams,
+            training_args={"learning_rate": 1e30, "optim": "sgd", "max_grad_norm": 0.0},
+        ),
+    )
     with pytest.raises(NonFiniteLossError):
         runner_for("causal_lm").run(config, PruneAt())
 
 
-def test_simulated_oom_raises_the_oom_failure(tiny_qwen3: str, text_jsonl: str, tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_simulated_oom_raises_the_oom_failure(
+    tiny_qwen3: str, text_jsonl: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HPSEARCH_FAILPOINTS", "train.step=oom@step=2")
     with pytest.raises(OutOfMemoryError) as info:
         runner_for("causal_lm").run(causal_config(tiny_qwen3, text_jsonl, tmp_path), PruneAt())
     assert info.value.step == 2 and info.value.retryable
 
 
-def test_classification_reports_accuracy(tiny_bert: str, classification_jsonl: str,
-                                         tmp_path: Path) -> None:
+def test_classification_reports_accuracy(
+    tiny_bert: str, classification_jsonl: str, tmp_path: Path
+) -> None:
     config = causal_config(tiny_bert, classification_jsonl, tmp_path)
     config = replace(
         config,
         model=replace(config.model, task_type="classification"),
-        schedule=ScheduleConfig(max_steps=6, eval_steps=3, metric="eval_accuracy",
-                                greater_is_better=True),
+        schedule=ScheduleConfig(
+            max_steps=6, eval_steps=3, metric="eval_accuracy", greater_is_better=True
+        ),
     )
     reporter = PruneAt()
     result = runner_for("classification").run(config, reporter)
