@@ -24,24 +24,41 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_PATH = REPO_ROOT / ".." / "shared" / "data" / "yahpo_lcbench"
 
-CONT_NAMES = ("epoch", "batch_size", "learning_rate", "momentum", "weight_decay", "num_layers",
-              "max_units", "max_dropout")
-Y_NAMES = ("time", "val_accuracy", "val_cross_entropy", "val_balanced_accuracy",
-           "test_cross_entropy", "test_balanced_accuracy")
+CONT_NAMES = (
+    "epoch",
+    "batch_size",
+    "learning_rate",
+    "momentum",
+    "weight_decay",
+    "num_layers",
+    "max_units",
+    "max_dropout",
+)
+Y_NAMES = (
+    "time",
+    "val_accuracy",
+    "val_cross_entropy",
+    "val_balanced_accuracy",
+    "test_cross_entropy",
+    "test_balanced_accuracy",
+)
 INSTANCE_PARAM = "OpenML_task_id"
 FIDELITY_PARAM = "epoch"
 
 
 def data_files_present(data_path: str | Path) -> bool:
     root = Path(data_path)
-    return all((root / "lcbench" / name).is_file()
-               for name in ("model.onnx", "encoding.json", "config_space.json"))
+    return all(
+        (root / "lcbench" / name).is_file()
+        for name in ("model.onnx", "encoding.json", "config_space.json")
+    )
 
 
 def suite_instances(data_path: str | Path, scenario: str = "lcbench") -> list[str]:
     """The YAHPO-SO (single-objective v1.0) suite's instances of ``scenario``."""
-    suite = json.loads((Path(data_path) / "benchmark_suites" / "v1.0" / "single.json")
-                       .read_text(encoding="utf-8"))
+    suite = json.loads(
+        (Path(data_path) / "benchmark_suites" / "v1.0" / "single.json").read_text(encoding="utf-8")
+    )
     return [str(entry["instance"]) for entry in suite if entry["scenario"] == scenario]
 
 
@@ -50,8 +67,9 @@ def space_params(data_path: str | Path) -> dict[str, dict[str, Any]]:
 
     The instance and the fidelity (``epoch``) are not searched.
     """
-    doc = json.loads((Path(data_path) / "lcbench" / "config_space.json")
-                     .read_text(encoding="utf-8"))
+    doc = json.loads(
+        (Path(data_path) / "lcbench" / "config_space.json").read_text(encoding="utf-8")
+    )
     params: dict[str, dict[str, Any]] = {}
     for hp in doc["hyperparameters"]:
         if hp["name"] in (INSTANCE_PARAM, FIDELITY_PARAM):
@@ -95,8 +113,9 @@ class LcbenchSurrogate:
         options = rt.SessionOptions()
         options.intra_op_num_threads = 1  # one core per benchmark process
         options.inter_op_num_threads = 1
-        self._session = rt.InferenceSession(str(root / "model.onnx"), sess_options=options,
-                                            providers=["CPUExecutionProvider"])
+        self._session = rt.InferenceSession(
+            str(root / "model.onnx"), sess_options=options, providers=["CPUExecutionProvider"]
+        )
         inputs = [i.name for i in self._session.get_inputs()]
         self._cat_name, self._cont_name = inputs[0], inputs[1]
         self._x_cat = np.full((self.max_epoch, 1), codes[instance], dtype=np.int32)
@@ -118,5 +137,6 @@ class LcbenchSurrogate:
         acc = out[:, self._acc_col].astype(np.float64)
         # The surrogate's time is the cumulative runtime; force it positive and non-decreasing.
         cum_time = np.maximum.accumulate(np.maximum(out[:, self._time_col], 1e-3)).astype(
-            np.float64)
+            np.float64
+        )
         return Curve(val_accuracy=acc, cum_time=cum_time)
