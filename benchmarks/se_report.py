@@ -49,8 +49,12 @@ class PolicyFigures:
     mean_pruned: float
 
 
-def figures(logs: Sequence[RunLog], target: float, max_epoch: int,
-            checkpoints: Sequence[int] = CHECKPOINTS_FBE) -> PolicyFigures:
+def figures(
+    logs: Sequence[RunLog],
+    target: float,
+    max_epoch: int,
+    checkpoints: Sequence[int] = CHECKPOINTS_FBE,
+) -> PolicyFigures:
     best_at: dict[int, float | None] = {}
     for fbe in checkpoints:
         bests = [log.best_at_epochs(fbe * max_epoch) for log in logs]
@@ -73,7 +77,9 @@ def fmt(value: float | None, digits: int = 2, missing: str = "-") -> str:
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |",
-             "|" + "|".join("---:" if i else "---" for i in range(len(headers))) + "|"]
+    lines = [
+        "| " + " | ".join(headers) + " |",
+        "|" + "|".join("---:" if i else "---" for i in range(len(headers))) + "|",
+    ]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)

@@ -92,6 +92,7 @@ def simulate(
     n_workers: int = 1,
     seed: int = 0,
     first_eval_step: int = 1,
+    pruner: optuna.pruners.BasePruner | None = None,
 ) -> RunLog:
     """Run one study on the surrogate with the space's sampler and pruner.
 
@@ -99,9 +100,14 @@ def simulate(
     abandoned: their epochs are not counted and they never complete).
     """
     sampler = build_sampler(space, n_workers=n_workers, seed_offset=seed)
-    pruner = build_pruner(space, first_eval_step=first_eval_step, max_step=max_epoch)
-    study = optuna.create_study(direction=space.objective.direction, sampler=sampler,
-                                pruner=pruner, study_name=f"{space.name}-seed{seed}")
+    if pruner is None:
+        pruner = build_pruner(space, first_eval_step=first_eval_step, max_step=max_epoch)
+    study = optuna.create_study(
+        direction=space.objective.direction,
+        sampler=sampler,
+        pruner=pruner,
+        study_name=f"{space.name}-seed{seed}",
+    )
     log = RunLog()
     counter = itertools.count()
     events: list[tuple[float, int, int]] = []  # (time an epoch ends, tie-break, worker)
@@ -109,6 +115,7 @@ def simulate(
 
     def start(worker: int, now: float) -> None:
         trial = study.ask()  # the sampler runs now, seeing the study as it is at ``now``
+        trial.set_user_attr("sim_start", now)
         log.n_trials += 1
         curve = curve_fn(sample_params(trial, space))
         running[worker] = _Running(trial, surrogate_trainer(trial, curve), now, curve.cum_time)
@@ -130,8 +137,7 @@ def simulate(
             study.tell(job.trial, state=TrialState.PRUNED)
             log.n_pruned += 1
         else:
-            heapq.heappush(events, (job.start + float(job.cum_time[epoch]), next(counter),
-                                    worker))
+            heapq.heappush(events, (job.start + float(job.cum_time[epoch]), next(counter), worker))
             continue
         del running[worker]
         if log.epochs_used < budget_epochs:
