@@ -40,9 +40,9 @@ def _demo_defaults(
 
     given = {**space_task, **{k: v for k, v in overrides.items() if v is not None}}
     defaults = {
-        "max_seq_length": 64,
+        "max_seq_length": 48,
         "eval_steps": 10,
-        "max_eval_samples": 128,
+        "max_eval_samples": 96,
         "per_device_eval_batch_size": 64,
     }
     return replace(task, **{k: v for k, v in defaults.items() if k not in given})
