@@ -86,6 +86,12 @@ class TrialWorker:
             "worker_id": self.worker_id,
         }
 
+    @staticmethod
+    def _node_id() -> str:
+        import ray
+
+        return str(ray.get_runtime_context().get_node_id())
+
     def _study(self, task: TrialTask) -> optuna.Study:
         key = (task.storage_url, task.study_name)
         if key not in self._studies:
@@ -110,7 +116,9 @@ class TrialWorker:
         with Heartbeat(study._storage, task.trial_id, task.heartbeat_interval):
             reporter = OptunaReporter(study, task.trial_id)
             try:
-                reporter.record({A.NODE: node, A.WORKER: self.worker_id})
+                reporter.record(
+                    {A.NODE: node, A.WORKER: self.worker_id, A.RAY_NODE_ID: self._node_id()}
+                )
                 outcome = self._run_and_tell(task, study, reporter)
             except TrialSuperseded as exc:  # reaped while running: a retry owns it now
                 outcome = {"number": task.number, "state": "SUPERSEDED", "reason": str(exc)}
