@@ -30,7 +30,7 @@ from hpsearch.search._worker import TrialOutcome, TrialTask
 from hpsearch.search.policy import sample_params
 from hpsearch.spaces import BatchRuleError
 from hpsearch.storage import ResilientRDBStorage, StorageLocation, StudyPaths, study_lock
-from hpsearch.trainers import newest_complete
+from hpsearch.trainers import failpoints, finalize_checkpoints, newest_complete
 
 _logger = logging.getLogger(__name__)
 
@@ -95,6 +95,8 @@ class Driver:
             if ledger.waiting == 0 and (ledger.slots_used >= self.budget or self._grid_exhausted()):
                 return None
             trial = self.study.ask()
+            if failpoints.triggered("driver.ask", trial=trial.number) == "kill":
+                failpoints.kill_self()  # fault-injection tests: a kill right after creation
             self.cfg.storage.set_trial_user_attr(trial._trial_id, A.DRIVER, self.owner)
         return trial
 
@@ -191,6 +193,8 @@ class Driver:
                 self.progress.finished_here += 1
                 self.cfg.emit(self.progress.trial_line(result))
                 needs_repair |= result.retry is not None
+                if result.retry is None:
+                    self._clean_predecessors(flight.trial_id)
                 self.cfg.pool.release(flight.worker)
                 continue
             lost = self.cfg.pool.is_worker_lost(result)
@@ -204,6 +208,17 @@ class Driver:
                 self.cfg.pool.release(flight.worker)
             self.cfg.emit(f"  trial {flight.number}: {message.splitlines()[0][:200]}")
         return needs_repair
+
+    def _clean_predecessors(self, trial_id: int) -> None:
+        """A lineage is over: its failed predecessors keep only newest + best checkpoints."""
+        frozen = self.study._storage.get_trial(trial_id)
+        if frozen.user_attrs.get(A.RETRY_OF) is None:
+            return
+        greater = self.space.objective.direction == "maximize"
+        for trial in self.ledger().lineage(frozen)[1:]:
+            finalize_checkpoints(
+                self.cfg.paths.checkpoints_dir(trial.number), greater_is_better=greater
+            )
 
     def _fail(self, trial_id: int, message: str) -> None:
         try:

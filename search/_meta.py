@@ -59,6 +59,10 @@ def set_budget(study: optuna.Study, budget: int) -> None:
     study.set_user_attr(A.STUDY_BUDGET, budget)
 
 
+def set_checkpoint_root(study: optuna.Study, root: Path) -> None:
+    study.set_user_attr(A.STUDY_CHECKPOINT_ROOT, str(root))
+
+
 def load_meta(study: optuna.Study) -> StudyMeta:
     attrs = study.user_attrs
     missing = [k for k in (A.STUDY_SPACE, A.STUDY_TASK, A.STUDY_BUDGET) if k not in attrs]

@@ -21,6 +21,7 @@ from hpsearch.search._meta import (
     load_meta,
     save_meta,
     set_budget,
+    set_checkpoint_root,
     study_note,
 )
 from hpsearch.search._pool import WorkerPool, connect, disconnect, plan_workers
@@ -38,6 +39,7 @@ from hpsearch.storage import (
     open_storage,
     resolve_storage,
     study_exists,
+    study_lock,
     validate_study_name,
 )
 from hpsearch.trainers import ConfigError, runner_for
@@ -162,7 +164,10 @@ def _load_existing(
         set_budget(probe, prepared.budget)
         meta = replace(meta, budget=prepared.budget)
     if request.checkpoint_dir:
-        meta = replace(meta, checkpoint_root=Path(request.checkpoint_dir).resolve())
+        root = Path(request.checkpoint_dir).resolve()
+        if root != meta.checkpoint_root:
+            set_checkpoint_root(probe, root)
+            meta = replace(meta, checkpoint_root=root)
     emit(
         f"Continuing study {prepared.study_name!r} ({meta.space.name}, budget {meta.budget}) "
         f"in {prepared.location.display}"
@@ -170,31 +175,34 @@ def _load_existing(
     return meta
 
 
-def _create_or_load(
-    storage: ResilientRDBStorage,
-    prepared: Prepared,
-    meta: StudyMeta,
-    workers: int,
-    emit: Callable[[str], None],
-) -> optuna.Study:
-    sampler = build_sampler(meta.space, n_workers=workers)
-    pruner = build_pruner(
-        meta.space,
-        first_eval_step=_first_eval_step(meta),
-        max_step=meta.task.max_steps if meta.task.fidelity == "steps" else None,
-    )
-    handle = create_or_load_study(
-        storage, prepared.study_name, meta.space.objective.direction, sampler, pruner
-    )
-    if handle.created:
-        save_meta(handle.study, meta)
-        from optuna_dashboard import save_note
+def _create(
+    storage: ResilientRDBStorage, prepared: Prepared, meta: StudyMeta, emit: Callable[[str], None]
+) -> None:
+    """Create the study with its settings, note and warm-start trials (under the study lock)."""
+    handle = create_or_load_study(storage, prepared.study_name, meta.space.objective.direction)
+    save_meta(handle.study, meta)
+    from optuna_dashboard import save_note
 
-        save_note(handle.study, study_note(meta, hardware_summary()))
-        for params in meta.space.warm_start:
-            handle.study.enqueue_trial(dict(params), skip_if_exists=True)
-        emit(f"Created study {prepared.study_name!r} in {prepared.location.display}")
-    return handle.study
+    save_note(handle.study, study_note(meta, hardware_summary()))
+    for params in meta.space.warm_start:
+        handle.study.enqueue_trial(dict(params), user_attrs={"warm_start": True})
+    emit(f"Created study {prepared.study_name!r} in {prepared.location.display}")
+
+
+def _open(
+    storage: ResilientRDBStorage, prepared: Prepared, meta: StudyMeta, workers: int
+) -> optuna.Study:
+    """The study object with this run's sampler and pruner."""
+    return optuna.load_study(
+        study_name=prepared.study_name,
+        storage=storage,
+        sampler=build_sampler(meta.space, n_workers=workers),
+        pruner=build_pruner(
+            meta.space,
+            first_eval_step=_first_eval_step(meta),
+            max_step=meta.task.max_steps if meta.task.fidelity == "steps" else None,
+        ),
+    )
 
 
 def execute(request: RunRequest, emit: Callable[[str], None]) -> RunSummary:
@@ -205,10 +213,14 @@ def execute(request: RunRequest, emit: Callable[[str], None]) -> RunSummary:
             "(pass --storage postgresql://... or set HPSEARCH_STORAGE for a server)"
         )
     storage = open_storage(prepared.location)
-    if prepared.meta is None or study_exists(storage, prepared.study_name):
-        meta = _load_existing(storage, prepared, request, emit)
-    else:
-        meta = prepared.meta
+    # Serialised with other drivers starting on the same study: one creates it (settings and
+    # warm-start trials exactly once), the others find it complete.
+    with study_lock(prepared.location, prepared.study_name):
+        if prepared.meta is None or study_exists(storage, prepared.study_name):
+            meta = _load_existing(storage, prepared, request, emit)
+        else:
+            meta = prepared.meta
+            _create(storage, prepared, meta, emit)
     if meta.task.demo:
         emit(
             "Task: built-in offline demo: LoRA fine-tuning of all-MiniLM-L6-v2 (22M-parameter "
@@ -225,7 +237,7 @@ def execute(request: RunRequest, emit: Callable[[str], None]) -> RunSummary:
             meta.space.resources.gpus_per_trial,
             meta.space.resources.cpus_per_trial,
         )
-        study = _create_or_load(storage, prepared, meta, workers, emit)
+        study = _open(storage, prepared, meta, workers)
         where = "GPU" if gpus > 0 else "CPU"
         emit(
             f"Ray: {cluster.nodes} node(s), {cluster.cpus:g} CPUs, {cluster.gpus:g} GPUs; "

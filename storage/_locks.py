@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import os
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -33,27 +34,48 @@ def _lock_engine(url: str) -> sqlalchemy.Engine:
     return sqlalchemy.create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": 10})
 
 
+def _connect_and_lock(
+    engine: sqlalchemy.Engine, key: int, name: str, timeout: float
+) -> sqlalchemy.Connection:
+    """A connection holding the advisory lock; rides out a database restart."""
+    deadline = time.monotonic() + timeout
+    retry_until = time.monotonic() + float(os.environ.get("HPSEARCH_DB_RETRY_SECONDS", "300"))
+    while True:
+        try:
+            conn = engine.connect()
+            try:
+                while not conn.execute(
+                    sqlalchemy.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}
+                ).scalar():
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(
+                            f"timed out after {timeout:.0f}s waiting for lock {name!r}"
+                        )
+                    time.sleep(0.01)
+            except BaseException:
+                conn.close()
+                raise
+            return conn
+        except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError):
+            if time.monotonic() > retry_until:
+                raise
+            time.sleep(0.5)  # the server is restarting: try again
+
+
 @contextmanager
 def _advisory_lock(location: StorageLocation, name: str, timeout: float) -> Iterator[None]:
-    engine = _lock_engine(location.url)
     key = _key(name)
-    deadline = time.monotonic() + timeout
-    with engine.connect() as conn:
-        while True:
-            got = conn.execute(sqlalchemy.text("SELECT pg_try_advisory_lock(:k)"), {"k": key})
-            if got.scalar():
-                break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"timed out after {timeout:.0f}s waiting for lock {name!r}")
-            time.sleep(0.01)
+    conn = _connect_and_lock(_lock_engine(location.url), key, name, timeout)
+    try:
+        yield
+    finally:
         try:
-            yield
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            conn.commit()
+        except sqlalchemy.exc.SQLAlchemyError:
+            pass  # connection gone: the server has already released the lock
         finally:
-            try:
-                conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                conn.commit()
-            except sqlalchemy.exc.SQLAlchemyError:
-                pass  # connection gone: the server has already released the lock
+            conn.close()
 
 
 @contextmanager

@@ -5,6 +5,7 @@ This layer knows nothing of Optuna or Ray. The search layer hands a :class:`Tria
 :class:`TrialError` it gets back to a trial state.
 """
 
+from hpsearch.trainers import _failpoints as failpoints
 from hpsearch.trainers._base import (
     CheckpointWriteError,
     ConfigError,
@@ -26,6 +27,7 @@ from hpsearch.trainers._base import (
     UnsupportedHardwareError,
 )
 from hpsearch.trainers._checkpoints import Checkpoint, is_complete, newest_complete
+from hpsearch.trainers._checkpoints import finalize as finalize_checkpoints
 from hpsearch.trainers._runners import runner_for, training_argument_names
 
 __all__ = [
@@ -48,6 +50,8 @@ __all__ = [
     "TrialResult",
     "TrialRunner",
     "UnsupportedHardwareError",
+    "failpoints",
+    "finalize_checkpoints",
     "is_complete",
     "newest_complete",
     "runner_for",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import math
 import time
 from pathlib import Path
@@ -110,7 +109,7 @@ class CheckpointCommitCallback(TrainerCallback):
             _checkpoints.commit(folder, step=state.global_step, metric=metric)
         except OSError as exc:
             raise CheckpointWriteError(
-                _describe_os_error(exc, folder), step=state.global_step
+                _checkpoints.describe_write_error(exc, folder), step=state.global_step
             ) from exc
         self.committed.append(state.global_step)
         keep = [state.best_model_checkpoint] if state.best_model_checkpoint else []
@@ -150,12 +149,3 @@ class StatsCallback(TrainerCallback):
                 "last_step": state.global_step,
             }
         )
-
-
-def _describe_os_error(exc: OSError, folder: Path) -> str:
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return (
-            f"no space left writing checkpoint {folder.name} under {folder.parent}; free disk "
-            "space or move --checkpoint-dir (older complete checkpoints are intact)"
-        )
-    return f"cannot write checkpoint {folder}: {exc.strerror or exc}"

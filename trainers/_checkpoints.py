@@ -10,6 +10,7 @@ during a write costs at most one checkpoint interval and needs no manual cleanup
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -160,6 +161,38 @@ def remove_incomplete(folder: Path) -> list[Path]:
             shutil.rmtree(path, ignore_errors=True)
             deleted.append(path)
     return deleted
+
+
+def finalize(folder: Path, *, greater_is_better: bool) -> list[Path]:
+    """When a trial is over: keep its newest and its best complete checkpoint, nothing else."""
+    complete = complete_checkpoints(folder)
+    scored = [c for c in complete if c.metric is not None]
+    keep = []
+    if scored:
+        pick = max if greater_is_better else min
+        keep.append(pick(scored, key=lambda c: float(c.metric or 0.0)).path)
+    return retain(folder, keep=keep) + remove_incomplete(folder)
+
+
+def describe_write_error(exc: BaseException, folder: Path) -> str:
+    """A one-line description of a failed checkpoint write, naming a full disk as such."""
+    try:
+        free = shutil.disk_usage(folder if folder.exists() else folder.parent).free
+    except OSError:
+        free = None
+    full = (
+        getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
+        or ("No space left" in str(exc))
+        or (free is not None and free < 1 << 20)
+    )
+    if full:
+        where = f" ({free / 2**20:.1f} MiB free)" if free is not None else ""
+        return (
+            f"no space left writing {folder.name} under {folder.parent}{where}; free disk space "
+            "or move --checkpoint-dir (older complete checkpoints are intact)"
+        )
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"cannot write checkpoint {folder}: {detail}"
 
 
 def write_dir_atomically(target: Path, write: Any) -> None:

@@ -6,6 +6,8 @@
     checkpoint.write=tear@step=20             cut a file of checkpoint 20 short, then SIGKILL
     checkpoint.write=enospc@step=30           fail that checkpoint write with ENOSPC
     train.step=oom@step=15,trial=2            raise a CUDA-style out-of-memory error at step 15
+    train.step=kill@step=15,trial=2           SIGKILL the worker at step 15 (a preemption)
+    driver.ask=kill@trial=3                   SIGKILL the driver right after it created trial 3
     train.loss=nan@step=12                    make the training loss NaN at step 12
 
 A rule matches when every condition equals the current context. Each point is a single

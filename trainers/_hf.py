@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import errno
 import gc
 import json
 import time
@@ -67,7 +66,10 @@ class _FailpointCallback(TrainerCallback):
         self.context = context
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-        if _failpoints.triggered("train.step", step=state.global_step, **self.context) == "oom":
+        action = _failpoints.triggered("train.step", step=state.global_step, **self.context)
+        if action == "kill":
+            _failpoints.kill_self()
+        if action == "oom":
             raise torch.OutOfMemoryError(
                 f"CUDA out of memory (failpoint at step {state.global_step})"
             )
@@ -211,14 +213,6 @@ class HFTrialRunner(TrialRunner):
                 f": {str(exc).splitlines()[0]}",
                 step=trainer.state.global_step,
             ) from None
-        except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise CheckpointWriteError(
-                    f"no space left on device while writing under {checkpoints_dir}: free disk "
-                    "space or move --checkpoint-dir",
-                    step=trainer.state.global_step,
-                ) from exc
-            raise
         finally:
             train_seconds = time.perf_counter() - train_started
         try:
@@ -251,10 +245,9 @@ class HFTrialRunner(TrialRunner):
             best_value = float(state.best_metric)
             best_step = int(state.best_global_step or best_step)
         eval_logs = [e for e in state.log_history if config.schedule.metric in e]
-        checkpoints_dir = Path(config.paths.checkpoints_dir)
-        keep = [Path(state.best_model_checkpoint)] if state.best_model_checkpoint else []
-        _checkpoints.retain(checkpoints_dir, keep=keep)
-        _checkpoints.remove_incomplete(checkpoints_dir)
+        _checkpoints.finalize(
+            Path(config.paths.checkpoints_dir), greater_is_better=config.schedule.greater_is_better
+        )
         result = TrialResult(
             status="pruned" if objective.pruned_at is not None else "complete",
             value=best_value,
@@ -274,10 +267,16 @@ class HFTrialRunner(TrialRunner):
                 f"{config.schedule.early_stopping_patience} evaluations"
             )
         if result.status == "complete":
-            _checkpoints.write_dir_atomically(
-                Path(config.paths.final_dir),
-                lambda tmp: _save_final(trainer, tmp, config, model_path, best_value, best_step),
-            )
+            final = Path(config.paths.final_dir)
+            try:
+                _checkpoints.write_dir_atomically(
+                    final,
+                    lambda tmp: _save_final(
+                        trainer, tmp, config, model_path, best_value, best_step
+                    ),
+                )
+            except Exception as exc:
+                raise CheckpointWriteError(_checkpoints.describe_write_error(exc, final)) from exc
             result.final_dir = config.paths.final_dir
         result.stats = {
             **stats.rates(state),

@@ -94,7 +94,10 @@ class SimulatedTrialRunner(TrialRunner):
                     f"out of memory at step {step} with per-device batch {batch} (simulated)",
                     step=step,
                 )
-            if _failpoints.triggered("train.step", step=step, **context) == "oom":
+            action = _failpoints.triggered("train.step", step=step, **context)
+            if action == "kill":
+                _failpoints.kill_self()
+            if action == "oom":
                 raise OutOfMemoryError(f"out of memory at step {step} (failpoint)", step=step)
             if "nan_lr_above" in sim and lr > float(sim["nan_lr_above"]) and step > total // 2:
                 raise NonFiniteLossError(f"training loss became nan at step {step}", step=step)
@@ -116,6 +119,9 @@ class SimulatedTrialRunner(TrialRunner):
                 break
         assert best is not None
         last = history[-1][0]
+        _checkpoints.finalize(
+            Path(config.paths.checkpoints_dir), greater_is_better=sched.greater_is_better
+        )
         result = TrialResult(
             status="pruned" if pruned_at is not None else "complete",
             value=best[1],

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import Trainer
 
-from hpsearch.trainers import _failpoints
+from hpsearch.trainers import _checkpoints, _failpoints
+from hpsearch.trainers._base import CheckpointWriteError
 
 _LAYER_RE = re.compile(r"\.(?:layers?|h|blocks)\.(\d+)\.")
 _EMBED_RE = re.compile(r"embed|wte|wpe")
@@ -97,6 +99,18 @@ class HpsTrainer(Trainer):
             self.lr_groups[mult] = self.lr_groups.get(mult, 0) + sum(p.numel() for p in params)
         self.optimizer = optimizer_cls(param_groups, **optimizer_kwargs)
         return self.optimizer
+
+    def _save_checkpoint(self, model: Any, trial: Any) -> None:
+        """HF's checkpoint write; any failure inside it is a checkpoint-write failure."""
+        folder = Path(str(self.args.output_dir)) / f"checkpoint-{self.state.global_step}"
+        try:
+            super()._save_checkpoint(model, trial)
+        except CheckpointWriteError:
+            raise
+        except Exception as exc:  # torch.save reports a full disk as a RuntimeError
+            raise CheckpointWriteError(
+                _checkpoints.describe_write_error(exc, folder), step=self.state.global_step
+            ) from exc
 
     def compute_loss(self, model: Any, inputs: Any, *args: Any, **kwargs: Any) -> Any:
         result = super().compute_loss(model, inputs, *args, **kwargs)
