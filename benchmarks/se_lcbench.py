@@ -140,3 +140,29 @@ class LcbenchSurrogate:
             np.float64
         )
         return Curve(val_accuracy=acc, cum_time=cum_time)
+
+
+def random_configs(data_path: str | Path, n: int, seed: int = 0) -> list[dict[str, Any]]:
+    """``n`` configurations drawn uniformly (log-uniformly where ``log``) from the space."""
+    rng = np.random.default_rng(seed)
+    configs: list[dict[str, Any]] = [{} for _ in range(n)]
+    for name, p in space_params(data_path).items():
+        lo, hi = (np.log(p["low"]), np.log(p["high"])) if p["log"] else (p["low"], p["high"])
+        draws = rng.uniform(lo, hi, size=n)
+        draws = np.exp(draws) if p["log"] else draws
+        for config, value in zip(configs, draws, strict=True):
+            config[name] = int(np.rint(value)) if p["type"] == "int" else float(value)
+    return configs
+
+
+def rank_correlation(
+    surrogate: LcbenchSurrogate, configs: list[dict[str, Any]], epochs: tuple[int, ...]
+) -> dict[int, float]:
+    """Spearman correlation between val_accuracy after each of ``epochs`` and at the last.
+
+    How well an early evaluation ranks configurations: what a pruner's decision relies on.
+    """
+    curves = np.array([surrogate.curve(c).val_accuracy for c in configs])
+    ranks = curves.argsort(axis=0).argsort(axis=0).astype(float)
+    last = ranks[:, -1]
+    return {e: float(np.corrcoef(ranks[:, e - 1], last)[0, 1]) for e in epochs}

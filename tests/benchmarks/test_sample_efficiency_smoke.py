@@ -1,0 +1,64 @@
+"""``benchmarks/sample_efficiency.py --smoke`` runs and prints its table (CI-sized)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.benchmarks._se_paths import BENCHMARKS, DATA_PATH, ROOT
+
+pytest.importorskip("onnxruntime", reason="the lcbench surrogate needs onnxruntime (bench extra)")
+
+
+def test_smoke_mode_prints_the_table() -> None:
+    if not (DATA_PATH / "lcbench" / "model.onnx").is_file():
+        pytest.skip(f"lcbench data not found under {DATA_PATH} (set HPSEARCH_LCBENCH_DATA)")
+    started = time.monotonic()
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(BENCHMARKS / "sample_efficiency.py"),
+            "--smoke",
+            "--data-path",
+            str(DATA_PATH),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("| instance | policy | best@10 |")
+    for policy in (
+        "random",
+        "random + median",
+        "Optuna TPE",
+        "Optuna TPE + Hyperband",
+        "hpsearch previous default",
+        "hpsearch default",
+    ):
+        assert any(f"| {policy} |" in line for line in lines), policy
+    assert elapsed < 120, f"smoke mode took {elapsed:.0f}s"
+
+
+def test_missing_data_path_is_a_clear_error(tmp_path: object) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(BENCHMARKS / "sample_efficiency.py"),
+            "--smoke",
+            "--data-path",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "lcbench data not found" in result.stderr
