@@ -14,6 +14,7 @@ from transformers import (
     EarlyStoppingCallback,
     PrinterCallback,
     TrainerCallback,
+    TrainerState,
     TrainingArguments,
     set_seed,
 )
@@ -203,9 +204,18 @@ class HFTrialRunner(TrialRunner):
         meter.reset()
         train_started = time.perf_counter()
         try:
-            trainer.train(resume_from_checkpoint=config.paths.resume_from)
-            if not objective.history:  # too short for a single scheduled evaluation
-                trainer.evaluate()
+            finished = _finished_state(config.paths.resume_from)
+            if finished is not None:
+                # The predecessor trained to the end but died before reporting: nothing is left
+                # to train (HF would run one step past max_steps); restore its best weights.
+                trainer.state = finished
+                trainer._load_from_checkpoint(
+                    finished.best_model_checkpoint or str(config.paths.resume_from)
+                )
+            else:
+                trainer.train(resume_from_checkpoint=config.paths.resume_from)
+                if not objective.history:  # too short for a single scheduled evaluation
+                    trainer.evaluate()
         except torch.OutOfMemoryError as exc:
             raise OutOfMemoryError(
                 f"out of memory at step {trainer.state.global_step} with "
@@ -237,13 +247,14 @@ class HFTrialRunner(TrialRunner):
         train_seconds: float,
     ) -> TrialResult:
         state = trainer.state
-        best_step, best_value = min(
-            objective.history,
-            key=lambda sv: -sv[1] if config.schedule.greater_is_better else sv[1],
-        )
         if state.best_metric is not None:  # HF's view includes evaluations before a resume
             best_value = float(state.best_metric)
-            best_step = int(state.best_global_step or best_step)
+            best_step = int(state.best_global_step or state.global_step)
+        else:
+            best_step, best_value = min(
+                objective.history,
+                key=lambda sv: -sv[1] if config.schedule.greater_is_better else sv[1],
+            )
         eval_logs = [e for e in state.log_history if config.schedule.metric in e]
         _checkpoints.finalize(
             Path(config.paths.checkpoints_dir), greater_is_better=config.schedule.greater_is_better
@@ -289,6 +300,17 @@ class HFTrialRunner(TrialRunner):
             "lr_groups": {str(k): v for k, v in trainer.lr_groups.items()},
         }
         return result
+
+
+def _finished_state(checkpoint: str | None) -> TrainerState | None:
+    """The checkpoint's trainer state if it already reached its last step, else None."""
+    if checkpoint is None:
+        return None
+    path = Path(checkpoint) / "trainer_state.json"
+    if not path.is_file():
+        return None
+    state = TrainerState.load_from_json(str(path))
+    return state if state.max_steps and state.global_step >= state.max_steps else None
 
 
 def _save_final(

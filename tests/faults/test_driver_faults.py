@@ -1,0 +1,165 @@
+"""Driver-side faults: kill -9 of the whole driver tree, orphaned trials, a database restart.
+
+``hpsearch resume`` must complete the study from the database alone: Ray's own state, even its
+session directory, is not needed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from optuna.trial import TrialState
+
+from tests.faults.harness import kill_tree, load, run_cli, start_cli, wait_for, write_hf_space
+from tests.search.invariants import check_study_invariants
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def ray_tmpdir() -> Iterator[str]:
+    """A short private Ray temp dir (socket paths must stay under 107 characters)."""
+    path = tempfile.mkdtemp(prefix="hr", dir="/tmp")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _state_counts(url: str, name: str) -> dict[TrialState, int]:
+    counts: dict[TrialState, int] = {}
+    for trial in load(url, name).get_trials(deepcopy=False):
+        counts[trial.state] = counts.get(trial.state, 0) + 1
+    return counts
+
+
+@pytest.mark.parametrize("delete_ray_session", [False, True])
+def test_sigkill_driver_tree_then_resume(
+    fresh_pg_url: str,
+    tiny_qwen3: str,
+    text_jsonl: str,
+    tmp_path: Path,
+    ray_tmpdir: str,
+    delete_ray_session: bool,
+) -> None:
+    space = write_hf_space(tmp_path / "s.yaml", model=tiny_qwen3, dataset=text_jsonl, trials=4)
+    args = ["--storage", fresh_pg_url, "--checkpoint-dir", str(tmp_path / "ck")]
+    proc = start_cli(
+        ["run", "--space", space, "--study", "dk", "--workers", "2", *args],
+        env={"RAY_TMPDIR": ray_tmpdir},
+        log=tmp_path / "run.log",
+    )
+
+    def running_with_checkpoint() -> bool:
+        trials = load(fresh_pg_url, "dk").get_trials(deepcopy=False)
+        return any(t.state == TrialState.COMPLETE for t in trials) and any(
+            t.state == TrialState.RUNNING and max(t.intermediate_values, default=0) >= 8
+            for t in trials
+        )
+
+    wait_for(running_with_checkpoint, 240, "a finished trial and a running one past step 8")
+    kill_tree(proc, also_matching=ray_tmpdir)
+    if delete_ray_session:
+        shutil.rmtree(ray_tmpdir)
+    assert _state_counts(fresh_pg_url, "dk").get(TrialState.RUNNING, 0) >= 1
+
+    result = run_cli(
+        ["resume", "dk", *args], env={"RAY_TMPDIR": tempfile.mkdtemp(prefix="hr", dir="/tmp")}
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    study = load(fresh_pg_url, "dk")
+    check_study_invariants(study, budget=4)
+    retries = [t for t in study.trials if "retry_of" in t.user_attrs]
+    assert retries, "the killed running trials must continue as retries"
+    resumed = [t for t in retries if t.user_attrs.get("resumed_from_checkpoint")]
+    assert resumed, "a retry must resume from its predecessor's checkpoint"
+    for trial in resumed:
+        step = int(trial.user_attrs["resumed_from_checkpoint"].rsplit("-", 1)[1])
+        if step == 24:  # killed after its last step: nothing left to train, nothing re-reported
+            assert not trial.intermediate_values and trial.state == TrialState.COMPLETE
+            continue
+        assert min(trial.intermediate_values) > step
+        assert max(trial.intermediate_values) == 24
+    killed = [t for t in study.trials if t.user_attrs.get("retry_requested")]
+    assert all("driver process is gone" in t.user_attrs["fail_reason"] for t in killed)
+
+
+def test_kill_between_trial_creation_and_first_heartbeat(
+    fresh_pg_url: str, tiny_qwen3: str, text_jsonl: str, tmp_path: Path, ray_tmpdir: str
+) -> None:
+    space = write_hf_space(
+        tmp_path / "s.yaml", model=tiny_qwen3, dataset=text_jsonl, trials=3, grace=4
+    )
+    args = ["--storage", fresh_pg_url, "--checkpoint-dir", str(tmp_path / "ck")]
+    proc = start_cli(
+        ["run", "--space", space, "--study", "orph", "--workers", "2", *args],
+        env={"RAY_TMPDIR": ray_tmpdir, "HPSEARCH_FAILPOINTS": "driver.ask=kill@trial=1"},
+    )
+    assert proc.wait(timeout=240) == -9  # the driver killed itself right after creating trial 1
+    kill_tree(proc, also_matching=ray_tmpdir)
+    orphan = load(fresh_pg_url, "orph").trials[1]
+    assert orphan.state == TrialState.RUNNING and "driver" not in orphan.user_attrs
+
+    started = time.monotonic()
+    result = run_cli(["resume", "orph", *args])
+    assert result.returncode == 0, result.stdout + result.stderr
+    study = load(fresh_pg_url, "orph")
+    check_study_invariants(study, budget=3)
+    orphan = study.trials[1]
+    assert orphan.state == TrialState.FAIL and "no heartbeat" in orphan.user_attrs["fail_reason"]
+    assert time.monotonic() - started < 240
+
+
+def test_postgresql_restart_mid_study(
+    fresh_pg_url: str, tiny_qwen3: str, text_jsonl: str, tmp_path: Path, ray_tmpdir: str
+) -> None:
+    space = write_hf_space(
+        tmp_path / "s.yaml", model=tiny_qwen3, dataset=text_jsonl, trials=4, max_steps=32, grace=30
+    )
+    proc = start_cli(
+        [
+            "run",
+            "--space",
+            space,
+            "--study",
+            "pgr",
+            "--workers",
+            "2",
+            "--storage",
+            fresh_pg_url,
+            "--checkpoint-dir",
+            str(tmp_path / "ck"),
+        ],
+        env={"RAY_TMPDIR": ray_tmpdir},
+        log=tmp_path / "run.log",
+    )
+    try:
+        wait_for(
+            lambda: _state_counts(fresh_pg_url, "pgr").get(TrialState.RUNNING, 0) >= 2,
+            240,
+            "two running trials",
+        )
+        version = sorted(p.name for p in Path("/etc/postgresql").iterdir())[0]
+        restart = subprocess.run(
+            ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert restart.returncode == 0, restart.stderr
+        wait_for(
+            lambda: subprocess.run(["pg_isready", "-h", "127.0.0.1", "-q"]).returncode == 0,
+            60,
+            "PostgreSQL back",
+        )
+        assert proc.wait(timeout=400) == 0, (tmp_path / "run.log").read_text()
+    finally:
+        kill_tree(proc, also_matching=ray_tmpdir)
+    study = load(fresh_pg_url, "pgr")
+    check_study_invariants(study, budget=4)
+    assert not [t.number for t in study.trials if t.state == TrialState.FAIL]  # none wrongly failed
+    assert len(study.trials) == 4
