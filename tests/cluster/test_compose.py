@@ -9,12 +9,15 @@ then validated against the official schema (vendored, see compose_spec/SOURCE.md
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
+import yaml
 
 from hpsearch.search.cli.main import build_parser
 from tests.cluster.compose import (
@@ -159,14 +162,51 @@ def test_every_hpsearch_and_ray_service_shares_the_checkpoint_volume(
 
 
 def test_secrets_come_only_from_the_environment() -> None:
-    raw = COMPOSE_FILE.read_text()
-    for key in ("PGPASSWORD", "POSTGRES_PASSWORD"):
-        for line in raw.splitlines():
-            if line.strip().startswith(f"{key}:"):
-                assert line.split(":", 1)[1].strip().startswith("${POSTGRES_PASSWORD:?"), line
-    assert "postgresql://hpsearch:" not in raw  # no password in any URL
+    raw = yaml.safe_load(COMPOSE_FILE.read_text())  # before interpolation
+    secrets = 0
+    for name, service in raw["services"].items():
+        for key, value in (service.get("environment") or {}).items():
+            if re.search(r"PASSWORD|TOKEN|SECRET|_KEY", key):
+                secrets += 1
+                assert re.fullmatch(r"\$\{[A-Z_]+(:?[-?][^}]*)?\}", str(value)), (name, key)
+    assert secrets >= 3
+    assert "postgresql://hpsearch:" not in COMPOSE_FILE.read_text()  # no password in a URL
+    example = read_env_file(ENV_EXAMPLE)
+    for key, value in example.items():
+        if re.search(r"PASSWORD|TOKEN|SECRET|_KEY", key):
+            assert value == "", f".env.example must leave {key} empty"
     ignored = subprocess.run(
         ["git", "check-ignore", "-q", ".env"], cwd=ROOT, capture_output=True, check=False
     )
     assert ignored.returncode == 0, ".env must be git-ignored"
     assert ".env" in (ROOT / ".dockerignore").read_text().splitlines()
+
+
+def _guide_commands() -> list[list[str]]:
+    """``hpsearch ...`` and ``ray start ...`` commands in docs/operations.md's code blocks."""
+    text = (ROOT / "docs" / "operations.md").read_text()
+    blocks = re.findall(r"```(?:bash|yaml)\n(.*?)```", text, flags=re.S)
+    out = []
+    for block in blocks:
+        joined = re.sub(r"\\\n\s*", " ", block)  # shell line continuations
+        joined = re.sub(r">-\n((?:\s{4,}.*\n)+)", lambda m: " ".join(m[1].split()) + "\n", joined)
+        for line in joined.splitlines():
+            line = line.split(" #", 1)[0]
+            match = re.search(
+                r"(?:^|--rm [\w-]+ |-- |entrypoint: )((?:hpsearch|ray start) .*)", line
+            )
+            if match:
+                out.append(shlex.split(match.group(1)))
+    return out
+
+
+def test_commands_in_the_operations_guide_parse() -> None:
+    commands = _guide_commands()
+    for argv in commands:
+        if argv[0] == "hpsearch":
+            _hpsearch(argv)
+        else:
+            options = _ray_start(argv)
+            assert options["port"] != 6379 or options["head"] is False, argv
+    names = {argv[1] for argv in commands}
+    assert {"run", "resume", "status", "start"} <= names, names
