@@ -156,6 +156,7 @@ class Driver:
             heartbeat_interval=self.space.retries.heartbeat_interval,
             oom_downscale=downscale,
         )
+        self.cfg.storage.record_heartbeat(trial._trial_id)
         ref = self.cfg.pool.submit(worker, task)
         self.inflight[ref] = _InFlight(trial._trial_id, trial.number, worker)
         note = f", resuming {Path(resume_from).name}" if resume_from else ""
@@ -227,6 +228,20 @@ class Driver:
         except optuna.exceptions.UpdateFinishedTrialError:
             pass
 
+    def _beat(self) -> None:
+        """Heartbeats for every trial this driver has in flight.
+
+        A worker heartbeats while it runs a trial, but a worker actor may still be starting
+        (importing torch, loading a model) when its first trial is dispatched: the driver keeps
+        the trial alive meanwhile, so no other driver reaps it. If this driver dies, the beats
+        stop and the trial is reaped after the grace period.
+        """
+        for flight in self.inflight.values():
+            try:
+                self.cfg.storage.record_heartbeat(flight.trial_id)
+            except Exception as exc:  # a database outage must not stop the driver
+                _logger.warning("heartbeat for trial %s failed: %s", flight.number, exc)
+
     def _reap_and_repair(self) -> None:
         owned = frozenset(f.trial_id for f in self.inflight.values())
         reaped = reap_stale(
@@ -257,12 +272,16 @@ class Driver:
 
     def _loop(self) -> RunSummary:
         self._reap_and_repair()
-        last_reap = time.monotonic()
+        last_reap = last_beat = time.monotonic()
+        beat_every = self.space.retries.heartbeat_interval
         while True:
             self._fill_workers()
             ledger = self.ledger()
             if self.done(ledger):
                 break
+            if time.monotonic() - last_beat >= beat_every:
+                self._beat()
+                last_beat = time.monotonic()
             if self._collect(timeout=0.2 if self.inflight else 1.0):
                 repair(self.study, self.cfg.location, self.max_retries)
             if time.monotonic() - last_reap >= self.cfg.reap_interval:
