@@ -8,6 +8,8 @@ so Ray places trials exactly as on separate machines. The head listens on a free
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,13 +20,24 @@ from tests.cluster.helpers import FAST_FAILURE_DETECTION, Driver, free_port
 
 
 @pytest.fixture
-def ray_cluster() -> Iterator[Any]:
+def ray_cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """An empty head node (no CPUs: trials and workers never land on it) on a free port.
 
-    The test adds worker nodes with ``cluster.add_node(num_cpus=..., num_gpus=...)``.
+    Ray's token authentication is switched off explicitly, for the cluster and for the
+    drivers the test starts (they inherit the environment): Ray turns it on by itself when it
+    finds a token on the machine (``~/.ray/auth_token``), and the test must not depend on what
+    a developer's machine holds. The test adds worker nodes with ``cluster.add_node(...)``.
     """
+    from ray._raylet import Config
     from ray.cluster_utils import Cluster
 
+    # A private Ray temp dir: sessions, sockets and the "current cluster" address file stay
+    # out of /tmp/ray, where other Ray users of this machine would find (and join) them.
+    temp_dir = tempfile.mkdtemp(prefix="hc", dir="/tmp")  # short: socket paths are limited
+    monkeypatch.setenv("RAY_TMPDIR", temp_dir)
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
+    Config.initialize("")  # this process's own GCS client reads the mode again
     port = free_port()
     cluster = Cluster(
         initialize_head=True,
@@ -39,7 +52,10 @@ def ray_cluster() -> Iterator[Any]:
     try:
         yield cluster
     finally:
-        cluster.shutdown()
+        try:
+            cluster.shutdown()
+        finally:
+            shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 @pytest.fixture
