@@ -1,0 +1,88 @@
+"""``hpsearch status [STUDY] [--watch] [--json]``: counts, best so far and ETA."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from hpsearch.search.cli._common import add_storage_flag, emit
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "status", help="running/complete/pruned/failed trials, the best so far and an ETA"
+    )
+    parser.add_argument(
+        "study", metavar="STUDY", nargs="?", help="one study (default: every study)"
+    )
+    add_storage_flag(parser)
+    parser.add_argument(
+        "--watch",
+        action="store_true",
+        help="refresh every --interval seconds until the studies are done (or Ctrl-C)",
+    )
+    parser.add_argument(
+        "--interval", type=float, default=5.0, metavar="S", help="--watch refresh period"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="machine-readable output (one object per refresh)"
+    )
+    parser.set_defaults(func=cmd_status)
+
+
+def _snapshot(storage: Any, study: str | None, display: str) -> list[Any]:
+    from hpsearch.search._overview import all_overviews, overview
+    from hpsearch.storage import StudyNotFoundError, list_study_names
+
+    if study is None:
+        return all_overviews(storage)
+    try:
+        study_id = storage.get_study_id_from_name(study)
+    except KeyError:
+        raise StudyNotFoundError(study, list_study_names(storage), display) from None
+    return [overview(storage, study_id)]
+
+
+def _show(rows: list[Any], args: argparse.Namespace, display: str) -> None:
+    from hpsearch.search._overview import render_table
+
+    if args.json:
+        emit(json.dumps({"storage": display, "studies": [r.to_json() for r in rows]}))
+        return
+    if args.watch and sys.stdout.isatty():
+        print("\x1b[H\x1b[2J", end="")
+    if args.watch:
+        emit(time.strftime("%H:%M:%S") + f"  {display}")
+    if not rows:
+        emit(f"no studies in {display}; start one with: hpsearch run --space lora_small")
+        return
+    for line in render_table(rows):
+        emit(line)
+    for row in rows:
+        if row.state == "stopped" and not args.watch:
+            emit(f"{row.name}: no trial is running; continue it with: hpsearch resume {row.name}")
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from hpsearch.storage import open_storage, resolve_storage, validate_study_name
+
+    if args.study is not None:
+        validate_study_name(args.study)
+    if args.interval <= 0:
+        from hpsearch.search._session import InputError
+
+        raise InputError(f"--interval must be positive, got {args.interval:g}")
+    location = resolve_storage(args.storage)
+    storage = open_storage(location)
+    while True:
+        rows = _snapshot(storage, args.study, location.display)
+        _show(rows, args, location.display)
+        if not args.watch or (rows and all(r.state == "done" for r in rows)):
+            return 0
+        try:
+            time.sleep(args.interval)
+        except KeyboardInterrupt:
+            return 0
