@@ -1,0 +1,133 @@
+"""Export the best trial: its adapter (or model), tokenizer and the exact settings used.
+
+The trial's final folder (user attribute ``adapter_dir``) holds the weights, the tokenizer and
+``hpsearch_trial.json``. When that folder is not on this machine (it lives on a cluster node's
+disk), the archive the worker uploaded to the dashboard's artifact store is used instead.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial
+
+from hpsearch.search import _attrs as A
+from hpsearch.search._artifacts import (
+    ARCHIVE_SUFFIX,
+    RECORD_NAME,
+    StudyArtifactStore,
+    extract_archive,
+    trial_artifacts,
+)
+from hpsearch.search._progress import best_trial
+from hpsearch.storage import StudyPaths
+
+COMPLETE_MARKER = "hpsearch-complete.json"  # the trainer's atomic-commit marker
+
+
+class NoBestTrialError(LookupError):
+    """The study has no complete trial yet."""
+
+
+class ExportError(ValueError):
+    """The best trial's files cannot be exported (missing folder, non-empty target)."""
+
+
+@dataclass(frozen=True)
+class Exported:
+    folder: Path
+    trial: FrozenTrial
+    source: str  # the final folder, or "artifact store"
+    files: list[str]
+
+
+def require_best(study: optuna.Study) -> FrozenTrial:
+    best = best_trial(study)
+    if best is None:
+        raise NoBestTrialError(
+            f"study {study.study_name!r} has no complete trial yet, so there is no best "
+            "configuration"
+        )
+    return best
+
+
+def _check_target(dest: Path) -> None:
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise ExportError(f"export folder {dest} exists and is not empty; pass a new folder")
+
+
+def _from_artifacts(study: optuna.Study, trial: FrozenTrial, dest: Path) -> bool:
+    archives = [
+        a
+        for a in trial_artifacts(study._storage, trial._trial_id)
+        if a.filename.endswith(ARCHIVE_SUFFIX)
+    ]
+    if not archives:
+        return False
+    root = study.user_attrs.get(A.STUDY_CHECKPOINT_ROOT)
+    write_dir = StudyPaths(Path(str(root or ".")), study.study_name).artifacts_dir
+    store = StudyArtifactStore(study._storage, write_dir)
+    extract_archive(store, archives[-1], dest)
+    return True
+
+
+def _settings_files(dest: Path) -> None:
+    """Split the trial record into TrainingArguments and LoraConfig JSON files."""
+    record_path = dest / RECORD_NAME
+    if not record_path.is_file():
+        return
+    record: dict[str, Any] = json.loads(record_path.read_text())
+    (dest / "training_arguments.json").write_text(
+        json.dumps(record.get("training_arguments") or {}, indent=2, sort_keys=True)
+    )
+    lora = record.get("lora_config")
+    if lora:
+        only = next(iter(lora.values())) if len(lora) == 1 else lora
+        (dest / "lora_config.json").write_text(json.dumps(only, indent=2, sort_keys=True))
+
+
+def export_best(study: optuna.Study, dest: Path, metric: str = "value") -> Exported:
+    """Write the best trial's final folder plus ``best_trial.json`` into ``dest``."""
+    trial = require_best(study)
+    dest = dest.expanduser().resolve()
+    _check_target(dest)
+    final = trial.user_attrs.get(A.ADAPTER_DIR)
+    source = str(final)
+    tmp = dest.with_name(f".{dest.name}.exporting")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        if final and Path(str(final)).is_dir():
+            shutil.copytree(str(final), tmp)
+        elif _from_artifacts(study, trial, tmp):
+            source = "artifact store"
+        else:
+            where = f"its folder {final} is not on this machine" if final else "it saved none"
+            raise ExportError(
+                f"trial #{trial.number} has no files to export: {where} and no archive was "
+                "uploaded to the artifact store; run this where the checkpoint folder is"
+            )
+        (tmp / COMPLETE_MARKER).unlink(missing_ok=True)
+        _settings_files(tmp)
+        summary = {
+            "study": study.study_name,
+            "trial": trial.number,
+            "metric": metric,
+            "value": trial.value,
+            "params": trial.params,
+            "user_attrs": trial.user_attrs,
+            "source": source,
+        }
+        (tmp / "best_trial.json").write_text(json.dumps(summary, indent=2, default=str))
+        if dest.exists():
+            dest.rmdir()
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp.rename(dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    files = sorted(p.name for p in dest.iterdir())
+    return Exported(dest, trial, source, files)
