@@ -1,0 +1,167 @@
+"""The dashboard server process: optuna-dashboard on hpsearch's storage.
+
+Started by :func:`hpsearch.search._dashboard.start_dashboard` as::
+
+    python -m hpsearch.search._dashboard_server --host 127.0.0.1 --port 8080 --ready-file F
+
+The storage URL comes from ``HPSEARCH_STORAGE`` in the environment, never the command line
+(``/proc/PID/cmdline`` is readable by every user; ``/proc/PID/environ`` only by the owner).
+Everything the process prints goes through :func:`hpsearch.storage.redact`. Once it listens it
+writes ``{"port": N, "pid": N}`` to the ready file; if it cannot start it writes
+``{"error": "..."}`` there and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import errno
+import ipaddress
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from socketserver import ThreadingMixIn
+from types import FrameType
+from typing import Any, TextIO
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from hpsearch.storage import redact
+
+
+class _RedactingStream:
+    """A text stream that removes database passwords from everything written to it."""
+
+    def __init__(self, inner: TextIO) -> None:
+        self.inner = inner
+
+    def write(self, text: str) -> int:
+        return self.inner.write(redact(text))
+
+    def flush(self) -> None:
+        self.inner.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    request_queue_size = 64  # a browser opens many connections at once
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
+class _QuietHandler(WSGIRequestHandler):
+    access_log = False
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.access_log:
+            sys.stderr.write(redact(f"{self.address_string()} - {format % args}\n"))
+
+
+def _is_ipv6(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).version == 6
+    except ValueError:
+        return False
+
+
+def _write_ready(path: str | None, payload: dict[str, Any]) -> None:
+    if not path:
+        return
+    tmp = Path(f"{path}.tmp")
+    tmp.write_text(json.dumps(payload))
+    tmp.replace(path)
+
+
+def _build_app(args: argparse.Namespace) -> Any:
+    import optuna_dashboard
+
+    from hpsearch.search._artifacts import StudyArtifactStore
+    from hpsearch.storage import open_storage, resolve_storage
+
+    location = resolve_storage(None)  # HPSEARCH_STORAGE, else the embedded database
+    storage = open_storage(location)
+    write_dir = Path(
+        args.artifacts_dir or location.default_checkpoint_root() / "dashboard-artifacts"
+    )
+    store = StudyArtifactStore(storage, write_dir)
+    return optuna_dashboard.wsgi(storage, artifact_store=store), location.display
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _exit_with_parent(parent_pid: int | None) -> None:
+    """Get SIGTERM when the process that started this one dies (Linux), so no orphan
+    server keeps serving the study after ``hpsearch dashboard`` or ``hpsearch run`` is gone."""
+    if parent_pid is None or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hpsearch.search._dashboard_server")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--artifacts-dir")
+    parser.add_argument("--ready-file")
+    parser.add_argument("--access-log", action="store_true")
+    parser.add_argument("--parent-pid", type=int)
+    args = parser.parse_args(argv)
+    sys.stdout = _RedactingStream(sys.stdout)
+    sys.stderr = _RedactingStream(sys.stderr)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s: %(message)s")
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        _exit_with_parent(args.parent_pid)
+    except KeyboardInterrupt:
+        return 0
+    try:
+        app, display = _build_app(args)
+        handler = type("_Handler", (_QuietHandler,), {"access_log": args.access_log})
+        server_class = _Server6 if _is_ipv6(args.host) else _Server
+        httpd = make_server(args.host, args.port, app, server_class, handler)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            message = f"port {args.port} on {args.host} is already in use"
+        else:
+            message = f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
+        _write_ready(args.ready_file, {"error": message, "kind": "bind"})
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        from hpsearch.search.cli._errors import describe
+
+        failure = describe(exc)
+        _write_ready(args.ready_file, {"error": redact(failure.message), "kind": "storage"})
+        print(f"error: {redact(failure.message)}", file=sys.stderr)
+        return failure.code
+    port = int(httpd.server_address[1])
+    _write_ready(args.ready_file, {"port": port, "pid": os.getpid()})
+    print(f"optuna-dashboard for {display} listening on {args.host}:{port}", file=sys.stderr)
+    try:
+        httpd.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        httpd.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

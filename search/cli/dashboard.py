@@ -1,0 +1,139 @@
+"""``hpsearch dashboard``: optuna-dashboard on the study's storage, loopback by default."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from hpsearch.search.cli._common import add_storage_flag, emit, warn
+
+
+def add_bind_flags(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    """``--host``, ``--port`` and ``--allow-remote`` (with ``prefix``: ``--dashboard-host`` ...)."""
+    from hpsearch.search._dashboard import DEFAULT_HOST, DEFAULT_PORT
+
+    parser.add_argument(
+        f"--{prefix}host",
+        default=DEFAULT_HOST,
+        metavar="ADDR",
+        help=f"address to listen on (default: {DEFAULT_HOST}, this machine only; anything "
+        "else needs --allow-remote)",
+    )
+    parser.add_argument(
+        f"--{prefix}port",
+        type=int,
+        default=DEFAULT_PORT,
+        metavar="PORT",
+        help=f"port (default: {DEFAULT_PORT}; 0: any free port)",
+    )
+    parser.add_argument(
+        f"--allow-remote{'-dashboard' if prefix else ''}",
+        dest=f"{prefix.replace('-', '_')}allow_remote",
+        action="store_true",
+        help="allow a non-loopback address: the dashboard has NO authentication and can "
+        "change or delete trials; see docs/dashboard.md for an SSH tunnel or a proxy",
+    )
+
+
+def add_run_flags(parser: argparse.ArgumentParser) -> None:
+    """The ``hpsearch run --dashboard`` flags."""
+    group = parser.add_argument_group("dashboard")
+    group.add_argument(
+        "--dashboard",
+        action="store_true",
+        help="serve the live dashboard while the study runs and print its URL",
+    )
+    add_bind_flags(group, prefix="dashboard-")  # type: ignore[arg-type]
+
+
+def run_options(args: argparse.Namespace) -> Any:
+    """A ``DashboardOptions`` from ``hpsearch run`` flags, or None without ``--dashboard``."""
+    from hpsearch.search._dashboard import DashboardOptions
+
+    if not getattr(args, "dashboard", False):
+        return None
+    return DashboardOptions(
+        host=args.dashboard_host,
+        port=args.dashboard_port,
+        allow_remote=args.dashboard_allow_remote,
+    )
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "dashboard",
+        help="serve the live browser dashboard (optuna-dashboard) for the storage's studies",
+        description="Serve optuna-dashboard on the study storage until Ctrl-C. It listens on "
+        "127.0.0.1 only unless --allow-remote is given: it has no authentication and can "
+        "change or delete trials (see docs/dashboard.md).",
+    )
+    parser.add_argument("--study", metavar="NAME", help="print the URL of this study's page")
+    add_storage_flag(parser)
+    add_bind_flags(parser)
+    parser.add_argument(
+        "--artifacts-dir",
+        metavar="DIR",
+        help="where files uploaded from the dashboard go (default: the study's artifacts "
+        "folder); files of every study's trials are served from their own folders",
+    )
+    parser.add_argument("--access-log", action="store_true", help="print one line per HTTP request")
+    parser.set_defaults(func=cmd_dashboard)
+
+
+def _artifacts_dir(args: argparse.Namespace, storage: Any, study_name: str | None) -> Path | None:
+    from hpsearch.search import _attrs as A
+    from hpsearch.storage import StudyPaths
+
+    if args.artifacts_dir:
+        return Path(args.artifacts_dir).expanduser().resolve()
+    studies = [s for s in storage.get_all_studies() if study_name in (None, s.study_name)]
+    if len(studies) == 1 and A.STUDY_CHECKPOINT_ROOT in studies[0].user_attrs:
+        root = Path(str(studies[0].user_attrs[A.STUDY_CHECKPOINT_ROOT]))
+        return StudyPaths(root, studies[0].study_name).artifacts_dir
+    return None
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from hpsearch.search._dashboard import check_bind, start_dashboard
+    from hpsearch.storage import load_existing_study, open_storage, resolve_storage
+
+    warning = check_bind(args.host, args.allow_remote)  # before touching anything
+    location = resolve_storage(args.storage)
+    storage = open_storage(location)
+    study_id = None
+    if args.study:
+        study_id = load_existing_study(storage, args.study, location.display)._study_id
+    handle = start_dashboard(
+        location,
+        host=args.host,
+        port=args.port,
+        artifacts_dir=_artifacts_dir(args, storage, args.study),
+        allow_remote=args.allow_remote,
+        access_log=args.access_log,
+    )
+    storage.engine.dispose()
+    if warning:
+        warn(warning)
+    with handle:
+        emit(f"Dashboard for {location.display}")
+        emit(f"  {handle.study_url(study_id) if study_id is not None else handle.url}")
+        emit("Press Ctrl-C to stop.")
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            while handle.alive():
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            emit("Dashboard stopped.")
+            return 0
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    code = handle.process.returncode
+    return 0 if code in (0, None, -15) else 1
