@@ -24,7 +24,9 @@ class Failure:
 
 def describe(exc: BaseException) -> Failure:
     """The user-facing description of ``exc``."""
+    from hpsearch.search._dashboard import DashboardBindError, DashboardStartError
     from hpsearch.search._driver import Interrupted
+    from hpsearch.search._export import ExportError, NoBestTrialError
     from hpsearch.search._meta import StudyMetaError
     from hpsearch.search._pool import RayConnectError
     from hpsearch.search._session import InputError
@@ -55,6 +57,26 @@ def describe(exc: BaseException) -> Failure:
             str(exc), "list the studies with: hpsearch studies --storage URL", EXIT_BAD_INPUT
         )
     if isinstance(exc, (StorageURLError, StudyNameError, StudyMetaError, InputError)):
+        return Failure(str(exc), None, EXIT_BAD_INPUT)
+    if isinstance(exc, DashboardBindError):
+        return Failure(
+            str(exc),
+            "keep the default 127.0.0.1 and reach it through an SSH tunnel "
+            "(ssh -L 8080:127.0.0.1:8080 HOST), or pass --allow-remote behind a proxy with "
+            "authentication; see docs/dashboard.md",
+            EXIT_BAD_INPUT,
+        )
+    if isinstance(exc, DashboardStartError):
+        if exc.kind == "bind":
+            return Failure(str(exc), "pass another --port (0 picks a free one)", EXIT_BAD_INPUT)
+        return Failure(
+            str(exc),
+            "the server's own message is above (or in dashboard.log beside the study)",
+            EXIT_UNAVAILABLE,
+        )
+    if isinstance(exc, NoBestTrialError):
+        return Failure(str(exc), "watch the study with: hpsearch status STUDY", EXIT_BAD_INPUT)
+    if isinstance(exc, ExportError):
         return Failure(str(exc), None, EXIT_BAD_INPUT)
     if isinstance(exc, TrialError):
         return Failure(

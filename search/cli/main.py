@@ -9,10 +9,10 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from hpsearch.search.cli import run, spaces
+from hpsearch.search.cli import best, dashboard, report, run, spaces, status, studies
 from hpsearch.search.cli._errors import describe
 
-COMMAND_GROUPS = (run, spaces)
+COMMAND_GROUPS = (run, spaces, status, studies, best, report, dashboard)
 
 
 def build_parser() -> argparse.ArgumentParser:
