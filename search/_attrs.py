@@ -37,6 +37,7 @@ PER_DEVICE_BATCH = "per_device_train_batch_size_used"
 LEARNING_RATE_USED = "learning_rate_used"
 NODE = "node"  # host:pid of the worker process
 RAY_NODE_ID = "ray_node_id"
+GPU_IDS = "gpu_ids"  # the GPUs Ray assigned to the worker ("none" on CPU)
 WORKER = "worker"
 DEVICE = "device"
 ADAPTER_DIR = "adapter_dir"

@@ -35,6 +35,10 @@ from hpsearch.trainers import failpoints, finalize_checkpoints, newest_complete
 _logger = logging.getLogger(__name__)
 
 
+class WorkerStartupError(RuntimeError):
+    """Workers keep dying before they start a trial: the cluster cannot run this study."""
+
+
 class Interrupted(Exception):
     """SIGINT/SIGTERM: running trials were handed over to retries; resume continues them."""
 
@@ -79,6 +83,7 @@ class Driver:
         self.inflight: dict[Any, _InFlight] = {}
         self.progress = Progress(cfg.emit, self.budget, self.space.objective.metric)
         self._stop_signal: int | None = None
+        self._startup_failures = 0
 
     # -- budget -------------------------------------------------------------------------
     def ledger(self) -> Ledger:
@@ -201,14 +206,30 @@ class Driver:
             lost = self.cfg.pool.is_worker_lost(result)
             message = f"{'worker lost' if lost else 'worker error'}: {result}"
             if lost:
-                mark_for_retry(self.cfg.storage, flight.trial_id, A.RETRY_WORKER_LOST, message)
-                self.cfg.pool.replace(flight.worker)
+                self._worker_lost(flight, message)
                 needs_repair = True
             else:
                 self._fail(flight.trial_id, message)
                 self.cfg.pool.release(flight.worker)
             self.cfg.emit(f"  trial {flight.number}: {message.splitlines()[0][:200]}")
         return needs_repair
+
+    def _worker_lost(self, flight: _InFlight, message: str) -> None:
+        """Retry the trial; a worker that died before starting it costs the trial nothing.
+
+        Workers that keep dying before they start any trial (a broken node, an image without
+        the package) would burn through the budget in seconds: stop after twice the pool size.
+        """
+        started = A.RAY_NODE_ID in self.cfg.storage.get_trial(flight.trial_id).user_attrs
+        reason = A.RETRY_WORKER_LOST if started else A.RETRY_INTERRUPTED
+        mark_for_retry(self.cfg.storage, flight.trial_id, reason, message)
+        self.cfg.pool.replace(flight.worker)
+        self._startup_failures = 0 if started else self._startup_failures + 1
+        if self._startup_failures >= 2 * self.cfg.pool.size:
+            raise WorkerStartupError(
+                f"trial workers die before running a trial ({self._startup_failures} in a row): "
+                f"{message.splitlines()[0][:300]}"
+            )
 
     def _clean_predecessors(self, trial_id: int) -> None:
         """A lineage is over: its failed predecessors keep only newest + best checkpoints."""
@@ -256,14 +277,21 @@ class Driver:
 
     # -- main loop ----------------------------------------------------------------------
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        """Only set a flag: raising inside Ray's or the database driver's C code is unsafe.
+        The loop notices within a fraction of a second; a second signal stops at once."""
+        if self._stop_signal is not None:
+            raise KeyboardInterrupt
         self._stop_signal = signum
-        raise Interrupted(signal.Signals(signum).name)
+
+    def _check_signal(self) -> None:
+        if self._stop_signal is not None:
+            raise Interrupted(signal.Signals(self._stop_signal).name)
 
     def run(self) -> RunSummary:
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             return self._loop()
-        except Interrupted:
+        except (Interrupted, KeyboardInterrupt, WorkerStartupError):
             self._hand_over()
             raise
         finally:
@@ -275,6 +303,7 @@ class Driver:
         last_reap = last_beat = time.monotonic()
         beat_every = self.space.retries.heartbeat_interval
         while True:
+            self._check_signal()
             self._fill_workers()
             ledger = self.ledger()
             if self.done(ledger):

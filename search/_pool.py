@@ -61,10 +61,9 @@ def connect(address: str | None, *, num_cpus: int | None = None, debug: bool = F
     }
     if address is None:
         kwargs["num_cpus"] = num_cpus or os.cpu_count() or 1
-    else:
-        _enable_token_auth_if_available()
     try:
-        ray.init(address=address, **kwargs)
+        # "local" always starts a private Ray, even on a machine that is already a Ray node
+        ray.init(address=address or "local", **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = address or "a local Ray instance"
         raise RayConnectError(
@@ -78,21 +77,6 @@ def connect(address: str | None, *, num_cpus: int | None = None, debug: bool = F
         nodes=len([n for n in ray.nodes() if n.get("Alive")]),
         address=ray.get_runtime_context().gcs_address,
     )
-
-
-def _enable_token_auth_if_available() -> None:
-    """Ray 2.5x clusters use token authentication by default, but ``ray.init(address=...)``
-    only sends the token when token mode is on; switch it on when a token exists
-    (``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token``)."""
-    if "RAY_AUTH_MODE" in os.environ:
-        return
-    try:
-        from ray._private.authentication.authentication_token_setup import (
-            maybe_enable_token_auth_if_token_available,
-        )
-    except ImportError:  # a Ray without token authentication
-        return
-    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
 
 
 def disconnect() -> None:

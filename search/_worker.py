@@ -87,6 +87,12 @@ class TrialWorker:
         }
 
     @staticmethod
+    def _gpu_ids() -> str:
+        import ray
+
+        return ",".join(str(g) for g in ray.get_gpu_ids()) or "none"
+
+    @staticmethod
     def _node_id() -> str:
         import ray
 
@@ -117,7 +123,12 @@ class TrialWorker:
             reporter = OptunaReporter(study, task.trial_id)
             try:
                 reporter.record(
-                    {A.NODE: node, A.WORKER: self.worker_id, A.RAY_NODE_ID: self._node_id()}
+                    {
+                        A.NODE: node,
+                        A.WORKER: self.worker_id,
+                        A.RAY_NODE_ID: self._node_id(),
+                        A.GPU_IDS: self._gpu_ids(),
+                    }
                 )
                 outcome = self._run_and_tell(task, study, reporter)
             except TrialSuperseded as exc:  # reaped while running: a retry owns it now

@@ -110,6 +110,10 @@ _RETRIED_METHODS = (
     "record_heartbeat",
     "_get_stale_trial_ids",
     "_get_trials",
+    # called by Optuna's _CachedStorage on its backend
+    "_create_new_trial",
+    "_set_trial_param",
+    "_get_best_trial_id",
 )
 
 

@@ -25,7 +25,7 @@ class Failure:
 def describe(exc: BaseException) -> Failure:
     """The user-facing description of ``exc``."""
     from hpsearch.search._dashboard import DashboardBindError, DashboardStartError
-    from hpsearch.search._driver import Interrupted
+    from hpsearch.search._driver import Interrupted, WorkerStartupError
     from hpsearch.search._export import ExportError, NoBestTrialError
     from hpsearch.search._meta import StudyMetaError
     from hpsearch.search._pool import RayConnectError
@@ -82,11 +82,19 @@ def describe(exc: BaseException) -> Failure:
         return Failure(
             str(exc), "fix --model/--dataset (nothing was written to the study)", EXIT_BAD_INPUT
         )
+    if isinstance(exc, WorkerStartupError):
+        return Failure(
+            str(exc),
+            "check the Ray workers' logs (ray logs) and that every node has hpsearch installed; "
+            "running trials were handed over: hpsearch resume STUDY",
+            EXIT_UNAVAILABLE,
+        )
     if isinstance(exc, RayConnectError):
         return Failure(
             str(exc),
-            "start the cluster (ray start --head --port 6380) or drop "
-            "--address to run locally; see docs/operations.md",
+            "start the cluster (ray start --head --port 6380) or drop --address to run "
+            "locally; a token-authenticated cluster needs RAY_AUTH_MODE=token and "
+            "RAY_AUTH_TOKEN on the driver; see docs/operations.md",
             EXIT_UNAVAILABLE,
         )
     if isinstance(exc, (Interrupted, KeyboardInterrupt)):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -42,10 +43,28 @@ task:
 """
 
 
-def write_hf_space(path: Path, *, model: str, dataset: str, trials: int = 1, grace: int = 6,
-                   batch: int = 4, max_steps: int = 24, eval_steps: int = 4) -> str:
-    path.write_text(HF_SPACE.format(trials=trials, grace=grace, batch=batch, model=model,
-                                    dataset=dataset, max_steps=max_steps, eval_steps=eval_steps))
+def write_hf_space(
+    path: Path,
+    *,
+    model: str,
+    dataset: str,
+    trials: int = 1,
+    grace: int = 6,
+    batch: int = 4,
+    max_steps: int = 24,
+    eval_steps: int = 4,
+) -> str:
+    path.write_text(
+        HF_SPACE.format(
+            trials=trials,
+            grace=grace,
+            batch=batch,
+            model=model,
+            dataset=dataset,
+            max_steps=max_steps,
+            eval_steps=eval_steps,
+        )
+    )
     return str(path)
 
 
@@ -57,22 +76,31 @@ def load(url: str, name: str) -> optuna.Study:
     return optuna.load_study(study_name=name, storage=sa_url(url))
 
 
-def start_cli(args: list[str], *, env: dict[str, str] | None = None, log: Path | None = None
-              ) -> subprocess.Popen[str]:
+def start_cli(
+    args: list[str], *, env: dict[str, str] | None = None, log: Path | None = None
+) -> subprocess.Popen[str]:
     """``hpsearch`` in its own process group (so the whole tree can be killed)."""
     out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
     return subprocess.Popen(
         [sys.executable, "-m", "hpsearch.search.cli.main", *args],
-        stdout=out, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
         env={**os.environ, **(env or {})},
     )
 
 
-def run_cli(args: list[str], *, env: dict[str, str] | None = None, timeout: float = 600
-            ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hpsearch.search.cli.main", *args],
-                          capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+def run_cli(
+    args: list[str], *, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hpsearch.search.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def _descendants(pid: int) -> set[int]:
@@ -112,15 +140,11 @@ def kill_tree(proc: subprocess.Popen[str], *, also_matching: str | None = None) 
     victims = {proc.pid} | _descendants(proc.pid)
     if also_matching:
         victims |= _processes_mentioning(also_matching)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     for pid in victims:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     proc.wait(timeout=30)
 
 

@@ -1,7 +1,8 @@
-"""16 concurrent workers, 4 drivers started at once on an empty database, enqueued trials mixed in."""
+"""16 concurrent workers: 4 drivers start at once on an empty database; enqueued trials too."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -41,6 +42,11 @@ task:
 """
 
 
+# A private test cluster: no token authentication (hpsearch's own drivers pass RAY_AUTH_MODE
+# through; a token-authenticated cluster needs RAY_AUTH_MODE=token and RAY_AUTH_TOKEN).
+NO_AUTH = {"RAY_AUTH_MODE": "disabled"}
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -67,6 +73,7 @@ def test_sixteen_workers_four_drivers_enqueued_trials(fresh_pg_url: str, tmp_pat
         capture_output=True,
         text=True,
         timeout=180,
+        env={**os.environ, **NO_AUTH},
     )
     assert head.returncode == 0, head.stderr
     drivers: list[subprocess.Popen[str]] = []
@@ -86,7 +93,7 @@ def test_sixteen_workers_four_drivers_enqueued_trials(fresh_pg_url: str, tmp_pat
             "--checkpoint-dir",
             str(tmp_path / "ck"),
         ]
-        drivers = [start_cli(args, log=tmp_path / f"driver{i}.log") for i in range(4)]
+        drivers = [start_cli(args, env=NO_AUTH, log=tmp_path / f"driver{i}.log") for i in range(4)]
         # a user enqueues trials while the drivers run
         study = wait_for(
             lambda: (s := load(fresh_pg_url, "crowd")) and len(s.trials) >= 2 and s,

@@ -163,3 +163,62 @@ def test_postgresql_restart_mid_study(
     check_study_invariants(study, budget=4)
     assert not [t.number for t in study.trials if t.state == TrialState.FAIL]  # none wrongly failed
     assert len(study.trials) == 4
+
+
+SIM_SPACE = """
+name: term
+trials: 4
+sampler: {type: random, seed: 1}
+pruner: {type: none}
+early_stopping: {patience: null}
+resources: {gpus_per_trial: 0, cpus_per_trial: 1}
+params:
+  learning_rate: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}
+task:
+  type: simulated
+  max_steps: 40
+  eval_steps: 5
+  simulated: {seconds_per_step: 0.1}
+"""
+
+
+def test_sigterm_hands_running_trials_over_to_resume(
+    fresh_pg_url: str, tmp_path: Path, ray_tmpdir: str
+) -> None:
+    import signal
+
+    space = tmp_path / "term.yaml"
+    space.write_text(SIM_SPACE)
+    args = ["--storage", fresh_pg_url, "--checkpoint-dir", str(tmp_path / "ck")]
+    proc = start_cli(
+        ["run", "--space", str(space), "--study", "term", "--workers", "2", *args],
+        env={"RAY_TMPDIR": ray_tmpdir},
+        log=tmp_path / "run.log",
+    )
+    try:
+        wait_for(
+            lambda: any(
+                max(t.intermediate_values, default=0) >= 10
+                for t in load(fresh_pg_url, "term").trials
+                if t.state == TrialState.RUNNING
+            ),
+            240,
+            "a running trial past 10",
+        )
+        proc.send_signal(signal.SIGTERM)  # a spot-preemption notice
+        assert proc.wait(timeout=120) == 130, (tmp_path / "run.log").read_text()
+    finally:
+        kill_tree(proc, also_matching=ray_tmpdir)
+    assert "hpsearch resume" in (tmp_path / "run.log").read_text()
+    counts = _state_counts(fresh_pg_url, "term")
+    assert counts.get(TrialState.RUNNING, 0) == 0 and counts.get(TrialState.WAITING, 0) >= 1
+    result = run_cli(["resume", "term", *args])
+    assert result.returncode == 0, result.stdout + result.stderr
+    study = load(fresh_pg_url, "term")
+    check_study_invariants(study, budget=4)
+    handed = [t for t in study.trials if t.user_attrs.get("retry_requested") == "interrupted"]
+    assert handed
+    for trial in study.trials:
+        if trial.user_attrs.get("retry_of") in {t.number for t in handed}:
+            assert trial.user_attrs["retry_attempt"] == 0  # an interruption uses no retry
+            assert trial.user_attrs.get("resumed_from_checkpoint")

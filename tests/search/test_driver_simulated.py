@@ -244,3 +244,35 @@ def test_config_error_fails_with_the_message_stored(
         / "checkpoint-5"
         / "hpsearch-complete.json"
     ).is_file()  # the older complete checkpoint survived
+
+
+def test_retries_are_bounded(
+    fresh_pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trial that kills its worker every time is retried max_retries times, then stays FAIL."""
+    space = write_space(tmp_path, trials=1)
+    monkeypatch.setenv("HPSEARCH_FAILPOINTS", "train.step=kill@step=7")
+    assert (
+        run_cli(
+            "--space",
+            space,
+            "--study",
+            "bounded",
+            "--storage",
+            fresh_pg_url,
+            "--workers",
+            "1",
+            "--checkpoint-dir",
+            str(tmp_path / "ck"),
+        )
+        == 0
+    )
+    study = load(fresh_pg_url, "bounded")
+    check_study_invariants(study, budget=1)
+    assert [t.state for t in study.trials] == [TrialState.FAIL] * 3  # original + 2 retries
+    assert [t.user_attrs.get("retry_attempt", 0) for t in study.trials] == [0, 1, 2]
+    assert [t.user_attrs.get("retry_of") for t in study.trials] == [None, 0, 1]
+    # every retry resumed from the newest complete checkpoint of the lineage (step 5)
+    assert all(
+        t.user_attrs["resumed_from_checkpoint"].endswith("checkpoint-5") for t in study.trials[1:]
+    )
