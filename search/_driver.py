@@ -160,6 +160,7 @@ class Driver:
             max_step=self.cfg.max_step,
             heartbeat_interval=self.space.retries.heartbeat_interval,
             oom_downscale=downscale,
+            artifacts_dir=str(self.cfg.paths.artifacts_dir),
         )
         self.cfg.storage.record_heartbeat(trial._trial_id)
         ref = self.cfg.pool.submit(worker, task)

@@ -14,6 +14,7 @@ from typing import Any
 
 import optuna
 
+from hpsearch.search._dashboard import DashboardOptions, check_bind, dashboard_beside_run
 from hpsearch.search._driver import Driver, DriverConfig, RunSummary
 from hpsearch.search._meta import (
     StudyMeta,
@@ -64,6 +65,7 @@ class RunRequest:
     debug: bool = False
     command: str = ""
     resume_only: bool = False  # hpsearch resume: the study must exist
+    dashboard: DashboardOptions | None = None  # hpsearch run --dashboard
 
 
 @dataclass
@@ -111,6 +113,8 @@ def _check_trainable(space: SearchSpace, task: TaskSpec, location: StorageLocati
 def prepare(request: RunRequest) -> Prepared:
     """Validate every input; touches no database."""
     location = resolve_storage(request.storage)
+    if request.dashboard is not None:
+        check_bind(request.dashboard.host, request.dashboard.allow_remote)
     if request.resume_only:
         assert request.study is not None
         validate_study_name(request.study)
@@ -181,9 +185,10 @@ def _create(
     """Create the study with its settings, note and warm-start trials (under the study lock)."""
     handle = create_or_load_study(storage, prepared.study_name, meta.space.objective.direction)
     save_meta(handle.study, meta)
-    from optuna_dashboard import save_note
+    from optuna_dashboard import save_note, set_objective_names
 
     save_note(handle.study, study_note(meta, hardware_summary()))
+    set_objective_names(handle.study, [meta.space.objective.metric])
     for params in meta.space.warm_start:
         handle.study.enqueue_trial(dict(params), user_attrs={"warm_start": True})
     emit(f"Created study {prepared.study_name!r} in {prepared.location.display}")
@@ -262,7 +267,14 @@ def execute(request: RunRequest, emit: Callable[[str], None]) -> RunSummary:
             )
         )
         try:
-            return driver.run()
+            with dashboard_beside_run(
+                request.dashboard,
+                prepared.location,
+                study,
+                StudyPaths(root, study.study_name).artifacts_dir,
+                emit,
+            ):
+                return driver.run()
         finally:
             pool.shutdown()
     finally:

@@ -20,6 +20,7 @@ import optuna
 from optuna.trial import TrialState
 
 from hpsearch.search import _attrs as A
+from hpsearch.search._artifacts import upload_trial_artifacts
 from hpsearch.search._reporter import Heartbeat, OptunaReporter, TrialSuperseded
 from hpsearch.search.policy import build_pruner
 from hpsearch.spaces import SearchSpace
@@ -49,6 +50,7 @@ class TrialTask:
     max_step: int | None
     heartbeat_interval: float
     oom_downscale: int = 1
+    artifacts_dir: str | None = None  # upload a complete trial's final folder here
 
 
 @dataclass(frozen=True)
@@ -229,6 +231,8 @@ class TrialWorker:
         if result.reason:
             finals[A.PRUNE_REASON if result.status == "pruned" else A.STOP_REASON] = result.reason
         attrs(finals)
+        if result.final_dir and task.artifacts_dir:  # before tell: Optuna refuses it after
+            upload_trial_artifacts(study, task.trial_id, result.final_dir, task.artifacts_dir)
         if result.status == "pruned":
             return self._tell(study, number, TrialState.PRUNED, None, result.reason, None)
         return self._tell(study, number, TrialState.COMPLETE, result.value, result.reason, None)

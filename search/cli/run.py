@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from hpsearch.search.cli._common import add_storage_flag, emit
+from hpsearch.search.cli.dashboard import add_run_flags, run_options
 
 # CLI flag -> task field. Only flags the user gave override the space's task section.
 _TASK_FLAGS = {
@@ -76,6 +77,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="study name; an existing study continues (default: SPACE-MODEL)",
     )
     _add_execution_flags(run)
+    add_run_flags(run)
     task = run.add_argument_group("task (default: the built-in offline demo)")
     task.add_argument("--model", help="local model folder or hub id (e.g. Qwen/Qwen3-0.6B)")
     task.add_argument(
@@ -107,6 +109,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     resume = sub.add_parser("resume", help="continue a study until its budget is met")
     resume.add_argument("study", metavar="STUDY")
     _add_execution_flags(resume)
+    add_run_flags(resume)
     resume.set_defaults(func=cmd_resume)
 
 
@@ -151,6 +154,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         address=args.address,
         debug=args.debug,
         command=_command_line(),
+        dashboard=run_options(args),
     )
     return _finish(execute(request, emit))
 
@@ -168,5 +172,6 @@ def cmd_resume(args: argparse.Namespace) -> int:
         debug=args.debug,
         command=_command_line(),
         resume_only=True,
+        dashboard=run_options(args),
     )
     return _finish(execute(request, emit))
