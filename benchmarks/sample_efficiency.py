@@ -46,7 +46,7 @@ from se_report import (
 )
 from se_simulate import RunLog, simulate
 
-from hpsearch.spaces import SearchSpace, load_space_dict
+from hpsearch.spaces import SearchSpace, load_space, load_space_dict
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,15 @@ class Policy:
     name: str
     sampler: dict[str, Any]
     pruner: dict[str, Any]
+
+
+def _shipped_policy() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The sampler and pruner sections of the built-in ``lora_small`` space: what ships."""
+    shipped = load_space("lora_small")
+    return (
+        {"type": shipped.sampler.type, **shipped.sampler.options},
+        {"type": shipped.pruner.type, **shipped.pruner.options},
+    )
 
 
 # The sampler and pruner sections exactly as a space YAML would hold them.
@@ -67,11 +76,7 @@ POLICIES = (
         {"type": "tpe", "seed": 0, "n_startup_trials": 5},
         {"type": "hyperband", "min_resource": "auto", "reduction_factor": 3},
     ),
-    Policy(
-        "hpsearch default",
-        {"type": "tpe", "seed": 0},
-        {"type": "successive_halving", "min_resource": 3, "reduction_factor": 3},
-    ),
+    Policy("hpsearch default", *_shipped_policy()),
 )
 RANDOM = POLICIES[0].name
 DEFAULT = POLICIES[-1].name
@@ -85,10 +90,10 @@ def _variant(label: str, sampler: dict[str, Any], pruner: dict[str, Any]) -> Pol
 
 # --ablation: the default with one setting changed, to justify each of its settings.
 ABLATIONS = (
-    _variant("min_resource 1", {}, {"min_resource": 1}),
-    _variant("min_resource 2", {}, {"min_resource": 2}),
-    _variant("min_resource 4", {}, {"min_resource": 4}),
-    _variant("min_resource 6", {}, {"min_resource": 6}),
+    _variant("min_evaluations 1", {}, {"min_evaluations": 1}),
+    _variant("min_evaluations 2", {}, {"min_evaluations": 2}),
+    _variant("min_evaluations 4", {}, {"min_evaluations": 4}),
+    _variant("min_evaluations 6", {}, {"min_evaluations": 6}),
     _variant("reduction_factor 2", {}, {"reduction_factor": 2}),
     _variant("reduction_factor 4", {}, {"reduction_factor": 4}),
     _variant("n_startup_trials 5", {"n_startup_trials": 5}, {}),

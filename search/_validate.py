@@ -41,7 +41,7 @@ def _demo_defaults(
     given = {**space_task, **{k: v for k, v in overrides.items() if v is not None}}
     defaults = {
         "max_seq_length": 48,
-        "eval_steps": 10,
+        "eval_steps": 5,
         "max_eval_samples": 96,
         "per_device_eval_batch_size": 64,
     }

@@ -24,6 +24,7 @@ _DERIVED_SAMPLER_OPTIONS = {
     "tpe": ("group",),
     "grid": ("search_space",),
 }
+_RUNG_PRUNERS = ("hyperband", "successive_halving")
 _CALLABLE_OPTIONS = (
     "gamma",
     "weights",
@@ -89,7 +90,22 @@ def validate_policy(space: SearchSpace) -> list[SpaceIssue]:
         ),
     )
     pruner_allowed = _allowed_options(_pruner_classes()[space.pruner.type], ())
+    if space.pruner.type in _RUNG_PRUNERS:
+        pruner_allowed = (*pruner_allowed, "min_evaluations")
     issues += _check_options("pruner", space.pruner.type, space.pruner.options, pruner_allowed)
+    options = space.pruner.options
+    if "min_evaluations" in options:
+        value = options["min_evaluations"]
+        if "min_resource" in options:
+            issues.append(
+                SpaceIssue(
+                    "pruner.min_evaluations", "set min_evaluations or min_resource, not both", value
+                )
+            )
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            issues.append(
+                SpaceIssue("pruner.min_evaluations", "is not valid", value, "an integer >= 1")
+            )
     if not issues:
         try:
             build_sampler(space, n_workers=1)
@@ -139,11 +155,19 @@ def build_sampler(space: SearchSpace, *, n_workers: int = 1, seed_offset: int = 
 def build_pruner(
     space: SearchSpace, *, first_eval_step: int, max_step: int | None = None
 ) -> BasePruner:
-    """The space's pruner; ``min_resource: auto`` means the first evaluation step."""
+    """The space's pruner.
+
+    For Hyperband and successive halving, ``min_evaluations: N`` puts the first rung at the
+    N-th evaluation (``N x first_eval_step``) and ``min_resource: auto`` at the first one;
+    ``min_resource`` also takes a number of steps (or tokens, with token fidelity).
+    """
     kind = space.pruner.type
     options = dict(space.pruner.options)
-    if kind in ("hyperband", "successive_halving"):
-        if options.get("min_resource", "auto") == "auto":
+    if kind in _RUNG_PRUNERS:
+        evaluations = options.pop("min_evaluations", None)
+        if evaluations is not None:
+            options["min_resource"] = int(evaluations) * first_eval_step
+        elif options.get("min_resource", "auto") == "auto":
             options["min_resource"] = first_eval_step
         if kind == "hyperband" and options.get("max_resource", "auto") == "auto" and max_step:
             options["max_resource"] = max_step

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
 from hpsearch.spaces import (
@@ -90,6 +88,6 @@ def test_lora_small_sampler_and_pruner_are_built_from_the_space() -> None:
     assert sampler._constant_liar is True and sampler._multivariate is True
     assert build_sampler(space, n_workers=1)._constant_liar is False
     pruner = build_pruner(space, first_eval_step=10, max_step=40)
-    assert isinstance(pruner, optuna.pruners.HyperbandPruner)
-    assert pruner._min_resource == 10 and pruner._max_resource == 40
-    assert not math.isnan(pruner._reduction_factor)
+    assert isinstance(pruner, optuna.pruners.SuccessiveHalvingPruner)
+    assert pruner._min_resource == 30  # the 3rd evaluation
+    assert pruner._reduction_factor == 3
