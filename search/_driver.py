@@ -20,7 +20,8 @@ from typing import Any
 import optuna
 
 from hpsearch.search import _attrs as A
-from hpsearch.search._ledger import Ledger, build_ledger
+from hpsearch.search._budget import BudgetedAsker
+from hpsearch.search._ledger import Ledger
 from hpsearch.search._meta import StudyMeta
 from hpsearch.search._pool import WorkerPool
 from hpsearch.search._progress import Progress, summary_lines
@@ -29,8 +30,8 @@ from hpsearch.search._trialconfig import build_trial_config
 from hpsearch.search._worker import TrialOutcome, TrialTask
 from hpsearch.search.policy import sample_params
 from hpsearch.spaces import BatchRuleError
-from hpsearch.storage import ResilientRDBStorage, StorageLocation, StudyPaths, study_lock
-from hpsearch.trainers import failpoints, finalize_checkpoints, newest_complete
+from hpsearch.storage import ResilientRDBStorage, StorageLocation, StudyPaths
+from hpsearch.trainers import finalize_checkpoints, newest_complete
 
 _logger = logging.getLogger(__name__)
 
@@ -80,6 +81,9 @@ class Driver:
         self.budget = cfg.meta.budget
         self.max_retries = self.space.retries.max_retries
         self.owner = owner_token()
+        self.asker = BudgetedAsker(
+            cfg.study, cfg.location, cfg.storage, self.budget, self.max_retries, self.owner
+        )
         self.inflight: dict[Any, _InFlight] = {}
         self.progress = Progress(cfg.emit, self.budget, self.space.objective.metric)
         self._stop_signal: int | None = None
@@ -87,28 +91,10 @@ class Driver:
 
     # -- budget -------------------------------------------------------------------------
     def ledger(self) -> Ledger:
-        return build_ledger(self.study.get_trials(deepcopy=False), self.max_retries)
-
-    def _grid_exhausted(self) -> bool:
-        sampler = self.study.sampler
-        return isinstance(sampler, optuna.samplers.GridSampler) and sampler.is_exhausted(self.study)
-
-    def _ask(self) -> optuna.Trial | None:
-        """A trial to run now, or None when the budget (counted in the database) is used."""
-        with study_lock(self.cfg.location, self.study.study_name):
-            ledger = self.ledger()
-            if ledger.waiting == 0 and (ledger.slots_used >= self.budget or self._grid_exhausted()):
-                return None
-            trial = self.study.ask()
-            if failpoints.triggered("driver.ask", trial=trial.number) == "kill":
-                failpoints.kill_self()  # fault-injection tests: a kill right after creation
-            self.cfg.storage.set_trial_user_attr(trial._trial_id, A.DRIVER, self.owner)
-        return trial
+        return self.asker.ledger()
 
     def done(self, ledger: Ledger) -> bool:
-        if self.inflight or ledger.running or ledger.waiting or ledger.pending_retry:
-            return False
-        return ledger.slots_used >= self.budget or self._grid_exhausted()
+        return self.asker.done(ledger, inflight=bool(self.inflight))
 
     # -- dispatch -----------------------------------------------------------------------
     def _dispatch(self, trial: optuna.Trial, worker: int) -> None:
@@ -172,7 +158,7 @@ class Driver:
         while self._stop_signal is None and self.cfg.pool.has_idle():
             worker = self.cfg.pool.acquire()
             try:
-                trial = self._ask()
+                trial = self.asker.ask()
             except BaseException:
                 self.cfg.pool.release(worker)
                 raise
