@@ -118,6 +118,7 @@ class Driver:
                 resume_from=resume_from,
                 oom_downscale=downscale,
                 cpus=self.cfg.pool.cpus_per_trial,
+                gpu_fraction=self.cfg.pool.gpus_per_trial or 1.0,
             )
         except BatchRuleError as exc:
             self.cfg.storage.set_trial_user_attr(trial._trial_id, A.FAIL_REASON, str(exc))

@@ -66,6 +66,7 @@ class RunRequest:
     command: str = ""
     resume_only: bool = False  # hpsearch resume: the study must exist
     dashboard: DashboardOptions | None = None  # hpsearch run --dashboard
+    warm_start_from: str | None = None  # the best trial of this study runs first
 
 
 @dataclass
@@ -179,18 +180,49 @@ def _load_existing(
     return meta
 
 
+def _warm_start(
+    storage: ResilientRDBStorage, prepared: Prepared, meta: StudyMeta, source: str | None
+) -> list[tuple[dict[str, Any], str]]:
+    """(params, label) of the trials to run first: an earlier study's best, then the space's."""
+    out: list[tuple[dict[str, Any], str]] = []
+    if source is not None:
+        earlier = load_existing_study(storage, source, prepared.location.display)
+        try:
+            best = earlier.best_trial
+        except ValueError:
+            raise InputError(f"study {source!r} has no complete trial to warm-start from") from None
+        params = {}
+        for name, value in best.params.items():
+            param = meta.space.param(name)
+            if param is not None and param.kind != "fixed" and param.contains(value):
+                params[name] = value
+        if not params:
+            raise InputError(
+                f"the best trial of {source!r} shares no parameter with space "
+                f"{meta.space.name!r}; nothing to warm-start from"
+            )
+        out.append((params, f"best of study {source} (trial {best.number})"))
+    out += [(dict(p), "space warm_start") for p in meta.space.warm_start]
+    return out
+
+
 def _create(
-    storage: ResilientRDBStorage, prepared: Prepared, meta: StudyMeta, emit: Callable[[str], None]
+    storage: ResilientRDBStorage,
+    prepared: Prepared,
+    meta: StudyMeta,
+    emit: Callable[[str], None],
+    warm_start_from: str | None = None,
 ) -> None:
     """Create the study with its settings, note and warm-start trials (under the study lock)."""
+    first = _warm_start(storage, prepared, meta, warm_start_from)  # checked before any write
     handle = create_or_load_study(storage, prepared.study_name, meta.space.objective.direction)
     save_meta(handle.study, meta)
     from optuna_dashboard import save_note, set_objective_names
 
     save_note(handle.study, study_note(meta, hardware_summary()))
     set_objective_names(handle.study, [meta.space.objective.metric])
-    for params in meta.space.warm_start:
-        handle.study.enqueue_trial(dict(params), user_attrs={"warm_start": True})
+    for params, label in first:
+        handle.study.enqueue_trial(params, user_attrs={"warm_start": label})
     emit(f"Created study {prepared.study_name!r} in {prepared.location.display}")
 
 
@@ -225,7 +257,7 @@ def execute(request: RunRequest, emit: Callable[[str], None]) -> RunSummary:
             meta = _load_existing(storage, prepared, request, emit)
         else:
             meta = prepared.meta
-            _create(storage, prepared, meta, emit)
+            _create(storage, prepared, meta, emit, request.warm_start_from)
     if meta.task.demo:
         emit(
             "Task: built-in offline demo: LoRA fine-tuning of all-MiniLM-L6-v2 (22M-parameter "

@@ -48,6 +48,7 @@ def data_config(task: TaskSpec, max_seq_length: int | None = None) -> DataConfig
         max_eval_samples=task.max_eval_samples,
         completion_only_loss=task.completion_only_loss,
         packing=task.packing,
+        chat_template=task.chat_template,
         seed=task.seed,
     )
 
@@ -79,6 +80,7 @@ def build_trial_config(
     resume_from: str | None = None,
     oom_downscale: int = 1,
     cpus: float = 1.0,
+    gpu_fraction: float = 1.0,
 ) -> tuple[TrialConfig, ResolvedTrial]:
     resolved = resolve_trial(space, params, oom_downscale=oom_downscale)
     training_args = dict(resolved.training_args)
@@ -103,9 +105,16 @@ def build_trial_config(
             checkpoints_dir=str(paths.checkpoints_dir(number)),
             final_dir=str(paths.adapter_dir(number)),
             resume_from=resume_from,
+            logging_dir=(
+                str(paths.study_dir / "tensorboard" / f"{study_name}-{number}")
+                if "tensorboard" in task.report_to
+                else None
+            ),
         ),
         report_to=task.report_to,
         cpus=cpus,
+        gpu_fraction=gpu_fraction,
+        memory_limit_gb=space.resources.memory_gb,
         simulated=dict(task.simulated),
     )
     return config, resolved

@@ -26,6 +26,7 @@ from hpsearch.search.policy import build_pruner
 from hpsearch.spaces import SearchSpace
 from hpsearch.storage import open_storage, parse_storage_url
 from hpsearch.trainers import (
+    MemoryEstimateError,
     NonFiniteLossError,
     OutOfMemoryError,
     TrialConfig,
@@ -196,6 +197,16 @@ class TrialWorker:
             )
             reporter.trial.set_constraint("memory", 1.0)
             return self._tell(study, number, TrialState.PRUNED, None, reason, exc.kind)
+        except MemoryEstimateError as exc:  # rejected before any accelerator time was spent
+            attrs(
+                {
+                    A.PRUNE_REASON: str(exc),
+                    A.INFEASIBLE: "memory",
+                    A.WALL_TIME: round(time.time() - wall_start, 3),
+                }
+            )
+            reporter.trial.set_constraint("memory", 1.0)
+            return self._tell(study, number, TrialState.PRUNED, None, str(exc), exc.kind)
         except TrialError as exc:
             attrs(
                 {

@@ -171,7 +171,7 @@ def _early_stopping(data: Any, issues: IssueCollector) -> EarlyStoppingSpec:
 
 def _resources(data: Any, issues: IssueCollector) -> ResourcesSpec:
     reader = Reader(data, "resources", issues)
-    reader.unknown_keys(("gpus_per_trial", "cpus_per_trial"))
+    reader.unknown_keys(("gpus_per_trial", "cpus_per_trial", "memory_gb"))
     gpus = reader.number("gpus_per_trial", 1.0, minimum=0)
     if gpus > 1:
         issues.add(
@@ -184,6 +184,7 @@ def _resources(data: Any, issues: IssueCollector) -> ResourcesSpec:
     return ResourcesSpec(
         gpus_per_trial=float(gpus),
         cpus_per_trial=float(reader.number("cpus_per_trial", 1.0, exclusive_minimum=0)),
+        memory_gb=reader.number("memory_gb", None, exclusive_minimum=0, optional=True),
     )
 
 

@@ -53,6 +53,7 @@ class EarlyStoppingSpec:
 class ResourcesSpec:
     gpus_per_trial: float = 1.0
     cpus_per_trial: float = 1.0
+    memory_gb: float | None = None  # per-trial memory budget; None: the trial's GPU share
 
     @property
     def devices(self) -> int:
@@ -101,6 +102,7 @@ class TaskSpec:
     fidelity: Fidelity = "steps"
     completion_only_loss: bool = False
     packing: bool = False
+    chat_template: bool = True
     report_to: tuple[str, ...] = ()
     seed: int = 0
     demo: bool = False

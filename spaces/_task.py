@@ -92,6 +92,7 @@ def load_task(
         fidelity=reader.choice("fidelity", ("steps", "tokens"), d.fidelity),
         completion_only_loss=reader.boolean("completion_only_loss", d.completion_only_loss),
         packing=reader.boolean("packing", d.packing),
+        chat_template=reader.boolean("chat_template", d.chat_template),
         report_to=tuple(report_to),
         seed=reader.integer("seed", d.seed),
         demo=demo,

@@ -28,6 +28,7 @@ from hpsearch.trainers._base import (
 )
 from hpsearch.trainers._checkpoints import Checkpoint, is_complete, newest_complete
 from hpsearch.trainers._checkpoints import finalize as finalize_checkpoints
+from hpsearch.trainers._memory import MemoryEstimate, MemoryEstimateError, estimate_memory
 from hpsearch.trainers._runners import runner_for, training_argument_names
 
 __all__ = [
@@ -37,6 +38,8 @@ __all__ = [
     "DataConfig",
     "DatasetError",
     "HyperParams",
+    "MemoryEstimate",
+    "MemoryEstimateError",
     "ModelConfig",
     "ModelNotFoundError",
     "NonFiniteLossError",
@@ -50,6 +53,7 @@ __all__ = [
     "TrialResult",
     "TrialRunner",
     "UnsupportedHardwareError",
+    "estimate_memory",
     "failpoints",
     "finalize_checkpoints",
     "is_complete",

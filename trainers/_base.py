@@ -77,6 +77,7 @@ class DataConfig:
     max_eval_samples: int | None = None
     completion_only_loss: bool = False
     packing: bool = False
+    chat_template: bool = True  # format prompt/completion and chats with the model's template
     seed: int = 0
 
 
@@ -115,6 +116,7 @@ class RunPaths:
     checkpoints_dir: str
     final_dir: str
     resume_from: str | None = None
+    logging_dir: str | None = None  # TensorBoard run folder, named after study and trial
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,8 @@ class TrialConfig:
     paths: RunPaths
     report_to: tuple[str, ...] = ()
     cpus: float = 1.0
+    gpu_fraction: float = 1.0  # this trial's share of its GPU (Ray's fractional GPUs)
+    memory_limit_gb: float | None = None  # None: the GPU share; no check on CPU
     simulated: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -57,19 +57,29 @@ class WorkerCache:
         return prepared
 
     def model(
-        self, path: str, model: ModelConfig, label_names: tuple[str, ...] | None
+        self,
+        path: str,
+        model: ModelConfig,
+        label_names: tuple[str, ...] | None,
+        compute_dtype: str = "fp32",
     ) -> tuple[Any, tuple[str, ...]]:
         num_labels = len(label_names) if label_names else None
+        kwargs = {
+            "num_labels": num_labels,
+            "label_names": label_names,
+            "compute_dtype": compute_dtype,
+        }
         if model.method == "qlora":  # quantised weights cannot be deep-copied: load each time
-            return load_model(path, model, num_labels=num_labels, label_names=label_names)
-        key = (path, model.task_type, label_names, model.attn_implementation)
+            return load_model(path, model, **kwargs)
+        dtype = "fp32" if model.method == "full" else compute_dtype
+        key = (path, model.task_type, label_names, model.attn_implementation, dtype)
         if key in self._models:
             self.hits["model"] += 1
             self._models.move_to_end(key)
             return self._models[key]
         if self.max_models == 1:
             self._models.clear()  # free the old model before loading the next
-        loaded = load_model(path, model, num_labels=num_labels, label_names=label_names)
+        loaded = load_model(path, model, **kwargs)
         self._models[key] = loaded
         while len(self._models) > self.max_models:
             self._models.popitem(last=False)

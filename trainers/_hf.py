@@ -33,9 +33,12 @@ from hpsearch.trainers._base import (
 from hpsearch.trainers._cache import WorkerCache
 from hpsearch.trainers._callbacks import CheckpointCommitCallback, ObjectiveCallback, StatsCallback
 from hpsearch.trainers._data import validate_data
+from hpsearch.trainers._inspect import KnobsCallback, name_tensorboard_run
+from hpsearch.trainers._memory import check_fits, estimate_memory
 from hpsearch.trainers._models import (
     Precision,
     adapt,
+    check_attention,
     check_method_hardware,
     count_parameters,
     device_kind,
@@ -47,13 +50,14 @@ from hpsearch.trainers._trainer import HpsTrainer
 
 _TRAINING_ARG_FIELDS = {f.name for f in dataclasses.fields(TrainingArguments)}
 # Knobs whose TrainingArguments name changed across transformers releases.
-_ALIASES = {"warmup_ratio": "warmup_steps"}
+_ALIASES = {"warmup_ratio": "warmup_steps", "gradient_checkpointing": "activation_checkpointing"}
 
 
 def _passthrough(args: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for key, value in args.items():
-        name = key if key in _TRAINING_ARG_FIELDS else _ALIASES.get(key, key)
+        renamed = _ALIASES.get(key)
+        name = renamed if renamed in _TRAINING_ARG_FIELDS else key
         if name not in _TRAINING_ARG_FIELDS:
             raise ConfigError(
                 f"{key!r} is not a TrainingArguments field of this transformers version"
@@ -144,11 +148,27 @@ class HFTrialRunner(TrialRunner):
         started = time.perf_counter()
         torch.set_num_threads(max(1, int(config.cpus)))
         check_method_hardware(config.model, config.hparams.training_args.get("optim"))
+        check_attention(config.model)
         precision = select_precision(config.model.precision)
         path = resolve_model_path(config.model)
         tokenizer = self.cache.tokenizer(path)
         data = self.cache.data(config.data, config.model.task_type, path, tokenizer)
-        base, new_modules = self.cache.model(path, config.model, data.label_names)
+        estimate = estimate_memory(
+            config,
+            path,
+            num_labels=len(data.label_names) if data.label_names else None,
+            compute_dtype=precision.name,
+        )
+        reporter.record(
+            {
+                "memory_estimate_gb": round(estimate.total_gb, 6),
+                "memory_estimate": estimate.describe(),
+            }
+        )
+        check_fits(estimate, config)  # before any weights are loaded
+        base, new_modules = self.cache.model(
+            path, config.model, data.label_names, compute_dtype=precision.name
+        )
         set_seed(config.hparams.seed)  # adapter initialisation is part of the trial's seed
         net = adapt(
             base, config.model, new_modules=new_modules, copy_base=config.model.method != "qlora"
@@ -178,6 +198,7 @@ class HFTrialRunner(TrialRunner):
                 meter,
             ),
             _FailpointCallback(context),
+            KnobsCallback(reporter),
         ]
         if config.schedule.early_stopping_patience:
             callbacks.append(
@@ -201,6 +222,7 @@ class HFTrialRunner(TrialRunner):
             **_accuracy_metrics(config.model.task_type),
         )
         trainer.remove_callback(PrinterCallback)  # progress goes to the reporter, not stdout
+        name_tensorboard_run(trainer, config.paths.logging_dir)
         meter.reset()
         train_started = time.perf_counter()
         try:
@@ -328,7 +350,13 @@ def _save_final(
         "lora_config": ({k: v.to_dict() for k, v in peft_config.items()} if peft_config else None),
         "trial_config": config.to_dict(),
     }
-    (folder / "hpsearch_trial.json").write_text(json.dumps(record, indent=2, default=str))
+    (folder / "hpsearch_trial.json").write_text(json.dumps(record, indent=2, default=_jsonable))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=str)
+    return str(value)
 
 
 def _device_name() -> str:

@@ -78,6 +78,16 @@ def resolve_model_path(model: ModelConfig) -> str:
     return name
 
 
+def check_attention(model: ModelConfig) -> None:
+    if model.attn_implementation == "flash_attention_2" and (
+        importlib.util.find_spec("flash_attn") is None or not torch.cuda.is_available()
+    ):
+        raise UnsupportedHardwareError(
+            "attn_implementation flash_attention_2 needs a CUDA GPU and the flash-attn package "
+            "(pip install flash-attn); use sdpa instead"
+        )
+
+
 def check_method_hardware(model: ModelConfig, optim: str | None) -> None:
     """QLoRA and 8-bit optimisers need CUDA and bitsandbytes: fail clearly, never fall back."""
     needs_bnb = []
@@ -110,12 +120,20 @@ def load_tokenizer(path: str) -> Any:
 
 
 def load_model(
-    path: str, model: ModelConfig, *, num_labels: int | None, label_names: tuple[str, ...] | None
+    path: str,
+    model: ModelConfig,
+    *,
+    num_labels: int | None,
+    label_names: tuple[str, ...] | None,
+    compute_dtype: str = "fp32",
 ) -> tuple[Any, tuple[str, ...]]:
     """The base model and the names of modules newly initialised at load time."""
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
     kwargs: dict[str, Any] = {"attn_implementation": model.attn_implementation}
+    # Full fine-tuning keeps fp32 master weights (mixed precision autocasts); LoRA's frozen base
+    # is loaded in the compute dtype; QLoRA quantises it to 4 bits.
+    kwargs["dtype"] = torch.float32 if model.method == "full" else _dtype(compute_dtype)
     if model.method == "qlora":
         from transformers import BitsAndBytesConfig
 

@@ -15,12 +15,22 @@ from hpsearch.trainers._data import RawData
 IGNORE_INDEX = -100
 
 
-def _chat_text(tokenizer: Any, messages: list[dict[str, str]], **kwargs: Any) -> str:
-    if getattr(tokenizer, "chat_template", None):
-        return str(tokenizer.apply_chat_template(messages, tokenize=False, **kwargs))
-    # No template: a plain, documented fallback format.
+def _chat_text(
+    tokenizer: Any,
+    messages: list[dict[str, str]],
+    *,
+    use_template: bool = True,
+    add_generation_prompt: bool = False,
+) -> str:
+    if use_template and getattr(tokenizer, "chat_template", None):
+        return str(
+            tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=add_generation_prompt
+            )
+        )
+    # No template (or switched off): a plain, documented fallback format.
     text = "".join(f"<|{m['role']}|>\n{m['content']}\n" for m in messages)
-    if kwargs.get("add_generation_prompt"):
+    if add_generation_prompt:
         text += "<|assistant|>\n"
     return text
 
@@ -34,11 +44,25 @@ def _encode_causal(
         ids = tokenizer(str(record[data.text_field]), add_special_tokens=True)["input_ids"] + eos
         return ids, list(ids)
     if fmt == "prompt_completion":
-        prompt = tokenizer(str(record[data.prompt_field]), add_special_tokens=True)["input_ids"]
-        completion = (
-            tokenizer(str(record[data.completion_field]), add_special_tokens=False)["input_ids"]
-            + eos
+        prompt_text, completion_text = (
+            str(record[data.prompt_field]),
+            str(record[data.completion_field]),
         )
+        if data.chat_template and getattr(tokenizer, "chat_template", None):
+            # the model's own chat format: the prompt as a user turn, the completion as the
+            # assistant's answer
+            turns = [{"role": "user", "content": prompt_text}]
+            prompt = tokenizer(
+                _chat_text(tokenizer, turns, add_generation_prompt=True), add_special_tokens=False
+            )["input_ids"]
+            full = tokenizer(
+                _chat_text(tokenizer, [*turns, {"role": "assistant", "content": completion_text}]),
+                add_special_tokens=False,
+            )["input_ids"]
+            completion = full[len(prompt) :]
+        else:
+            prompt = tokenizer(prompt_text, add_special_tokens=True)["input_ids"]
+            completion = tokenizer(completion_text, add_special_tokens=False)["input_ids"] + eos
         labels = [IGNORE_INDEX] * len(prompt) if data.completion_only_loss else prompt
         return prompt + completion, labels + completion
     messages = record[data.messages_field]
@@ -48,7 +72,10 @@ def _encode_causal(
         raise DatasetError(
             f"column {data.messages_field!r} must hold lists of {{role, content}} messages"
         )
-    ids = tokenizer(_chat_text(tokenizer, messages), add_special_tokens=False)["input_ids"]
+    template = data.chat_template
+    ids = tokenizer(
+        _chat_text(tokenizer, messages, use_template=template), add_special_tokens=False
+    )["input_ids"]
     if not data.completion_only_loss:
         return ids, list(ids)
     labels = [IGNORE_INDEX] * len(ids)
@@ -57,14 +84,17 @@ def _encode_causal(
             continue
         start = len(
             tokenizer(
-                _chat_text(tokenizer, messages[:i], add_generation_prompt=True),
+                _chat_text(
+                    tokenizer, messages[:i], use_template=template, add_generation_prompt=True
+                ),
                 add_special_tokens=False,
             )["input_ids"]
         )
         end = len(
-            tokenizer(_chat_text(tokenizer, messages[: i + 1]), add_special_tokens=False)[
-                "input_ids"
-            ]
+            tokenizer(
+                _chat_text(tokenizer, messages[: i + 1], use_template=template),
+                add_special_tokens=False,
+            )["input_ids"]
         )
         labels[start:end] = ids[start:end]
     return ids, labels

@@ -32,6 +32,7 @@ _TASK_FLAGS = {
     "max_train_samples": "max_train_samples",
     "max_eval_samples": "max_eval_samples",
     "fidelity": "fidelity",
+    "chat_template": "chat_template",
     "report_to": "report_to",
     "seed": "seed",
 }
@@ -72,6 +73,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="built-in space name or YAML file (default: lora_small for a new study)",
     )
     run.add_argument(
+        "--warm-start-from",
+        metavar="STUDY",
+        help="run the best configuration of an earlier study (same storage) as trial 0",
+    )
+    run.add_argument(
         "--study",
         metavar="NAME",
         help="study name; an existing study continues (default: SPACE-MODEL)",
@@ -102,6 +108,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     task.add_argument("--fidelity", choices=("steps", "tokens"))
     task.add_argument("--completion-only-loss", action="store_true", default=None)
     task.add_argument("--packing", action="store_true", default=None)
+    task.add_argument(
+        "--no-chat-template",
+        dest="chat_template",
+        action="store_false",
+        default=None,
+        help="do not format prompt/completion and chat data with the model's chat template",
+    )
     task.add_argument("--report-to", nargs="+", choices=("tensorboard", "mlflow", "wandb"))
     task.add_argument("--seed", type=int)
     run.set_defaults(func=cmd_run)
@@ -155,6 +168,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         debug=args.debug,
         command=_command_line(),
         dashboard=run_options(args),
+        warm_start_from=args.warm_start_from,
     )
     return _finish(execute(request, emit))
 
