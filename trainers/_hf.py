@@ -315,6 +315,7 @@ class HFTrialRunner(TrialRunner):
             **stats.rates(state),
             "peak_memory_mb": meter.peak_mb(),
             "peak_memory_kind": meter.kind,
+            "memory_growth_mb": meter.growth_mb(),
             "load_time_s": round(load_seconds, 3),
             "train_time_s": round(train_seconds - objective.eval_seconds, 3),
             "eval_time_s": round(objective.eval_seconds, 3),

@@ -9,7 +9,9 @@ LoRA-adapted layers are exact and nothing is allocated. The estimate adds up, in
   optimizers: one byte each; SGD without momentum: none);
 * activations kept for backward, per token and layer (inputs of every projection, attention
   output, the MLP's gate/up/activation), all layers without gradient checkpointing or only the
-  layer inputs plus one layer with it; attention scores only with the eager kernel;
+  layer inputs plus the recomputed layer with it, and the activation gradients of one layer
+  at the peak of backward; attention scores where they are materialised (the eager kernel,
+  and SDPA's math path on a CPU);
 * logits and their gradient in fp32 for the loss (large for 150k-token vocabularies);
 * a fixed CUDA context and allocator slack.
 
@@ -175,16 +177,19 @@ def estimate_memory(
     per_layer_token = 5 * shape.hidden + 2 * shape.q_dim + 2 * shape.kv_dim + 4 * shape.intermediate
     if method != "full" and float(lora.get("lora_dropout", 0.0)) > 0:
         per_layer_token += shape.hidden * 4  # dropout keeps a copy of each adapted input
-    if config.model.attn_implementation == "eager":
-        per_layer_token += 2.5 * shape.heads * config.data.max_seq_length
+    cuda = torch.cuda.is_available()
+    if config.model.attn_implementation == "eager" or not cuda:
+        # scores, softmax and dropout mask are materialised (on a CPU, SDPA runs its math path)
+        per_layer_token += 3 * shape.heads * config.data.max_seq_length
+    # Backward also holds, at its peak, the gradients of one layer's activations; with gradient
+    # checkpointing the layer being recomputed holds its activations too.
     if hp.training_args.get("gradient_checkpointing"):
-        act_elems = tokens * (shape.layers * shape.hidden + per_layer_token)
+        act_elems = tokens * (shape.layers * shape.hidden + 3 * per_layer_token)
     else:
-        act_elems = tokens * shape.layers * per_layer_token
+        act_elems = tokens * (shape.layers + 1) * per_layer_token
     logits = (
         tokens * shape.vocab * (act_bytes + 8) if config.model.task_type != "classification" else 0
     )
-    cuda = torch.cuda.is_available()
     return MemoryEstimate(
         weights_gb=weights / GB,
         gradients_gb=trainable * grad_bytes / GB,

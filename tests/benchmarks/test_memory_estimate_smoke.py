@@ -1,0 +1,23 @@
+"""The memory-estimate benchmark runs and prints its table (so the script cannot rot)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "memory_estimate.py"
+
+
+@pytest.mark.slow
+def test_memory_estimate_smoke_prints_the_table() -> None:
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--smoke"], capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| MiniLM")]
+    assert len(rows) == 1
+    estimate, measured = (float(cell) for cell in rows[0].split("|")[3:5])
+    assert estimate > 0 and measured > 0
