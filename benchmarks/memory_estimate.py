@@ -20,10 +20,32 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
 
-from bench_common import machine, markdown_table, versions  # noqa: E402
+def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    import platform
+
+    import torch
+
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
+    return (
+        f"{os.cpu_count()} CPUs ({cpu}), {gpu}; Python {platform.python_version()}, "
+        f"torch {torch.__version__}"
+    )
+
 
 CONFIGS = [
     # (label, task, method, batch, seq, gradient checkpointing)
@@ -131,7 +153,7 @@ def main() -> None:
                 result["detail"],
             ]
         )
-    print(f"Memory estimate vs measured peak ({machine()}; {versions()})\n")
+    print(f"Memory estimate vs measured peak ({machine()})\n")
     print(
         markdown_table(
             [
