@@ -126,16 +126,17 @@ class Driver:
             self.cfg.emit(f"  trial {trial.number}: failed before start ({exc})")
             self.cfg.pool.release(worker)
             return
-        for key, value in {
+        dispatched = {
             A.EFFECTIVE_BATCH: resolved.effective_batch_size,
             A.GRAD_ACCUM: resolved.gradient_accumulation_steps,
             A.PER_DEVICE_BATCH: resolved.per_device_train_batch_size,
             A.LEARNING_RATE_USED: resolved.learning_rate,
             A.CHECKPOINT_DIR: config.paths.checkpoints_dir,
             A.RESUMED_FROM: resume_from,
-        }.items():
-            if value is not None:
-                self.cfg.storage.set_trial_user_attr(trial._trial_id, key, value)
+        }
+        self.cfg.storage.set_trial_user_attrs(
+            trial._trial_id, {k: v for k, v in dispatched.items() if v is not None}
+        )
         task = TrialTask(
             storage_url=self.cfg.location.url,
             study_name=self.study.study_name,

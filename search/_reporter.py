@@ -40,11 +40,17 @@ class OptunaReporter:
         return bool(self.trial.should_prune())
 
     def record(self, attrs: Mapping[str, Any]) -> None:
-        for key, value in attrs.items():
-            try:
-                self.storage.set_trial_user_attr(self.trial_id, key, value)
-            except UpdateFinishedTrialError:
-                raise TrialSuperseded(f"trial {self.trial.number} was finished elsewhere") from None
+        # Optuna's cache passes user attributes straight through to the database; write them
+        # in one transaction on the backend rather than one per attribute.
+        backend = getattr(self.storage, "_backend", self.storage)
+        try:
+            if hasattr(backend, "set_trial_user_attrs"):
+                backend.set_trial_user_attrs(self.trial_id, dict(attrs))
+            else:
+                for key, value in attrs.items():
+                    self.storage.set_trial_user_attr(self.trial_id, key, value)
+        except UpdateFinishedTrialError:
+            raise TrialSuperseded(f"trial {self.trial.number} was finished elsewhere") from None
 
 
 class Heartbeat:

@@ -18,7 +18,6 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import sqlalchemy
-from sqlalchemy.pool import NullPool
 
 if TYPE_CHECKING:
     from hpsearch.storage._urls import StorageLocation
@@ -31,7 +30,16 @@ def _key(name: str) -> int:
 
 @lru_cache(maxsize=8)
 def _lock_engine(url: str) -> sqlalchemy.Engine:
-    return sqlalchemy.create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": 10})
+    # Pooled: a new PostgreSQL connection is a new server process (~10 ms), and the study lock
+    # is taken for every trial created. A connection whose unlock failed is invalidated, never
+    # returned to the pool still holding the lock.
+    return sqlalchemy.create_engine(
+        url,
+        pool_size=1,
+        max_overflow=4,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": 10},
+    )
 
 
 def _connect_and_lock(
@@ -73,7 +81,9 @@ def _advisory_lock(location: StorageLocation, name: str, timeout: float) -> Iter
             conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
             conn.commit()
         except sqlalchemy.exc.SQLAlchemyError:
-            pass  # connection gone: the server has already released the lock
+            # Connection gone (the server released the lock with it) or in an unknown state:
+            # discard it rather than pool a connection that may still hold the lock.
+            conn.invalidate()
         finally:
             conn.close()
 

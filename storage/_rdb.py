@@ -16,7 +16,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, TypeVar
@@ -82,6 +82,8 @@ def _retrying(method: F) -> F:
 
 _RETRIED_METHODS = (
     "running_trials",
+    "set_trial_user_attrs",
+    "trial_counts",
     "create_new_study",
     "delete_study",
     "set_study_user_attr",
@@ -170,6 +172,40 @@ class ResilientRDBStorage(RDBStorage):
                 beat_age = (db_now - heartbeat.replace(tzinfo=None)).total_seconds()
             out.append(RunningTrial(trial_id, number, beat_age, started_age))
         return out
+
+    def set_trial_user_attrs(self, trial_id: int, attrs: Mapping[str, Any]) -> None:
+        """Several user attributes of a running trial in one transaction (one round trip
+        instead of one per attribute)."""
+        if not attrs:
+            return
+        with _create_scoped_session(self.scoped_session, True) as session:
+            for key, value in attrs.items():
+                self._set_trial_attr_without_commit(
+                    session, models.TrialUserAttributeModel, trial_id, key, value
+                )
+
+    def trial_counts(self, study_id: int, distinct_user_attr: str) -> tuple[int, int, int]:
+        """(trials, WAITING trials, distinct values of user attribute ``distinct_user_attr``)
+        of a study, counted by the database in one statement, whatever the study's size."""
+        trials = models.TrialModel
+        attrs = models.TrialUserAttributeModel
+        in_study = trials.study_id == study_id
+        count = sqlalchemy.func.count
+        total = sqlalchemy.select(count()).where(in_study).scalar_subquery()
+        waiting = (
+            sqlalchemy.select(count())
+            .where(in_study, trials.state == TrialState.WAITING)
+            .scalar_subquery()
+        )
+        distinct = (
+            sqlalchemy.select(count(sqlalchemy.distinct(attrs.value_json)))
+            .join(trials, trials.trial_id == attrs.trial_id)
+            .where(in_study, attrs.key == distinct_user_attr)
+            .scalar_subquery()
+        )
+        with _create_scoped_session(self.scoped_session) as session:
+            row = session.execute(sqlalchemy.select(total, waiting, distinct)).one()
+        return int(row[0]), int(row[1]), int(row[2])
 
 
 for _name in _RETRIED_METHODS:

@@ -99,6 +99,26 @@ def test_many_processes_create_the_schema_and_study_at_once(
     assert all(t.state == TrialState.COMPLETE for t in study.trials)
 
 
+def test_trial_counts_and_batched_user_attrs(storage_url: str) -> None:
+    """The budget check's counts come from the database and match a walk over the trials."""
+    storage = open_storage(parse_storage_url(storage_url))
+    study = create_or_load_study(storage, "counts", "minimize").study
+    first, second = study.ask(), study.ask()
+    study.tell(first, state=TrialState.FAIL)
+    study.enqueue_trial({})
+    storage.set_trial_user_attrs(second._trial_id, {"retry_of": 0, "device": "cpu", "k": [1, 2]})
+    retry = study.ask()  # takes the enqueued (WAITING) trial
+    storage.set_trial_user_attrs(retry._trial_id, {"retry_of": 0})
+    study.enqueue_trial({})
+    assert storage.trial_counts(study._study_id, "retry_of") == (4, 1, 1)
+    attrs = storage.get_trial(second._trial_id).user_attrs
+    assert attrs == {"retry_of": 0, "device": "cpu", "k": [1, 2]}
+    storage.set_trial_user_attrs(second._trial_id, {})  # nothing to write is no error
+    with pytest.raises(RuntimeError, match="finished"):  # never rewrites a finished trial
+        storage.set_trial_user_attrs(first._trial_id, {"late": 1})
+    assert "late" not in storage.get_trial(first._trial_id).user_attrs
+
+
 def _hold_lock(url: str, hold: float, log: str) -> None:
     with study_lock(parse_storage_url(url), "locked-study"):
         with open(log, "a") as handle:
