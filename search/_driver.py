@@ -294,8 +294,9 @@ class Driver:
         while True:
             self._check_signal()
             self._fill_workers()
-            ledger = self.ledger()
-            if self.done(ledger):
+            # While trials are in flight the study cannot be done: the books (a walk over every
+            # trial) are read only when they can end the loop or a status line is due.
+            if not self.inflight and self.done(self.ledger()):
                 break
             if time.monotonic() - last_beat >= beat_every:
                 self._beat()
@@ -305,7 +306,8 @@ class Driver:
             if time.monotonic() - last_reap >= self.cfg.reap_interval:
                 self._reap_and_repair()
                 last_reap = time.monotonic()
-            self.progress.maybe_status(ledger, self.study, self.cfg.status_interval)
+            if self.progress.status_due(self.cfg.status_interval):
+                self.progress.maybe_status(self.ledger(), self.study, self.cfg.status_interval)
         ledger = self.ledger()
         elapsed = self.progress.elapsed()
         lines = summary_lines(self.study, ledger, self.budget, elapsed, self.space.objective.metric)

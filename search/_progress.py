@@ -80,6 +80,9 @@ class Progress:
             f"{fmt_duration(outcome.wall_time_s)}{reason}"
         )
 
+    def status_due(self, every: float = 15.0) -> bool:
+        return time.monotonic() - self.last_line >= every
+
     def maybe_status(self, ledger: Ledger, study: optuna.Study, every: float = 15.0) -> None:
         now = time.monotonic()
         if now - self.last_line >= every:
