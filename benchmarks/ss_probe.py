@@ -100,28 +100,60 @@ task:
 """
 
 
-def driver_rss(url: str, trials: int, workers: int) -> dict[str, Any]:
-    """Peak RSS of a real ``hpsearch run`` driver process (not its Ray workers)."""
+def _prefill(url: str, study_name: str, space_file: Path, count: int) -> None:
+    """Add ``count`` finished trials, sampled and reported as the space's would be."""
+    import optuna
+
+    from hpsearch.search.policy import sample_params
+    from hpsearch.spaces import load_space
+    from hpsearch.storage import open_storage, parse_storage_url
+
+    space = load_space(str(space_file))
+    storage = open_storage(parse_storage_url(url), check=False, create_schema=False)
+    study = optuna.load_study(
+        study_name=study_name, storage=storage, sampler=optuna.samplers.RandomSampler(seed=1)
+    )
+    for i in range(count):
+        trial = study.ask()
+        sample_params(trial, space)
+        for step in (1, 2, 3):
+            trial.report(3.0 - 0.5 * step + (i % 97) / 97, step)
+        study.tell(trial, 1.5 + (i % 97) / 97)
+    storage.engine.dispose()
+
+
+def _peak_rss(cmd: list[str], log_path: Path) -> tuple[float, float]:
+    """(peak RSS in MB of the command's own process, seconds it ran)."""
     import psutil
 
+    started = time.perf_counter()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        peak = 0
+        handle = psutil.Process(proc.pid)
+        while proc.poll() is None:
+            try:
+                peak = max(peak, handle.memory_info().rss)
+            except psutil.Error:
+                break
+            time.sleep(0.25)
+    if proc.returncode != 0:
+        raise RuntimeError(f"hpsearch run failed; see {log_path}")
+    return peak / 2**20, time.perf_counter() - started
+
+
+def driver_rss(url: str, trials: int, workers: int, prefill: int = 0) -> dict[str, Any]:
+    """Peak RSS of a real ``hpsearch run`` driver process (not its Ray workers) running
+    ``trials`` trials on a study that already holds ``prefill`` finished ones."""
     work = Path(tempfile.mkdtemp(prefix="hps-ss-rss-"))
     space = work / "space.yaml"
     space.write_text(SIM_SPACE.format(trials=trials))
     cmd = [*HPSEARCH, "run", "--space", str(space), "--study", "driver-rss", "--storage", url]
     cmd += ["--workers", str(workers), "--checkpoint-dir", str(work / "ck")]
-    started = time.perf_counter()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    log = open(work / "run.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-    peak = 0
-    handle = psutil.Process(proc.pid)
-    while proc.poll() is None:
-        try:
-            peak = max(peak, handle.memory_info().rss)
-        except psutil.Error:
-            break
-        time.sleep(0.25)
-    log.close()
-    if proc.returncode != 0:
-        raise RuntimeError(f"hpsearch run failed; see {work / 'run.log'}")
-    return {"peak_rss_mb": peak / 2**20, "seconds": time.perf_counter() - started}
+    if prefill:  # the study and its settings first, then the finished trials
+        _peak_rss([*cmd, "--trials", "1"], work / "create.log")
+        _prefill(url, "driver-rss", space, prefill)
+        cmd += ["--trials", str(1 + prefill + trials)]
+    peak, seconds = _peak_rss(cmd, work / "run.log")
+    return {"peak_rss_mb": peak, "seconds": seconds, "prefill": prefill, "trials": trials}

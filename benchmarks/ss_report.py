@@ -136,7 +136,8 @@ def summary_lines(results: list[PhaseResult], driver: dict[str, Any] | None) -> 
         )
     if driver:
         lines.append(
-            f"- real hpsearch run driver ({driver['seconds']:.0f} s run): peak RSS "
+            f"- real hpsearch run driver, {driver['trials']} trials on a study already holding "
+            f"{driver['prefill']} finished ones ({driver['seconds']:.0f} s run): peak RSS "
             f"{driver['peak_rss_mb']:.0f} MB"
         )
     lines.append("")

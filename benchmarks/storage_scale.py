@@ -187,7 +187,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--optuna-trials", type=int, default=2000, help="plain Optuna's trials")
     parser.add_argument("--sustained-workers", type=int, default=64)
     parser.add_argument("--sustained-seconds", type=float, default=60.0)
-    parser.add_argument("--driver-trials", type=int, default=300, help="hpsearch run for RSS")
+    parser.add_argument(
+        "--driver-trials",
+        type=int,
+        default=300,
+        help="trials of a real hpsearch run (its driver's memory), on a study first filled with "
+        "--trials finished trials",
+    )
     parser.add_argument(
         "--runs",
         nargs="*",
@@ -223,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             results.append(run_phase(phase, url))
         if "driver" in args.runs:
             print(f"[{time.perf_counter() - began:6.0f}s] hpsearch run driver", file=sys.stderr)
-            driver = ss_probe.driver_rss(url, args.driver_trials, 2)
+            driver = ss_probe.driver_rss(url, args.driver_trials, 2, prefill=args.trials)
     table = [row for result in results for row in rows_of(result, args.bucket)]
     print(markdown_table(HEADERS, table))
     print(
