@@ -101,7 +101,8 @@ task:
 
 
 def _prefill(url: str, study_name: str, space_file: Path, count: int) -> None:
-    """Add ``count`` finished trials, sampled and reported as the space's would be."""
+    """Add ``count`` finished trials as the space's own would look: 50 sampled and told for
+    real, the rest copies of their parameters (``add_trials``, far faster than running them)."""
     import optuna
 
     from hpsearch.search.policy import sample_params
@@ -113,12 +114,31 @@ def _prefill(url: str, study_name: str, space_file: Path, count: int) -> None:
     study = optuna.load_study(
         study_name=study_name, storage=storage, sampler=optuna.samplers.RandomSampler(seed=1)
     )
-    for i in range(count):
+    shapes = []
+    for _ in range(min(50, count)):
         trial = study.ask()
         sample_params(trial, space)
+        frozen = storage.get_trial(trial._trial_id)
+        shapes.append((frozen.params, frozen.distributions))
         for step in (1, 2, 3):
-            trial.report(3.0 - 0.5 * step + (i % 97) / 97, step)
-        study.tell(trial, 1.5 + (i % 97) / 97)
+            trial.report(2.5 + 1.0 / step, step)
+        study.tell(trial, 2.5)
+    batch = []
+    for i in range(count - len(shapes)):
+        params, distributions = shapes[i % len(shapes)]
+        value = 1.5 + (i % 97) / 97
+        batch.append(
+            optuna.trial.create_trial(
+                params=params,
+                distributions=distributions,
+                value=value,
+                intermediate_values={step: value + 1.0 / step for step in (1, 2, 3)},
+            )
+        )
+        if len(batch) == 500:
+            study.add_trials(batch)
+            batch = []
+    study.add_trials(batch)
     storage.engine.dispose()
 
 

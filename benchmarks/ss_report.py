@@ -119,17 +119,18 @@ def summary_lines(results: list[PhaseResult], driver: dict[str, Any] | None) -> 
             f"- {r.phase.label}: {len(r.records)} trials in {r.seconds:.0f} s "
             f"({r.stored} stored), worker peak RSS {r.max_rss_mb:.0f} MB"
         )
-    main_run = next(r for r in results if r.phase.probe)
-    status = main_run.probes.get("status")
-    dash = main_run.probes.get("dashboard")
+    main_run = next((r for r in results if r.phase.study == "grow"), None)
+    probed = driver or (main_run.probes if main_run else {})
+    status, dash = probed.get("status"), probed.get("dashboard")
+    at = 1 + driver["prefill"] + driver["trials"] if driver else main_run.stored if main_run else 0
     if status:
         lines.append(
-            f"- hpsearch status at {main_run.stored} trials: {status[0]:.2f} s for the command "
+            f"- hpsearch status at {at} trials: {status[0]:.2f} s for the command "
             f"(interpreter start-up included), {status[1]:.2f} s for the overview itself"
         )
     if dash:
         lines.append(
-            f"- hpsearch dashboard at {main_run.stored} trials: started in {dash['start_s']:.1f} s;"
+            f"- hpsearch dashboard at {at} trials: started in {dash['start_s']:.1f} s;"
             f" GET /api/studies/ID (the study page's data) first load {dash['study_first_s']:.2f} s"
             f" ({dash['study_first_mb']:.1f} MB), second {dash['study_second_s']:.2f} s; "
             f"GET /api/studies {dash['studies_s']:.2f} s"
@@ -147,12 +148,14 @@ def summary_lines(results: list[PhaseResult], driver: dict[str, Any] | None) -> 
     def p95(records: list[list[float]]) -> float | None:
         return percentile([1000 * (r[2] + r[3]) for r in records], 95)
 
-    first = p95([r for r in main_run.records if r[0] < bucket])
-    last = p95([r for r in main_run.records if r[0] >= main_run.stored - bucket])
-    pairs = [(main_run.phase.label, first, last, "last 1000 trials")]
+    pairs = []
+    if main_run:
+        first = p95([r for r in main_run.records if r[0] < bucket])
+        last = p95([r for r in main_run.records if r[0] >= main_run.stored - bucket])
+        pairs.append((main_run.phase.label, first, last, "last 1000 trials"))
     tpe = [r for r in results if r.phase.study == "tpe"]
     later = [r for r in results if r.phase.continues]
-    if tpe and later:
+    if tpe and later and main_run:
         at_n = p95(later[0].records)
         where = f"from {main_run.stored} trials on"
         pairs.append(("TPE", p95([r for r in tpe[0].records if r[0] < bucket]), at_n, where))

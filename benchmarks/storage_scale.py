@@ -150,7 +150,9 @@ def phases(args: argparse.Namespace) -> list[Phase]:
     out = []
     if "tpe" in args.runs:
         out.append(Phase(f"hpsearch, TPE, new study to {t}", "tpe", w, t))
-    out.append(Phase(f"hpsearch, random, new study to {n}", "grow", w, n, "random", probe=True))
+    if "grow" in args.runs:
+        label = f"hpsearch, random, new study to {n}"
+        out.append(Phase(label, "grow", w, n, "random", probe="driver" not in args.runs))
     if "tpe-at-n" in args.runs:
         label = f"hpsearch, TPE, the random study from {n} to {n + args.tpe_extra}"
         out.append(Phase(label, "grow", w, n + args.tpe_extra, continues=True))
@@ -197,9 +199,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--runs",
         nargs="*",
-        default=["tpe", "tpe-at-n", "optuna", "sustained", "driver"],
-        choices=["tpe", "tpe-at-n", "optuna", "sustained", "driver"],
-        help="what to run besides growing a study to --trials with the random sampler",
+        default=["tpe", "grow", "tpe-at-n", "optuna", "sustained", "driver"],
+        choices=["tpe", "grow", "tpe-at-n", "optuna", "sustained", "driver"],
+        help="what to run (grow: a study grown to --trials with the random sampler; driver: a "
+        "real hpsearch run on a study filled with --trials trials, then status and dashboard "
+        "timed on it)",
     )
     parser.add_argument("--storage", help="an empty PostgreSQL database to use (default: fresh)")
     parser.add_argument(
@@ -212,7 +216,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.trials, args.workers, args.bucket = 300, 4, 100
         args.tpe_trials, args.tpe_extra, args.optuna_trials = 100, 20, 100
         args.sustained_workers, args.sustained_seconds = 8, 10.0
-        args.runs = ["tpe", "tpe-at-n", "optuna", "sustained"]
+        args.runs = ["tpe", "grow", "tpe-at-n", "optuna", "sustained"]
     return args
 
 
@@ -220,16 +224,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     began = time.perf_counter()
     results = []
+    aborted: list[str] = []
     driver = None
     with fresh_db("hps_bench_ss", args.storage) as url:
         for phase in phases(args):
             print(
                 f"[{time.perf_counter() - began:6.0f}s] {phase.label}", file=sys.stderr, flush=True
             )
-            results.append(run_phase(phase, url))
+            try:
+                results.append(run_phase(phase, url))
+            except (SystemExit, Exception) as exc:  # report the phases that did run
+                aborted.append(f"{phase.label}: aborted: {exc}")
         if "driver" in args.runs:
             print(f"[{time.perf_counter() - began:6.0f}s] hpsearch run driver", file=sys.stderr)
             driver = ss_probe.driver_rss(url, args.driver_trials, 2, prefill=args.trials)
+            driver["status"] = ss_probe.status_seconds(url, "driver-rss")
+            driver["dashboard"] = ss_probe.dashboard_seconds(url, "driver-rss")
     table = [row for result in results for row in rows_of(result, args.bucket)]
     print(markdown_table(HEADERS, table))
     print(
@@ -240,6 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"Ran in {time.perf_counter() - began:.0f}s."
     )
     print("\n" + "\n".join(summary_lines(results, driver)))
+    for line in aborted:
+        print(f"- {line}")
     for result in results:
         for error in result.errors[:3]:
             print(f"\n{result.phase.label} error:\n{error}")
