@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import TrialState
 
 from hpsearch.search import _attrs as A
 from hpsearch.search._ledger import Ledger, build_ledger
@@ -33,18 +35,55 @@ class BudgetedAsker:
         return isinstance(sampler, optuna.samplers.GridSampler) and sampler.is_exhausted(self.study)
 
     def ask(self) -> optuna.Trial | None:
-        """A trial to run now (an enqueued one first), or None when the budget is used."""
+        """A trial to run now (an enqueued one first), or None when the budget is used.
+
+        Only the decision and the trial row are taken under the study lock: the budget count
+        (in SQL), popping an enqueued trial when the count shows one, creating the row and
+        recording its owner. Building the ``Trial`` (Optuna's cache sync of every trial written
+        since this process last asked, the sampler's set-up) happens after the lock is released,
+        so the lock's hold time does not grow with the study. A grid sampler assigns grid
+        points when the trial is built, so it is built under the lock.
+        """
+        build_under_lock = isinstance(self.study.sampler, optuna.samplers.GridSampler)
+        trial: optuna.Trial | None = None
         with study_lock(self.location, self.study.study_name):
             # Counted by the database (slots in use = trials not superseded by a retry), not by
             # walking every trial under the lock: flat latency at any study size.
             total, waiting, superseded = self.storage.trial_counts(self.study._study_id, A.RETRY_OF)
             if waiting == 0 and (total - superseded >= self.budget or self.grid_exhausted()):
                 return None
-            trial = self.study.ask()
-            if failpoints.triggered("driver.ask", trial=trial.number) == "kill":
-                failpoints.kill_self()  # fault-injection tests: a kill right after creation
-            self.storage.set_trial_user_attr(trial._trial_id, A.DRIVER, self.owner)
-        return trial
+            trial_id = self._pop_waiting() if waiting else None
+            popped = trial_id is not None
+            if trial_id is None:
+                trial_id = self.study._storage.create_new_trial(self.study._study_id)
+            if failpoints.active():
+                number = self.storage.get_trial(trial_id).number
+                if failpoints.triggered("driver.ask", trial=number) == "kill":
+                    failpoints.kill_self()  # fault-injection tests: a kill right after creation
+            self.storage.set_trial_user_attr(trial_id, A.DRIVER, self.owner)
+            if build_under_lock:
+                trial = self._build(trial_id, sync=popped)
+        return trial if trial is not None else self._build(trial_id, sync=popped)
+
+    def _pop_waiting(self) -> int | None:
+        """Claim the oldest enqueued trial with one filtered query (no study-wide cache sync)."""
+        for waiting in self.storage.get_all_trials(
+            self.study._study_id, deepcopy=False, states=(TrialState.WAITING,)
+        ):
+            try:
+                if self.storage.set_trial_state_values(waiting._trial_id, TrialState.RUNNING):
+                    return waiting._trial_id
+            except UpdateFinishedTrialError:
+                continue  # another driver claimed and finished it meanwhile
+        return None
+
+    def _build(self, trial_id: int, *, sync: bool) -> optuna.Trial:
+        self.study._thread_local.cached_all_trials = None  # as study.ask(): sync once per trial
+        if sync:
+            # A popped trial was claimed through the backend: bring Optuna's trial cache up to
+            # date so that it knows the trial before parameters are written to it.
+            self.study._storage.get_all_trials(self.study._study_id, deepcopy=False, states=())
+        return optuna.Trial(self.study, trial_id)
 
     def done(self, ledger: Ledger, *, inflight: bool) -> bool:
         """Every budget slot finished, nothing running, waiting or awaiting a retry."""

@@ -42,6 +42,11 @@ def _rules() -> list[Rule]:
     return rules
 
 
+def active() -> bool:
+    """Whether any failpoint is configured (callers skip computing a context otherwise)."""
+    return ENV in os.environ
+
+
 def triggered(point: str, **context: object) -> str | None:
     """The action configured for ``point`` in this context, or None."""
     if ENV not in os.environ:
