@@ -26,7 +26,7 @@ class Phase:
 @dataclass
 class PhaseResult:
     phase: Phase
-    # per trial: number, t, ask, tell, report, budget count, lock, study.ask
+    # per trial: number, t, ask, tell, report, budget count, lock wait, Trial set-up
     records: list[list[float]]
     errors: list[str]
     duplicates: int
@@ -80,6 +80,7 @@ def rows_of(result: PhaseResult, bucket: int) -> list[list[str]]:
                 fmt(percentile(total, 99)),
                 p(2, 95),
                 p(3, 95),
+                p(6, 95) if not phase.plain else "-",
                 p(5, 50) if not phase.plain else "-",
                 p(7, 50) if not phase.plain else "-",
                 p(4, 95),
@@ -102,8 +103,9 @@ HEADERS = [
     "ask+tell p99 (ms)",
     "ask p95 (ms)",
     "tell p95 (ms)",
+    "lock wait p95 (ms)",
     "budget count p50 (ms)",
-    "study.ask p50 (ms)",
+    "Trial set-up p50 (ms)",
     "report+prune+beat p95 (ms)",
     "trials/s",
     "slope (ms per 1k trials)",

@@ -1,9 +1,10 @@
 """One simulated worker of the storage-scale benchmark (a process of its own).
 
 It goes through hpsearch's own storage path: ``open_storage``, ``BudgetedAsker.ask()`` (the
-budget counted under the study lock, then ``study.ask()``), ``policy.sample_params``, a few
-``trial.report``/``should_prune`` with a heartbeat each, and ``tell``; it times every step and
-writes its records to a JSON file. Run by storage_scale.py through multiprocessing (spawn).
+budget counted and the trial row created under the study lock, the ``Trial`` built after it),
+``policy.sample_params``, a few ``trial.report``/``should_prune`` with a heartbeat each, and
+``tell``; it times every step and writes its records to a JSON file. Run by storage_scale.py
+through multiprocessing (spawn).
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def _open(cfg: WorkerConfig, sink: dict[str, float]) -> tuple[Any, Any, Any, Any
     study = optuna.load_study(study_name=cfg.study, storage=storage, sampler=sampler, pruner=pruner)
     _timed(ResilientRDBStorage, "trial_counts", sink)
     _timed(_locks, "_connect_and_lock", sink)
-    _timed(optuna.study.Study, "ask", sink)
+    _timed(BudgetedAsker, "_build", sink)
     asker = BudgetedAsker(study, location, storage, cfg.budget, 2, owner_token())
     return space, study, storage, asker
 
@@ -138,7 +139,7 @@ def run(cfg: WorkerConfig, ready: Any, go: Any) -> None:
                     report_s / max(1, step),  # one report + should_prune + heartbeat
                     sink.get("trial_counts", 0.0),
                     sink.get("_connect_and_lock", 0.0),
-                    sink.get("ask", 0.0),  # optuna's study.ask (create trial + sampler)
+                    sink.get("_build", 0.0),  # the Trial built after the lock (cache sync)
                 ]
             )
         except Exception:

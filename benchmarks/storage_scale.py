@@ -2,12 +2,12 @@
 
 Each worker is a process of its own (multiprocessing, spawn) with its own ``open_storage``,
 going through hpsearch's storage path exactly as the driver and a Ray worker do (ss_worker.py):
-``BudgetedAsker.ask()`` (budget counted under the study lock) + ``policy.sample_params`` on the
-``lora_small`` space (TPE), a few ``trial.report``/``should_prune`` with a heartbeat each, and
-``tell``. Then: ``hpsearch status`` and the dashboard's study API on the grown study, the same
-with the random sampler (storage cost without TPE's), plain Optuna side by side (4 processes,
-TPE), a sustained phase of 64 workers reporting and heart-beating every second, and the memory
-of a real ``hpsearch run`` driver.
+``BudgetedAsker.ask()`` (budget counted and row created under the study lock) +
+``policy.sample_params`` on the ``lora_small`` space (TPE), a few ``trial.report``/
+``should_prune`` with a heartbeat each, and ``tell``. Then: ``hpsearch status`` and the
+dashboard's study API on the grown study, the same with the random sampler (storage cost
+without TPE's), plain Optuna side by side (4 processes, TPE), a sustained phase of 64 workers
+reporting and heart-beating every second, and the memory of a real ``hpsearch run`` driver.
 
     python benchmarks/storage_scale.py                       # 10,000 trials; long (see docs)
     python benchmarks/storage_scale.py --smoke               # CI: 300 trials, < 1 minute
@@ -244,7 +244,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(markdown_table(HEADERS, table))
     print(
         f"\nask = BudgetedAsker.ask() + sample_params; tell = study.tell; one report = "
-        f"trial.report + should_prune + record_heartbeat; ledger and study.ask are inside ask. "
+        f"trial.report + should_prune + record_heartbeat; inside ask: lock wait (acquiring the "
+        f"study lock), budget count (under it), Trial set-up (after it: Optuna's cache sync "
+        f"and the sampler's set-up). "
         f"{machine()}; PostgreSQL {pg_server_version()}; "
         f"{versions('optuna', 'sqlalchemy', 'psycopg2-binary', 'optuna-dashboard', 'ray')}. "
         f"Ran in {time.perf_counter() - began:.0f}s."

@@ -6,6 +6,7 @@ dashboard shows them and the plain ``optuna`` CLI reads them.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import platform
 from dataclasses import dataclass
@@ -92,25 +93,45 @@ def load_meta(study: optuna.Study) -> StudyMeta:
 
 
 def hardware_summary() -> dict[str, Any]:
-    """The driver's view of the hardware; the workers add theirs per trial."""
+    """The driver's view of the hardware; the workers add theirs per trial.
+
+    Read without importing torch (the driver trains nothing and should not carry it): the
+    installed torch's version from its metadata, the GPUs' names from ``nvidia-smi``.
+    """
     import os
+    from importlib import metadata
 
     summary: dict[str, Any] = {
         "host": platform.node(),
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
     }
-    try:
-        import torch
-
-        summary["torch"] = torch.__version__
-        if torch.cuda.is_available():
-            summary["gpus"] = [
-                torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())
-            ]
-    except ImportError:  # pragma: no cover
-        pass
+    with contextlib.suppress(metadata.PackageNotFoundError):
+        summary["torch"] = metadata.version("torch")
+    gpus = _gpu_names()
+    if gpus:
+        summary["gpus"] = gpus
     return summary
+
+
+def _gpu_names() -> list[str]:
+    import shutil
+    import subprocess
+
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return []
+    try:
+        out = subprocess.run(
+            [smi, "--query-gpu=name", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=15,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []  # no driver loaded, or no GPU visible: the note says "none"
+    return [line.strip() for line in out.splitlines() if line.strip()]
 
 
 def study_note(meta: StudyMeta, hardware: dict[str, Any]) -> str:

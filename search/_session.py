@@ -43,7 +43,7 @@ from hpsearch.storage import (
     study_lock,
     validate_study_name,
 )
-from hpsearch.trainers import ConfigError, runner_for
+from hpsearch.trainers import ConfigError, input_problems
 
 DEFAULT_SPACE = "lora_small"
 
@@ -106,7 +106,7 @@ def _check_trainable(space: SearchSpace, task: TaskSpec, location: StorageLocati
         )
     except ValueError:
         return  # batch-rule problems were reported by the space validation
-    problems = runner_for(task.type).validate(config)
+    problems = input_problems(task.type, config)
     if problems:
         raise ConfigError("; ".join(problems))
 

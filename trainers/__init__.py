@@ -29,7 +29,7 @@ from hpsearch.trainers._base import (
 from hpsearch.trainers._checkpoints import Checkpoint, is_complete, newest_complete
 from hpsearch.trainers._checkpoints import finalize as finalize_checkpoints
 from hpsearch.trainers._memory import MemoryEstimate, MemoryEstimateError, estimate_memory
-from hpsearch.trainers._runners import runner_for, training_argument_names
+from hpsearch.trainers._runners import input_problems, runner_for, training_argument_names
 
 __all__ = [
     "Checkpoint",
@@ -56,6 +56,7 @@ __all__ = [
     "estimate_memory",
     "failpoints",
     "finalize_checkpoints",
+    "input_problems",
     "is_complete",
     "newest_complete",
     "runner_for",

@@ -18,11 +18,11 @@ from typing import Any
 
 from hpsearch.trainers._base import ConfigError, DataConfig, ModelConfig
 from hpsearch.trainers._data import load_raw
+from hpsearch.trainers._hub import resolve_model_path
 from hpsearch.trainers._models import (
     device_kind,
     load_model,
     load_tokenizer,
-    resolve_model_path,
     select_precision,
 )
 from hpsearch.trainers._tokenize import collator, tokenize

@@ -26,13 +26,12 @@ from hpsearch.trainers._base import (
     OutOfMemoryError,
     Reporter,
     TrialConfig,
-    TrialError,
     TrialResult,
     TrialRunner,
 )
 from hpsearch.trainers._cache import WorkerCache
 from hpsearch.trainers._callbacks import CheckpointCommitCallback, ObjectiveCallback, StatsCallback
-from hpsearch.trainers._data import validate_data
+from hpsearch.trainers._hub import resolve_model_path
 from hpsearch.trainers._inspect import KnobsCallback, name_tensorboard_run
 from hpsearch.trainers._memory import check_fits, estimate_memory
 from hpsearch.trainers._models import (
@@ -42,21 +41,19 @@ from hpsearch.trainers._models import (
     check_method_hardware,
     count_parameters,
     device_kind,
-    resolve_model_path,
     select_precision,
 )
+from hpsearch.trainers._runners import TRAINING_ARG_ALIASES, hf_input_problems
 from hpsearch.trainers._stats import MemoryMeter
 from hpsearch.trainers._trainer import HpsTrainer
 
 _TRAINING_ARG_FIELDS = {f.name for f in dataclasses.fields(TrainingArguments)}
-# Knobs whose TrainingArguments name changed across transformers releases.
-_ALIASES = {"warmup_ratio": "warmup_steps", "gradient_checkpointing": "activation_checkpointing"}
 
 
 def _passthrough(args: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for key, value in args.items():
-        renamed = _ALIASES.get(key)
+        renamed = TRAINING_ARG_ALIASES.get(key)
         name = renamed if renamed in _TRAINING_ARG_FIELDS else key
         if name not in _TRAINING_ARG_FIELDS:
             raise ConfigError(
@@ -136,13 +133,7 @@ class HFTrialRunner(TrialRunner):
         self.cache = WorkerCache()
 
     def validate(self, config: TrialConfig) -> list[str]:
-        problems = []
-        try:
-            resolve_model_path(config.model)
-        except TrialError as exc:
-            problems.append(str(exc))
-        problems += validate_data(config.data, config.model.task_type)
-        return problems
+        return hf_input_problems(config)
 
     def run(self, config: TrialConfig, reporter: Reporter) -> TrialResult:
         started = time.perf_counter()

@@ -8,6 +8,9 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlparse
 
+from hpsearch.trainers._base import ModelConfig, ModelNotFoundError
+from hpsearch.trainers._demo import demo_model_path
+
 HUB_PROBE_TIMEOUT_S = 3.0
 
 
@@ -40,3 +43,35 @@ def hub_unavailable_reason() -> str | None:
     if not hub_reachable():
         return "the Hugging Face hub is unreachable from this machine"
     return None
+
+
+def resolve_model_path(model: ModelConfig) -> str:
+    """A local folder, a cached hub id, or a clear error (never a hang on the network)."""
+    if model.name_or_path is None:
+        return demo_model_path()
+    name = model.name_or_path
+    if is_local(name):
+        path = Path(name).expanduser()
+        if not path.is_dir():
+            raise ModelNotFoundError(
+                f"model path {path} does not exist; pass a folder with "
+                "config.json and weights, or a hub id, with --model"
+            )
+        if not (path / "config.json").is_file():
+            raise ModelNotFoundError(
+                f"model folder {path} has no config.json; it is not a Hugging Face model folder"
+            )
+        return str(path.resolve())
+    reason = hub_unavailable_reason()
+    if reason is not None:
+        try:
+            from huggingface_hub import snapshot_download
+
+            return str(snapshot_download(name, local_files_only=True))
+        except Exception:
+            raise ModelNotFoundError(
+                f"model {name!r} is not a local path, not in the local Hugging Face cache, and "
+                f"{reason}; download it where the hub is reachable (hf download {name} "
+                "--local-dir DIR) and pass --model DIR"
+            ) from None
+    return name

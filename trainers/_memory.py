@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-import torch
-
 from hpsearch.trainers._base import TrialConfig, TrialError
 
 GB = 1024**3
@@ -100,6 +98,8 @@ def _shape(path: str, task_type: str, num_labels: int | None) -> _Shape:
         if task_type == "classification"
         else AutoModelForCausalLM
     )
+    import torch  # here, not at import: the driver imports this package without needing torch
+
     with torch.device("meta"):
         model = factory.from_config(config)
     linear = tuple(
@@ -177,6 +177,8 @@ def estimate_memory(
     per_layer_token = 5 * shape.hidden + 2 * shape.q_dim + 2 * shape.kv_dim + 4 * shape.intermediate
     if method != "full" and float(lora.get("lora_dropout", 0.0)) > 0:
         per_layer_token += shape.hidden * 4  # dropout keeps a copy of each adapted input
+    import torch
+
     cuda = torch.cuda.is_available()
     if config.model.attn_implementation == "eager" or not cuda:
         # scores, softmax and dropout mask are materialised (on a CPU, SDPA runs its math path)
@@ -206,6 +208,8 @@ def available_gb(config: TrialConfig) -> float | None:
     """The memory this trial may use: the stated limit, else its share of the GPU."""
     if config.memory_limit_gb is not None:
         return float(config.memory_limit_gb)
+    import torch
+
     if torch.cuda.is_available():
         total = torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory
         return total / GB * max(min(config.gpu_fraction, 1.0), 1e-6)

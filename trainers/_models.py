@@ -9,14 +9,11 @@ from __future__ import annotations
 import copy
 import importlib.util
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from hpsearch.trainers._base import ModelConfig, ModelNotFoundError, UnsupportedHardwareError
-from hpsearch.trainers._demo import demo_model_path
-from hpsearch.trainers._hub import hub_unavailable_reason, is_local
+from hpsearch.trainers._base import ModelConfig, UnsupportedHardwareError
 
 
 @dataclass(frozen=True)
@@ -44,38 +41,6 @@ def select_precision(requested: str) -> Precision:
             "none (use precision: auto or fp32)"
         )
     return Precision(requested, requested == "bf16", requested == "fp16")
-
-
-def resolve_model_path(model: ModelConfig) -> str:
-    """A local folder, a cached hub id, or a clear error (never a hang on the network)."""
-    if model.name_or_path is None:
-        return demo_model_path()
-    name = model.name_or_path
-    if is_local(name):
-        path = Path(name).expanduser()
-        if not path.is_dir():
-            raise ModelNotFoundError(
-                f"model path {path} does not exist; pass a folder with "
-                "config.json and weights, or a hub id, with --model"
-            )
-        if not (path / "config.json").is_file():
-            raise ModelNotFoundError(
-                f"model folder {path} has no config.json; it is not a Hugging Face model folder"
-            )
-        return str(path.resolve())
-    reason = hub_unavailable_reason()
-    if reason is not None:
-        try:
-            from huggingface_hub import snapshot_download
-
-            return str(snapshot_download(name, local_files_only=True))
-        except Exception:
-            raise ModelNotFoundError(
-                f"model {name!r} is not a local path, not in the local Hugging Face cache, and "
-                f"{reason}; download it where the hub is reachable (hf download {name} "
-                "--local-dir DIR) and pass --model DIR"
-            ) from None
-    return name
 
 
 def check_attention(model: ModelConfig) -> None:
