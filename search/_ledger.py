@@ -15,6 +15,9 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.search import _attrs as A
 
+# The trial user attributes the books read: all a ledger needs besides number and state.
+LEDGER_ATTRS = (A.RETRY_OF, A.RETRY_REQUESTED, A.OOM_DOWNSCALE, A.RETRY_ATTEMPT)
+
 
 def retry_eligible(trial: FrozenTrial, max_retries: int) -> bool:
     """May this failed trial, which asked for a retry, get one?"""

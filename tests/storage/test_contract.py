@@ -119,6 +119,35 @@ def test_trial_counts_and_batched_user_attrs(storage_url: str) -> None:
     assert "late" not in storage.get_trial(first._trial_id).user_attrs
 
 
+def test_trial_summaries_match_the_full_trials(storage_url: str) -> None:
+    """The lean rows ``hpsearch status`` reads agree with Optuna's own full trials."""
+    storage = open_storage(parse_storage_url(storage_url))
+    study = create_or_load_study(storage, "lean", "maximize").study
+    done = study.ask()
+    done.suggest_float("x", 0, 1)
+    done.report(0.5, 1)
+    study.tell(done, 0.75)
+    study.tell(study.ask(), float("inf"))
+    study.tell(study.ask(), state=TrialState.PRUNED)
+    failed = study.ask()
+    storage.set_trial_user_attrs(failed._trial_id, {"retry_requested": "oom", "device": "cpu"})
+    study.tell(failed, state=TrialState.FAIL)
+    running = study.ask()
+    storage.set_trial_user_attrs(running._trial_id, {"retry_of": 3, "retry_attempt": 1})
+    study.enqueue_trial({})
+    keys = ("retry_of", "retry_requested", "retry_attempt")
+    lean = storage.trial_summaries(study._study_id, keys)
+    full = storage.get_all_trials(study._study_id)
+    assert [t.number for t in lean] == [t.number for t in full] == list(range(6))
+    for small, big in zip(lean, full, strict=True):
+        assert (small.state, small.value, small._trial_id) == (big.state, big.value, big._trial_id)
+        assert small.datetime_start == big.datetime_start
+        assert small.datetime_complete == big.datetime_complete
+        assert small.user_attrs == {k: v for k, v in big.user_attrs.items() if k in keys}
+        assert small.params == {} and small.intermediate_values == {}
+    assert lean[1].value == float("inf") and lean[3].user_attrs == {"retry_requested": "oom"}
+
+
 def _hold_lock(url: str, hold: float, log: str) -> None:
     with study_lock(parse_storage_url(url), "locked-study"):
         with open(log, "a") as handle:
