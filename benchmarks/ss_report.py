@@ -20,6 +20,7 @@ class Phase:
     duration: float = 0.0
     plain: bool = False
     probe: bool = False  # status + dashboard on the grown study
+    fed: bool = False  # one driver process asks (ss_feeder), the workers report and tell
     continues: bool = False  # the study exists (grown by an earlier phase)
 
 
@@ -117,9 +118,11 @@ HEADERS = [
 def summary_lines(results: list[PhaseResult], driver: dict[str, Any] | None) -> list[str]:
     lines = []
     for r in results:
+        driver_rss = r.probes.get("driver_rss_mb")
         lines.append(
             f"- {r.phase.label}: {len(r.records)} trials in {r.seconds:.0f} s "
             f"({r.stored} stored), worker peak RSS {r.max_rss_mb:.0f} MB"
+            + (f", asking driver peak RSS {driver_rss:.0f} MB" if driver_rss else "")
         )
     main_run = next((r for r in results if r.phase.study == "grow"), None)
     probed = driver or (main_run.probes if main_run else {})
@@ -183,8 +186,10 @@ def summary_lines(results: list[PhaseResult], driver: dict[str, Any] | None) -> 
         if r.phase.duration:
             p95 = percentile([1000 * (x[2] + x[3]) for x in r.records], 95)
             ok = p95 is not None and p95 <= 250
+            who = "one driver asking for" if r.phase.fed else "each asking for itself:"
             lines.append(
-                f"- {r.phase.workers} workers sustained: ask+tell p95 {fmt(p95, 0)} ms "
+                f"- {r.phase.workers} workers sustained ({who} "
+                f"{len(r.records)} trials): ask+tell p95 {fmt(p95, 0)} ms "
                 f"({'met' if ok else 'MISSED'}: <= 250 ms)"
             )
     if status:

@@ -78,7 +78,9 @@ def _open(cfg: WorkerConfig, sink: dict[str, float]) -> tuple[Any, Any, Any, Any
     return space, study, storage, asker
 
 
-def run(cfg: WorkerConfig, ready: Any, go: Any) -> None:
+def run(cfg: WorkerConfig, ready: Any, go: Any, jobs: Any = None, idle: Any = None) -> None:
+    """Ask, run and tell trials; with ``jobs``, run the trials a driver (ss_feeder) asked
+    for, one at a time, and put a token on ``idle`` after each."""
     import optuna
 
     from hpsearch.search.policy import sample_params
@@ -91,15 +93,22 @@ def run(cfg: WorkerConfig, ready: Any, go: Any) -> None:
     ready.set()
     go.wait()
     began = time.time()
-    if cfg.duration:  # spread the first asks over one trial, as workers of a running study are
+    if cfg.duration and jobs is None:  # spread the first asks over one trial, as in a study
         time.sleep(cfg.index / cfg.workers * cfg.steps * cfg.step_seconds)
     while True:
-        if cfg.duration and time.time() - began >= cfg.duration:
+        if cfg.duration and jobs is None and time.time() - began >= cfg.duration:
             break
         sink.clear()
+        fed = None
+        if jobs is not None:
+            fed = jobs.get()
+            if fed is None:
+                break
         try:
             t0 = time.perf_counter()
-            if asker is None:  # plain Optuna: each process runs its share of the budget
+            if fed is not None:  # asked (and sampled) by the driver
+                trial = optuna.Trial(study, fed[0])
+            elif asker is None:  # plain Optuna: each process runs its share of the budget
                 share = cfg.budget // cfg.workers + (cfg.index < cfg.budget % cfg.workers)
                 if len(records) >= share:
                     break
@@ -108,7 +117,8 @@ def run(cfg: WorkerConfig, ready: Any, go: Any) -> None:
                 trial = asker.ask()
                 if trial is None:
                     break
-            sample_params(trial, space)
+            if fed is None:
+                sample_params(trial, space)
             t1 = time.perf_counter()
             state = optuna.trial.TrialState.COMPLETE
             value = 1.0
@@ -120,7 +130,7 @@ def run(cfg: WorkerConfig, ready: Any, go: Any) -> None:
                 r0 = time.perf_counter()
                 trial.report(value, step)
                 pruned = trial.should_prune()
-                if asker is not None:
+                if not cfg.plain_optuna:
                     storage.record_heartbeat(trial._trial_id)
                 report_s += time.perf_counter() - r0
                 if pruned:
@@ -130,20 +140,26 @@ def run(cfg: WorkerConfig, ready: Any, go: Any) -> None:
             final = None if state == optuna.trial.TrialState.PRUNED else value
             study.tell(trial, final, state=state)
             t3 = time.perf_counter()
+            asked = [t1 - t0, *(sink.get(k, 0.0) for k in ("trial_counts", "_connect_and_lock"))]
+            asked.append(sink.get("_build", 0.0))  # the Trial built after the lock (cache sync)
+            if fed is not None:
+                asked = list(fed[1:])  # the driver's timings of this trial's ask
             records.append(
                 [
                     trial.number,
                     time.time() - began,
-                    t1 - t0,  # ask (BudgetedAsker.ask + sample_params)
+                    asked[0],  # ask (BudgetedAsker.ask + sample_params)
                     t3 - t2,  # tell
                     report_s / max(1, step),  # one report + should_prune + heartbeat
-                    sink.get("trial_counts", 0.0),
-                    sink.get("_connect_and_lock", 0.0),
-                    sink.get("_build", 0.0),  # the Trial built after the lock (cache sync)
+                    *asked[1:],  # budget count, lock wait, Trial set-up
                 ]
             )
+            if idle is not None:
+                idle.put(1)
         except Exception:
             errors.append(traceback.format_exc(limit=3))
+            if idle is not None:
+                idle.put(1)
             if len(errors) > 50:
                 break
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

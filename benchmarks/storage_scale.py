@@ -25,11 +25,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import ss_feeder
 import ss_probe
 from bench_common import fresh_db, machine, markdown_table, pg_server_version, versions
 from ss_report import HEADERS, Phase, PhaseResult, rows_of, summary_lines
@@ -82,7 +84,7 @@ def _context() -> Any:
     """Fresh worker processes from a fork server that imported hpsearch and Optuna once: a
     clean single-threaded parent (like spawn) without each worker paying the imports."""
     ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["ss_worker", "optuna", "hpsearch.search._budget"])
+    ctx.set_forkserver_preload(["ss_worker", "ss_feeder", "optuna", "hpsearch.search._budget"])
     return ctx
 
 
@@ -93,9 +95,10 @@ def run_phase(phase: Phase, url: str) -> PhaseResult:
     if True:  # one database for the whole benchmark (see main)
         if not phase.continues:
             _create_study(url, study, phase.plain)
-        ready = [ctx.Event() for _ in range(phase.workers)]
+        ready = [ctx.Event() for _ in range(phase.workers + phase.fed)]
         go = ctx.Event()
         procs = []
+        queues = (ctx.Queue(), ctx.Queue()) if phase.fed else ()
         for i in range(phase.workers):
             cfg = WorkerConfig(
                 index=i,
@@ -110,9 +113,14 @@ def run_phase(phase: Phase, url: str) -> PhaseResult:
                 out=str(work / f"w{i}.json"),
                 plain_optuna=phase.plain,
             )
-            proc = ctx.Process(target=run, args=(cfg, ready[i], go), daemon=True)
+            proc = ctx.Process(target=run, args=(cfg, ready[i], go, *queues), daemon=True)
             proc.start()
             procs.append(proc)
+        if phase.fed:
+            driver_cfg = replace(cfg, index=phase.workers, out=str(work / "driver.json"))
+            args = (driver_cfg, ready[-1], go, *queues)
+            procs.append(ctx.Process(target=ss_feeder.feed, args=args, daemon=True))
+            procs[-1].start()
         for event, proc in zip(ready, procs, strict=True):
             while not event.wait(1.0):
                 if not proc.is_alive():
@@ -127,6 +135,11 @@ def run_phase(phase: Phase, url: str) -> PhaseResult:
             raise SystemExit(f"{phase.label}: {phase.workers - len(outs)} workers wrote nothing")
         duplicates, stored = _duplicates(url, study)
         probes: dict[str, Any] = {}
+        worker_rss = max(out["max_rss_mb"] for out in outs)
+        if phase.fed:
+            driver_out = json.loads((work / "driver.json").read_text())
+            outs.append({"records": [], **driver_out})
+            probes["driver_rss_mb"] = driver_out["max_rss_mb"]
         if phase.probe:
             probes["status"] = ss_probe.status_seconds(url, study)
             probes["dashboard"] = ss_probe.dashboard_seconds(url, study)
@@ -140,7 +153,7 @@ def run_phase(phase: Phase, url: str) -> PhaseResult:
         duplicates=duplicates,
         stored=stored,
         seconds=seconds,
-        max_rss_mb=max(out["max_rss_mb"] for out in outs),
+        max_rss_mb=worker_rss,
         probes=probes,
     )
 
@@ -165,13 +178,15 @@ def phases(args: argparse.Namespace) -> list[Phase]:
         s = args.sustained_workers
         out.append(
             Phase(
-                f"sustained: {s} workers, {args.sustained_seconds:g} s, trials of 5 x 1 s, TPE",
+                f"sustained: {s} workers fed by one driver, {args.sustained_seconds:g} s, "
+                "trials of 5 x 1 s, TPE",
                 "sustained",
                 s,
                 10**9,
                 steps=5,
                 step_seconds=1.0,
                 duration=args.sustained_seconds,
+                fed=True,
             )
         )
     return out
