@@ -17,7 +17,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from ss_worker import WorkerConfig, _open
+from ss_worker import WorkerConfig, open_study
 
 
 def feed(cfg: WorkerConfig, ready: Any, go: Any, jobs: Any, idle: Any) -> None:
@@ -27,7 +27,7 @@ def feed(cfg: WorkerConfig, ready: Any, go: Any, jobs: Any, idle: Any) -> None:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sink: dict[str, float] = {}
-    space, _study, _storage, asker = _open(cfg, sink)
+    space, _study, _storage, asker = open_study(cfg, sink)
     errors: list[str] = []
     ready.set()
     go.wait()

@@ -47,7 +47,9 @@ def _timed(owner: Any, name: str, sink: dict[str, float]) -> None:
     setattr(owner, name, timed)
 
 
-def _open(cfg: WorkerConfig, sink: dict[str, float]) -> tuple[Any, Any, Any, Any]:
+def open_study(cfg: WorkerConfig, sink: dict[str, float]) -> tuple[Any, Any, Any, Any]:
+    """The space, the study, its storage and (unless plain Optuna) a BudgetedAsker, with the
+    storage calls the records break down timed into ``sink``."""
     import optuna
 
     from hpsearch.search._budget import BudgetedAsker
@@ -89,7 +91,7 @@ def run(cfg: WorkerConfig, ready: Any, go: Any, jobs: Any = None, idle: Any = No
     sink: dict[str, float] = {}
     records: list[list[float]] = []
     errors: list[str] = []
-    space, study, storage, asker = _open(cfg, sink)
+    space, study, storage, asker = open_study(cfg, sink)
     ready.set()
     go.wait()
     began = time.time()
