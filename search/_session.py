@@ -78,8 +78,19 @@ class Prepared:
 
 
 def default_study_name(space: SearchSpace, task: TaskSpec) -> str:
-    model = "demo" if task.demo else Path(str(task.model)).name or "model"
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{space.name}-{model}")[:200]
+    """``<space name>-<model>``: the model's folder or hub name, or the task type without one.
+
+    The space name is used as written (validation allows only letters, digits and ``_ . -``);
+    characters of the model's name outside those become ``-``. Nothing is cut: a name over the
+    storage's limit is an error that asks for ``--study``. The run prints the name it uses.
+    """
+    if task.demo:
+        model = "demo"
+    elif task.model:
+        model = Path(task.model.rstrip("/")).name or "model"
+    else:
+        model = task.type
+    return f"{space.name}-" + (re.sub(r"[^A-Za-z0-9_.-]+", "-", model).strip("-") or "model")
 
 
 def _first_eval_step(meta: StudyMeta) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -16,6 +17,12 @@ import optuna
 from optuna.pruners import BasePruner
 from optuna.samplers import BaseSampler
 
+from hpsearch.search._option_checks import (
+    check_cross,
+    check_option_values,
+    ignored_options,
+    missing_packages,
+)
 from hpsearch.spaces import SearchSpace, SpaceIssue
 from hpsearch.spaces._params import CategoricalParam, FixedParam, FloatParam, IntParam
 
@@ -79,40 +86,58 @@ def _check_options(
 
 
 def validate_policy(space: SearchSpace) -> list[SpaceIssue]:
-    """Every problem with the space's sampler and pruner options, without building them."""
-    issues = _check_options(
-        "sampler",
-        space.sampler.type,
-        space.sampler.options,
-        _allowed_options(
-            _sampler_classes()[space.sampler.type],
-            _DERIVED_SAMPLER_OPTIONS.get(space.sampler.type, ()),
-        ),
+    """Every problem with the space's sampler and pruner options: names, types, ranges."""
+    sampler_factory = _sampler_classes()[space.sampler.type]
+    pruner_factory = _pruner_classes()[space.pruner.type]
+    sampler_allowed = _allowed_options(
+        sampler_factory, _DERIVED_SAMPLER_OPTIONS.get(space.sampler.type, ())
     )
-    pruner_allowed = _allowed_options(_pruner_classes()[space.pruner.type], ())
+    issues = _check_options("sampler", space.sampler.type, space.sampler.options, sampler_allowed)
+    pruner_allowed = _allowed_options(pruner_factory, ())
     if space.pruner.type in _RUNG_PRUNERS:
         pruner_allowed = (*pruner_allowed, "min_evaluations")
     issues += _check_options("pruner", space.pruner.type, space.pruner.options, pruner_allowed)
+    known_sampler = {k: v for k, v in space.sampler.options.items() if k in sampler_allowed}
+    known_pruner = {k: v for k, v in space.pruner.options.items() if k in pruner_allowed}
+    issues += check_option_values("sampler", sampler_factory, known_sampler)
+    issues += check_option_values("pruner", pruner_factory, known_pruner)
+    issues += check_cross("pruner", known_pruner)
+    issues += ignored_options("sampler", space.sampler.type, known_sampler)
     options = space.pruner.options
-    if "min_evaluations" in options:
-        value = options["min_evaluations"]
-        if "min_resource" in options:
-            issues.append(
-                SpaceIssue(
-                    "pruner.min_evaluations", "set min_evaluations or min_resource, not both", value
-                )
+    if "min_evaluations" in options and "min_resource" in options:
+        issues.append(
+            SpaceIssue(
+                "pruner.min_evaluations",
+                "set min_evaluations or min_resource, not both",
+                options["min_evaluations"],
             )
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            issues.append(
-                SpaceIssue("pruner.min_evaluations", "is not valid", value, "an integer >= 1")
+        )
+    missing = missing_packages(space.sampler.type)
+    if missing:
+        issues.append(
+            SpaceIssue(
+                "sampler.type",
+                f"the {space.sampler.type} sampler needs {', '.join(missing)}, which is not "
+                "installed (every trial would fail)",
+                space.sampler.type,
+                f"pip install {' '.join(missing)}, or another sampler: tpe, random, grid",
             )
+        )
     if not issues:
+        issues += _build_once(space)
+    return issues
+
+
+def _build_once(space: SearchSpace) -> list[SpaceIssue]:
+    """Build the sampler and pruner once, for the checks Optuna makes in its constructors."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # deprecation notices: the option still works
         try:
             build_sampler(space, n_workers=1)
             build_pruner(space, first_eval_step=1)
         except (TypeError, ValueError) as exc:
-            issues.append(SpaceIssue("sampler/pruner", f"rejected by Optuna: {exc}"))
-    return issues
+            return [SpaceIssue("sampler/pruner", f"rejected by Optuna: {exc}")]
+    return []
 
 
 def grid_search_space(space: SearchSpace) -> dict[str, list[Any]]:

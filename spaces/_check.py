@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hpsearch.spaces._errors import IssueCollector, join_path
+from hpsearch.spaces._limits import MAX_INT
 
 
 def is_int(value: Any) -> bool:
@@ -14,7 +16,10 @@ def is_int(value: Any) -> bool:
 
 
 def is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A finite int or float (not a bool, NaN or infinity)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return is_int(value)
 
 
 def suggest(name: str, known: Iterable[str]) -> str:
@@ -80,13 +85,22 @@ class Reader:
         return str(value)
 
     def integer(
-        self, key: str, default: Any, *, minimum: int | None = None, optional: bool = False
+        self,
+        key: str,
+        default: Any,
+        *,
+        minimum: int | None = None,
+        maximum: int = MAX_INT,
+        optional: bool = False,
     ) -> Any:
         value = self.data.get(key, default)
         if value is None and optional:
             return None
-        if not is_int(value) or (minimum is not None and value < minimum):
-            allowed = "an integer" + (f" >= {minimum}" if minimum is not None else "")
+        low = minimum if minimum is not None else -maximum - 1
+        if not is_int(value) or not low <= value <= maximum:
+            allowed = "an integer " + (
+                f"from {minimum} to {maximum}" if minimum is not None else f"up to {maximum}"
+            )
             if optional:
                 allowed += " or null"
             self.issues.add(self.at(key), "is not valid", value, allowed)
@@ -121,7 +135,7 @@ class Reader:
                 bounds.append(f"> {exclusive_minimum}")
             if maximum is not None:
                 bounds.append(f"<= {maximum}")
-            allowed = "a number" + (" " + " and ".join(bounds) if bounds else "")
+            allowed = "a finite number" + (" " + " and ".join(bounds) if bounds else "")
             self.issues.add(self.at(key), "is not valid", value, allowed)
             return default
         return float(value) if isinstance(value, float) else value

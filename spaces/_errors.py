@@ -7,11 +7,28 @@ so a user fixes a file in one pass instead of one error per run.
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 _MISSING = object()
+_MAX_PATH = 120
+
+_short = reprlib.Repr()
+_short.maxlevel = 3
+_short.maxstring = _short.maxother = 120
+_short.maxlist = _short.maxtuple = _short.maxdict = _short.maxset = 12
+_short.maxlong = 60
+
+
+def short_repr(value: Any) -> str:
+    """``repr`` cut to a readable length: a bad value may be a huge or deeply nested one."""
+    return _short.repr(value)
+
+
+def _short_path(path: str) -> str:
+    return path if len(path) <= _MAX_PATH else path[: _MAX_PATH - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -24,9 +41,10 @@ class SpaceIssue:
     allowed: str | None = None
 
     def __str__(self) -> str:
-        parts = [f"{self.path or '<root>'}: {self.message}"]
+        # An empty path is about the whole file (unreadable, not YAML): no path to show.
+        parts = [f"{_short_path(self.path)}: {self.message}" if self.path else self.message]
         if self.value is not _MISSING:
-            parts.append(f"got {self.value!r}")
+            parts.append(f"got {short_repr(self.value)}")
         if self.allowed:
             parts.append(f"allowed: {self.allowed}")
         return "; ".join(parts)
@@ -39,22 +57,37 @@ class SpaceError(ValueError):
         self.issues: tuple[SpaceIssue, ...] = tuple(issues)
         self.source = source
         count = len(self.issues)
-        noun = "problem" if count == 1 else "problems"
-        lines = [f"{count} {noun} in {source}:"]
+        if count == 1:
+            super().__init__(f"1 problem in {source}: {self.issues[0]}")
+            return
+        lines = [f"{count} problems in {source}:"]
         lines.extend(f"  - {issue}" for issue in self.issues)
         super().__init__("\n".join(lines))
 
 
 class IssueCollector:
-    """Accumulates issues while a document is walked; raises them all at the end."""
+    """Accumulates issues while a document is walked; raises them all at the end.
+
+    A path reported as holding a non-finite number (:meth:`add_non_finite`) takes no further
+    issue: the readers that look at it later would only repeat the same problem.
+    """
 
     def __init__(self) -> None:
         self.issues: list[SpaceIssue] = []
+        self._non_finite: set[str] = set()
 
     def add(
         self, path: str, message: str, value: Any = _MISSING, allowed: str | None = None
     ) -> None:
+        if (path or "<root>") in self._non_finite:
+            return
         self.issues.append(SpaceIssue(path, message, value, allowed))
+
+    def add_non_finite(self, path: str, value: float) -> None:
+        if path in self._non_finite:
+            return
+        self.issues.append(SpaceIssue(path, "must be a finite number", value))
+        self._non_finite.add(path)
 
     def extend(self, issues: Iterable[SpaceIssue]) -> None:
         self.issues.extend(issues)

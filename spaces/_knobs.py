@@ -8,19 +8,28 @@ signature, so a misspelt knob is an error and never a silently dropped kwarg.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from hpsearch.spaces._limits import MAX_INT
 
 Target = Literal["hpsearch", "lora", "training_args"]
 
 
 def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_INT
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return _is_int(value)
+
+
+def _seed(value: Any) -> bool:
+    return _is_int(value) and value >= 0
 
 
 def _positive_int(value: Any) -> bool:
@@ -197,7 +206,7 @@ _KNOBS = (
         "true or false",
         "Recompute activations in backward to save memory.",
     ),
-    Knob("seed", "training_args", _is_int, "an integer", "Trial seed."),
+    Knob("seed", "training_args", _seed, f"an integer from 0 to {MAX_INT}", "Trial seed."),
 )
 
 KNOBS: dict[str, Knob] = {knob.name: knob for knob in _KNOBS}

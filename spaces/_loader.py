@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from hpsearch.spaces._check import Reader
-from hpsearch.spaces._errors import IssueCollector, SpaceError, SpaceIssue, join_path
-from hpsearch.spaces._knobs import KNOBS
+from hpsearch.spaces._cross import cross_checks
+from hpsearch.spaces._errors import IssueCollector, SpaceIssue, join_path
+from hpsearch.spaces._limits import MAX_DOCUMENT_BYTES, check_document, describe_bytes
 from hpsearch.spaces._param_loader import load_params
-from hpsearch.spaces._params import FloatParam, Param
+from hpsearch.spaces._params import Param
 from hpsearch.spaces._spec import (
     METHODS,
     PRUNER_TYPES,
@@ -28,6 +28,9 @@ from hpsearch.spaces._spec import (
     SearchSpace,
 )
 from hpsearch.spaces._task import load_task
+from hpsearch.spaces._yaml import load_yaml, read_space_file, safe_load_yaml
+
+__all__ = ["load_space_dict", "load_space_file", "load_space_text", "safe_load_yaml"]
 
 TOP_LEVEL_KEYS = (
     "name",
@@ -46,54 +49,44 @@ TOP_LEVEL_KEYS = (
     "task",
 )
 _SCALAR_OPTION = (bool, int, float, str, type(None))
-
-
-class _SpaceYamlLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that also reads ``1e-5`` as a float (YAML 1.2), as users write it."""
-
-
-_SpaceYamlLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
+RAY_GRANULARITY = 0.0001  # Ray rejects a fractional resource request below this
+MAX_CPUS_PER_TRIAL = 10_000
+MIN_HEARTBEAT_S, MAX_HEARTBEAT_S = 0.1, 3600.0
+MAX_GRACE_S = 7 * 24 * 3600.0
+MAX_NAME_LENGTH = 100
+VALID_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+NAME_RE = re.compile(r"[^A-Za-z0-9_.-]+")
+_NAME_ALLOWED = (
+    f"1 to {MAX_NAME_LENGTH} letters, digits and _ . - starting with a letter or digit "
+    "(the default study name is <name>-<model>)"
 )
 
 
-def safe_load_yaml(text: str) -> Any:
-    """Parse YAML safely (no object construction), with YAML 1.2 exponent floats."""
-    return yaml.load(text, Loader=_SpaceYamlLoader)
-
-
 def load_space_file(path: str | Path) -> SearchSpace:
-    """Read and validate a YAML space file (through ``yaml.safe_load``)."""
+    """Read and validate a YAML space file (UTF-8, at most 1 MiB, through the safe loader)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpaceError([_issue("", "file not found", str(path))], str(path)) from None
-    except OSError as exc:
-        raise SpaceError(
-            [_issue("", f"cannot read file: {exc.strerror}", str(path))], str(path)
-        ) from None
+    text = read_space_file(path)
     return load_space_text(text, source=str(path), default_name=path.stem)
 
 
 def load_space_text(text: str, source: str = "space", default_name: str = "custom") -> SearchSpace:
-    try:
-        data = safe_load_yaml(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise SpaceError([_issue("", f"invalid YAML at {where}: {problem}")], source) from None
-    return load_space_dict(data, source=source, default_name=default_name)
+    data, duplicates = load_yaml(text, source)
+    return _load(data, source, default_name, duplicates)
 
 
 def load_space_dict(data: Any, source: str = "space", default_name: str = "custom") -> SearchSpace:
+    """Validate a space given as plain data (a parsed YAML document, a stored study attribute)."""
+    return _load(data, source, default_name, [])
+
+
+def _load(data: Any, source: str, default_name: str, early: list[SpaceIssue]) -> SearchSpace:
     issues = IssueCollector()
+    issues.extend(early)
+    if not check_document(data, issues):
+        issues.raise_if_any(source)  # past the bounds: not read further
     root = Reader(data, "", issues)
     root.unknown_keys(TOP_LEVEL_KEYS)
-    name = root.string("name", default_name)
+    name = _name(root, default_name)
     params = load_params(root.raw("params"), issues)
     space = SearchSpace(
         name=name,
@@ -115,13 +108,37 @@ def load_space_dict(data: Any, source: str = "space", default_name: str = "custo
     )
     if root.has("task"):
         load_task(root.raw("task"), issues)  # validate now; CLI flags are merged later
-    _cross_checks(space, issues)
+    cross_checks(space, issues)
+    if not issues:
+        _check_stored_size(space, issues)
     issues.raise_if_any(source)
     return space
 
 
-def _issue(path: str, message: str, value: Any = None) -> SpaceIssue:
-    return SpaceIssue(path, message, value) if value is not None else SpaceIssue(path, message)
+def _name(root: Reader, default_name: str) -> str:
+    """The space's name. It starts the default study name, so a bad one is an error."""
+    if root.raw("name") is None:
+        # From the file name: made valid here (the run prints the study name it gives).
+        name = NAME_RE.sub("-", default_name).strip("-.")[:MAX_NAME_LENGTH]
+        return name if name[:1].isalnum() else "custom"
+    name = root.string("name", "custom")
+    if isinstance(name, str) and name and not VALID_NAME_RE.fullmatch(name):
+        root.issues.add("name", "is not a valid space name", name, _NAME_ALLOWED)
+    elif isinstance(name, str) and len(name) > MAX_NAME_LENGTH:
+        message = f"is {len(name)} characters long, too long for a space name"
+        root.issues.add("name", message, name, _NAME_ALLOWED)
+    return str(name)
+
+
+def _check_stored_size(space: SearchSpace, issues: IssueCollector) -> None:
+    """The space is stored as a study attribute and shown in the dashboard note: keep it small."""
+    size = len(json.dumps(space.to_dict(), default=str).encode("utf-8"))
+    if size > MAX_DOCUMENT_BYTES:
+        issues.add(
+            "<root>",
+            f"the space is {describe_bytes(size)} once stored (aliases expanded)",
+            allowed=f"at most {describe_bytes(MAX_DOCUMENT_BYTES)}",
+        )
 
 
 def _objective(data: Any, issues: IssueCollector) -> ObjectiveSpec:
@@ -173,7 +190,15 @@ def _resources(data: Any, issues: IssueCollector) -> ResourcesSpec:
     reader = Reader(data, "resources", issues)
     reader.unknown_keys(("gpus_per_trial", "cpus_per_trial", "memory_gb"))
     gpus = reader.number("gpus_per_trial", 1.0, minimum=0)
-    if gpus > 1:
+    if 0 < gpus < RAY_GRANULARITY:
+        issues.add(
+            reader.at("gpus_per_trial"),
+            f"is below Ray's smallest resource unit {RAY_GRANULARITY}",
+            gpus,
+            f"0 (CPU trials) or a number from {RAY_GRANULARITY} to 1",
+        )
+        gpus = 1.0
+    elif gpus > 1:
         issues.add(
             reader.at("gpus_per_trial"),
             "data-parallel trials over several GPUs are not supported yet",
@@ -183,7 +208,11 @@ def _resources(data: Any, issues: IssueCollector) -> ResourcesSpec:
         gpus = 1.0
     return ResourcesSpec(
         gpus_per_trial=float(gpus),
-        cpus_per_trial=float(reader.number("cpus_per_trial", 1.0, exclusive_minimum=0)),
+        cpus_per_trial=float(
+            reader.number(
+                "cpus_per_trial", 1.0, minimum=RAY_GRANULARITY, maximum=MAX_CPUS_PER_TRIAL
+            )
+        ),
         memory_gb=reader.number("memory_gb", None, exclusive_minimum=0, optional=True),
     )
 
@@ -200,8 +229,10 @@ def _batch(data: Any, issues: IssueCollector) -> BatchSpec:
 def _retries(data: Any, issues: IssueCollector) -> RetrySpec:
     reader = Reader(data, "retries", issues)
     reader.unknown_keys(("max_retries", "heartbeat_interval", "grace_period"))
-    interval = reader.number("heartbeat_interval", 10.0, exclusive_minimum=0)
-    grace = reader.number("grace_period", 60.0, exclusive_minimum=0)
+    interval = reader.number(
+        "heartbeat_interval", 10.0, minimum=MIN_HEARTBEAT_S, maximum=MAX_HEARTBEAT_S
+    )
+    grace = reader.number("grace_period", 60.0, exclusive_minimum=0, maximum=MAX_GRACE_S)
     if grace < 2 * interval:
         issues.add(
             reader.at("grace_period"),
@@ -252,101 +283,3 @@ def _describe(param: Param) -> str:
     if param.kind in ("categorical", "fixed") and values is not None:
         return ", ".join(map(repr, values))
     return f"{param.low} .. {param.high}"
-
-
-def _cross_checks(space: SearchSpace, issues: IssueCollector) -> None:
-    names = set(space.param_names)
-    if space.method == "full":
-        for name in sorted(n for n in names if KNOBS.get(n) and KNOBS[n].target == "lora"):
-            issues.add(
-                join_path("params", name),
-                "LoRA knobs need method lora or qlora",
-                space.method,
-                "method: lora or qlora, or drop this parameter",
-            )
-    if "quant_compute_dtype" in names and space.method != "qlora":
-        issues.add(
-            "params.quant_compute_dtype",
-            "only QLoRA quantises the model",
-            space.method,
-            "method: qlora",
-        )
-    if space.batch.lr_scaling != "none" and "learning_rate" not in names:
-        issues.add(
-            "batch.lr_scaling",
-            "scaling needs a learning_rate parameter to scale",
-            space.batch.lr_scaling,
-        )
-    _check_batch_rule(space, issues)
-    if space.sampler.type == "grid":
-        _check_grid(space, issues)
-    if (
-        space.pruner.type != "none"
-        and space.objective.metric == "eval_loss"
-        and (space.objective.direction != "minimize")
-    ):
-        issues.add("objective.direction", "eval_loss must be minimised", "maximize", "minimize")
-
-
-def _check_batch_rule(space: SearchSpace, issues: IssueCollector) -> None:
-    """effective = per_device x accumulation x devices must hold for every combination."""
-    effective = space.param("effective_batch_size")
-    per_device = space.param("per_device_train_batch_size")
-    if effective is None:
-        return
-    if space.param("gradient_accumulation_steps") is not None:
-        issues.add(
-            "params.gradient_accumulation_steps",
-            "is derived from effective_batch_size; set one of the two",
-            None,
-            "drop gradient_accumulation_steps or effective_batch_size",
-        )
-    if per_device is None:
-        issues.add(
-            "params.per_device_train_batch_size", "is required when effective_batch_size is set"
-        )
-        return
-    targets, sizes = effective.values(), per_device.values()
-    if targets is None or sizes is None:
-        issues.add(
-            "params.per_device_train_batch_size",
-            "must take a finite set of values",
-            per_device.kind,
-            "categorical, fixed, or int with a step",
-        )
-        return
-    devices = space.resources.devices
-    for target in targets:
-        if not isinstance(target, int):
-            continue
-        bad = [s for s in sizes if isinstance(s, int) and target % (s * devices) != 0]
-        if bad:
-            divisors = [d for d in range(1, target + 1) if target % (d * devices) == 0]
-            issues.add(
-                "params.per_device_train_batch_size",
-                f"cannot reach effective_batch_size {target} on {devices} device(s) "
-                f"(effective = per-device x accumulation x devices)",
-                bad,
-                "per-device sizes dividing the target: " + ", ".join(map(str, divisors)),
-            )
-
-
-def _check_grid(space: SearchSpace, issues: IssueCollector) -> None:
-    for param in space.params:
-        path = join_path("params", param.name)
-        if param.when:
-            issues.add(
-                path,
-                "the grid sampler cannot handle conditional parameters",
-                allowed="drop 'when' or use sampler: tpe",
-            )
-        values = param.values()
-        if values is None or (isinstance(param, FloatParam) and param.step is None):
-            issues.add(
-                path,
-                "the grid sampler needs a finite set of values",
-                param.kind,
-                "categorical, fixed, or a range with a step",
-            )
-        elif len(values) > 10_000:
-            issues.add(path, "too many grid points", len(values), "at most 10000")

@@ -9,6 +9,7 @@ from typing import Any
 from hpsearch.spaces._check import Reader, is_int, is_number, suggest
 from hpsearch.spaces._errors import IssueCollector, join_path
 from hpsearch.spaces._knobs import KNOBS
+from hpsearch.spaces._limits import MAX_EXACT_INT
 from hpsearch.spaces._params import (
     CategoricalParam,
     Condition,
@@ -105,12 +106,20 @@ def _load_categorical(
     return CategoricalParam(name, tuple(choices), when=when, description=description)
 
 
+def _exact_int(value: Any) -> bool:
+    return is_int(value) and abs(value) <= MAX_EXACT_INT
+
+
 def _load_numeric(
     name: str, kind: str, reader: Reader, when: tuple[Condition, ...], description: str | None
 ) -> Param | None:
     issues = reader.issues
-    check = is_int if kind == "int" else is_number
-    allowed = "an integer" if kind == "int" else "a number"
+    check = _exact_int if kind == "int" else is_number
+    allowed = (
+        "an integer from -2**53 to 2**53 (Optuna stores values as floats)"
+        if kind == "int"
+        else "a finite number"
+    )
     low, high = reader.raw("low"), reader.raw("high")
     ok = True
     for key, value in (("low", low), ("high", high)):
@@ -210,9 +219,9 @@ def _check_knob(param: Param, path: str, issues: IssueCollector) -> None:
     if knob is None:
         return  # a TrainingArguments field: checked against its signature by the search layer
     for value in _param_values(param):
-        if isinstance(value, float) and math.isnan(value):
-            issues.add(path, "NaN is not a valid value", value, knob.allowed)
-        elif not knob.check(value):
+        if isinstance(value, float) and not math.isfinite(value):
+            continue  # reported at its own path by the document check
+        if not knob.check(value):
             issues.add(path, f"value out of range for {param.name}", value, knob.allowed)
 
 

@@ -15,6 +15,10 @@ from typing import Any, Literal, TypeAlias
 Scalar: TypeAlias = bool | int | float | str | None
 ParamKind = Literal["float", "int", "categorical", "fixed"]
 
+MAX_POINTS = 10_000
+"""A stepped range with more points than this is not listed by ``values()`` (None, as for a
+continuous range): listing 10^9 points would hang whatever asked for them."""
+
 
 @dataclass(frozen=True)
 class Condition:
@@ -48,12 +52,18 @@ class FloatParam(_ParamBase):
     def contains(self, value: Any) -> bool:
         return isinstance(value, (int, float)) and self.low <= float(value) <= self.high
 
-    def values(self) -> tuple[Any, ...] | None:
-        """Finite list of values (for grids), or None when continuous."""
+    def count(self) -> int | None:
+        """Number of points on the range's grid, or None when continuous."""
         if self.step is None:
             return None
-        count = math.floor((self.high - self.low) / self.step + 1e-9) + 1
-        return tuple(round(self.low + i * self.step, 12) for i in range(count))
+        return math.floor((self.high - self.low) / self.step + 1e-9) + 1
+
+    def values(self) -> tuple[Any, ...] | None:
+        """Finite list of values (for grids), or None when continuous or over MAX_POINTS."""
+        count, step = self.count(), self.step
+        if count is None or step is None or count > MAX_POINTS:
+            return None
+        return tuple(round(self.low + i * step, 12) for i in range(count))
 
 
 @dataclass(frozen=True)
@@ -72,7 +82,13 @@ class IntParam(_ParamBase):
             and (value - self.low) % self.step == 0
         )
 
+    def count(self) -> int:
+        return (self.high - self.low) // self.step + 1
+
     def values(self) -> tuple[Any, ...] | None:
+        """Every value in the range, or None when there are more than MAX_POINTS."""
+        if self.count() > MAX_POINTS:
+            return None
         return tuple(range(self.low, self.high + 1, self.step))
 
 

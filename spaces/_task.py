@@ -7,6 +7,7 @@ from typing import Any
 
 from hpsearch.spaces._check import Reader
 from hpsearch.spaces._errors import IssueCollector
+from hpsearch.spaces._limits import check_document
 from hpsearch.spaces._spec import DATA_FORMATS, TASK_TYPES, TaskSpec
 
 REPORT_TO = ("tensorboard", "mlflow", "wandb")
@@ -16,6 +17,8 @@ def load_task(
     data: Mapping[str, Any] | None, issues: IssueCollector, path: str = "task"
 ) -> TaskSpec:
     """Validate a task mapping into a :class:`TaskSpec`; missing keys take the defaults."""
+    if not check_document(data, issues, path):
+        return TaskSpec()  # past the size bounds: read no further
     reader = Reader(data, path, issues)
     reader.unknown_keys(TaskSpec.field_names())
     d = TaskSpec()
@@ -94,7 +97,7 @@ def load_task(
         packing=reader.boolean("packing", d.packing),
         chat_template=reader.boolean("chat_template", d.chat_template),
         report_to=tuple(report_to),
-        seed=reader.integer("seed", d.seed),
+        seed=reader.integer("seed", d.seed, minimum=0),
         demo=demo,
         simulated=dict(simulated),
     )

@@ -137,3 +137,79 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
 def test_usage_errors_exit_2(args: list[str]) -> None:
     result = hpsearch(*args)
     assert result.returncode == 2 and "usage:" in result.stderr
+
+
+def _laughs(indent: str) -> str:
+    lines = [f"{indent}l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"{indent}l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]" for i in range(1, 9)]
+    return "\n".join(lines) + "\n"
+
+
+_SIMULATED = "task: {type: simulated, max_steps: 4, eval_steps: 2}\n"
+_LR = "params:\n  learning_rate: 1.0e-4\n"
+BAD_SPACES: dict[str, tuple[bytes, str]] = {
+    "bomb-in-task": (
+        (
+            _LR + "task:\n  type: simulated\n  max_steps: 4\n  simulated:\n" + _laughs("    ")
+        ).encode(),
+        "task.simulated",
+    ),
+    "bomb-in-fixed-value": (
+        (
+            "params:\n  learning_rate: 1.0e-4\n  fsdp_config:\n    type: fixed\n    value:\n"
+            + _laughs("      ")
+            + _SIMULATED
+        ).encode(),
+        "params.fsdp_config.value",
+    ),
+    "bomb-in-sampler": (
+        (_LR + _SIMULATED + "sampler:\n  type: tpe\n" + _laughs("  ")).encode(),
+        "20000 values",
+    ),
+    "5000-deep": (
+        (
+            _LR
+            + "task: {type: simulated, max_steps: 4, simulated: {x: "
+            + "[" * 5000
+            + "]" * 5000
+            + "}}\n"
+        ).encode(),
+        "64 levels",
+    ),
+    "2-mib": ((_LR + _SIMULATED).encode() + b"description: '" + b"x" * 2**21 + b"'\n", "1.0 MiB"),
+    "not-utf8": ((_LR + _SIMULATED).encode() + b"description: caf\xe9\n", "not UTF-8"),
+    "duplicate-key": ((_LR + _SIMULATED + "trials: 2\ntrials: 5\n").encode(), "lines 4 and 5"),
+    "nan-factor": (
+        (_LR + _SIMULATED + "pruner: {type: hyperband, reduction_factor: .nan}\n").encode(),
+        "pruner.reduction_factor",
+    ),
+    "startup-below-zero": (
+        (_LR + _SIMULATED + "sampler: {type: tpe, n_startup_trials: -5}\n").encode(),
+        "sampler.n_startup_trials",
+    ),
+    "bad-name": (("name: 'bad/name'\n" + _LR + _SIMULATED).encode(), "not a valid space name"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_SPACES)
+def test_bad_space_writes_nothing(case: str, tmp_path: Path) -> None:
+    content, fragment = BAD_SPACES[case]
+    space = tmp_path / f"{case}.yaml"
+    space.write_bytes(content)
+    db = tmp_path / "db" / "studies.db"
+    db.parent.mkdir()
+    result = hpsearch("run", "--space", str(space), "--storage", f"sqlite:///{db}", timeout=120)
+    # Problems found while reading the file name it; the sampler/pruner check names the space.
+    named = str(space) if case != "startup-below-zero" else "startup-below-zero"
+    assert_clean_failure(result, 2, fragment, named)
+    assert list(db.parent.iterdir()) == []  # not even the SQLite file or its lock
+    validate = hpsearch("spaces", "validate", str(space), timeout=120)
+    assert_clean_failure(validate, 2, fragment)
+
+
+def test_alias_bomb_leaves_no_study_row(fresh_pg_url: str, tmp_path: Path) -> None:
+    space = tmp_path / "bomb.yaml"
+    space.write_bytes(BAD_SPACES["bomb-in-task"][0])
+    result = hpsearch("run", "--space", str(space), "--storage", fresh_pg_url, timeout=120)
+    assert_clean_failure(result, 2, "task.simulated", "alias *l")
+    assert _studies(fresh_pg_url) == []

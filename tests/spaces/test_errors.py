@@ -142,3 +142,68 @@ def test_unknown_builtin_and_missing_file(tmp_path) -> None:  # type: ignore[no-
 def test_exponent_floats_without_a_dot_are_numbers() -> None:
     space = load_space_text("params: {learning_rate: {type: float, low: 1e-5, high: 5e-4}}")
     assert space.param("learning_rate").low == 1e-5  # type: ignore[union-attr]
+
+
+TASK = "task: {type: simulated, max_steps: 10, eval_steps: 2}\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        ("params: {weight_decay: {type: float, low: 0, high: .inf}}", "params.weight_decay.high"),
+        ("params: {learning_rate: {type: fixed, value: .inf}}", "params.learning_rate.value"),
+        (
+            "params: {fsdp_config: {type: fixed, value: {x: [1, -.inf]}}}",
+            "params.fsdp_config.value.x[1]",
+        ),
+        ("params: {x: {type: categorical, choices: [1, .nan]}}", "params.x.choices[1]"),
+        (BASE + "resources: {cpus_per_trial: .nan}", "resources.cpus_per_trial"),
+        (BASE + "resources: {gpus_per_trial: .nan}", "resources.gpus_per_trial"),
+        (BASE + "resources: {memory_gb: .inf}", "resources.memory_gb"),
+        (BASE + "pruner: {type: hyperband, reduction_factor: .nan}", "pruner.reduction_factor"),
+        (BASE + "sampler: {type: tpe, prior_weight: .inf}", "sampler.prior_weight"),
+        (BASE + "retries: {heartbeat_interval: .nan}", "retries.heartbeat_interval"),
+        (BASE + "retries: {grace_period: .nan}", "retries.grace_period"),
+        (BASE + "early_stopping: {threshold: .nan}", "early_stopping.threshold"),
+        (BASE + "task: {num_train_epochs: .inf}", "task.num_train_epochs"),
+        (BASE + "task: {eval_fraction: .nan}", "task.eval_fraction"),
+        (BASE + "task: {simulated: {noise: .nan}}", "task.simulated.noise"),
+        ("params: {x: {type: float, low: 0, high: 1}}\nwarm_start: [{x: .nan}]", "warm_start[0].x"),
+    ],
+)
+def test_non_finite_numbers_are_rejected_once_at_their_path(text: str, path: str) -> None:
+    found = issues_of(text)
+    assert any(i.startswith(f"{path}: must be a finite number") for i in found), found
+    assert len([i for i in found if i.startswith(path)]) == 1, found
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        (BASE + "trials: 100000000000000000000000", "trials"),
+        (BASE + "task: {seed: -1}", "task.seed"),
+        (BASE + "task: {max_seq_length: 100000000000}", "task.max_seq_length"),
+        (BASE + "resources: {cpus_per_trial: 0.00001}", "resources.cpus_per_trial"),
+        (BASE + "resources: {gpus_per_trial: 0.00001}", "resources.gpus_per_trial"),
+        (
+            BASE + "retries: {heartbeat_interval: 1.0e-9, grace_period: 1}",
+            "retries.heartbeat_interval",
+        ),
+        (BASE + "retries: {grace_period: 1.0e+300}", "retries.grace_period"),
+        (
+            "params: {lora_r: {type: int, low: 1, high: 100000000000000000000}}",
+            "params.lora_r.high",
+        ),
+        ("params: {seed: {type: int, low: -5, high: 5}}", "params.seed"),
+    ],
+)
+def test_numbers_out_of_range_are_rejected(text: str, path: str) -> None:
+    found = issues_of(text)
+    assert any(i.startswith(path) for i in found), found
+
+
+def test_a_huge_stepped_range_is_not_listed() -> None:
+    found = issues_of(
+        "sampler: grid\nparams: {weight_decay: {type: float, low: 0, high: 1, step: 1.0e-12}}"
+    )
+    assert any("too many grid points" in i for i in found), found

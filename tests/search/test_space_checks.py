@@ -1,0 +1,62 @@
+"""Checks the search layer adds to a space before anything is written: sampler and pruner
+option values (type and range, not only names), and the default study name."""
+
+from __future__ import annotations
+
+import pytest
+
+from hpsearch.search._session import default_study_name
+from hpsearch.search.policy import validate_policy
+from hpsearch.spaces import TaskSpec, load_space_text
+
+PARAMS = "params:\n  learning_rate: {type: float, low: 1.0e-5, high: 1.0e-3, log: true}\n"
+
+
+def policy_issues(section: str) -> list[str]:
+    return [str(i) for i in validate_policy(load_space_text(PARAMS + section + "\n"))]
+
+
+@pytest.mark.parametrize(
+    ("section", "path", "fragment"),
+    [
+        ("sampler: {type: tpe, n_startup_trials: -5}", "sampler.n_startup_trials", "from 0"),
+        ("sampler: {type: tpe, n_startup_trials: 5.5}", "sampler.n_startup_trials", "integer"),
+        ("sampler: {type: tpe, seed: -1}", "sampler.seed", "from 0"),
+        ("sampler: {type: tpe, multivariate: 1}", "sampler.multivariate", "true or false"),
+        ("sampler: {type: tpe, prior_weight: 0}", "sampler.prior_weight", "> 0"),
+        ("sampler: {type: tpe, n_ei_candidates: 0}", "sampler.n_ei_candidates", "from 1"),
+        ("sampler: {type: random, seed: '7'}", "sampler.seed", "an integer"),
+        ("pruner: {type: hyperband, reduction_factor: 1}", "pruner.reduction_factor", ">= 2"),
+        ("pruner: {type: hyperband, reduction_factor: 2.5}", "pruner.reduction_factor", "integer"),
+        ("pruner: {type: hyperband, max_resource: lots}", "pruner.max_resource", '"auto"'),
+        (
+            "pruner: {type: hyperband, min_resource: 10, max_resource: 5}",
+            "pruner.max_resource",
+            "min_resource",
+        ),
+        ("pruner: {type: successive_halving, min_evaluations: 0}", "pruner.min_evaluations", "1"),
+        ("pruner: {type: median, n_warmup_steps: -1}", "pruner.n_warmup_steps", "from 0"),
+        ("pruner: {type: median, interval_steps: 0}", "pruner.interval_steps", "from 1"),
+        ("sampler: {type: cmaes, restart_strategy: ipop}", "sampler.restart_strategy", "no effect"),
+    ],
+)
+def test_option_values_are_checked(section: str, path: str, fragment: str) -> None:
+    found = policy_issues(section)
+    assert any(i.startswith(path) and fragment in i for i in found), found
+
+
+def test_good_options_pass() -> None:
+    assert (
+        policy_issues("sampler: {type: tpe, seed: 1, n_startup_trials: 0, prior_weight: 2}") == []
+    )
+    assert policy_issues("pruner: {type: hyperband, min_resource: auto, max_resource: 30}") == []
+
+
+def test_default_study_name_keeps_the_space_name_whole() -> None:
+    space = load_space_text("name: " + "s" * 100 + "\n" + PARAMS)
+    task = TaskSpec(type="causal_lm", model="/models/" + "m" * 150 + "/")
+    assert default_study_name(space, task) == "s" * 100 + "-" + "m" * 150
+    simulated = TaskSpec(type="simulated", max_steps=4)
+    assert default_study_name(space, simulated) == "s" * 100 + "-simulated"
+    odd = TaskSpec(type="causal_lm", model="/models/my model")
+    assert default_study_name(space, odd).endswith("-my-model")
