@@ -1,9 +1,12 @@
 """Start and stop the dashboard server (optuna-dashboard) as a child process.
 
-Security model (docs/dashboard.md): the dashboard has no authentication and can change or
-delete trials and studies, so it binds the loopback interface unless told otherwise with an
-explicit flag, and the storage URL (which may hold a password) reaches the child through its
-environment, not its command line.
+Security model (docs/dashboard.md): optuna-dashboard itself has no authentication and can
+change or delete trials and studies, so the server wraps it in
+:class:`~hpsearch.search._dashboard_guard.DashboardGuard`: read-only unless ``allow_write``,
+and with ``allow_remote`` (or ``HPSEARCH_DASHBOARD_PASSWORD`` set) it needs a random token
+printed at start or that password. It binds the loopback interface unless told otherwise with
+an explicit flag. The storage URL (which may hold a password) and the token reach the child
+through its environment, never its command line.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import contextlib
 import ipaddress
 import json
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -21,20 +25,69 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from hpsearch.search._dashboard_guard import ENV_PASSWORD, ENV_TOKEN
 from hpsearch.storage import ENV_STORAGE, StorageLocation
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 SERVER_MODULE = "hpsearch.search._dashboard_server"
 REMOTE_WARNING = (
-    "the dashboard listens on {host}, reachable from other machines; it has no "
-    "authentication and anyone who reaches it can change or delete trials and studies. "
-    "Prefer an SSH tunnel or a reverse proxy with authentication (docs/dashboard.md)"
+    "the dashboard listens on {host}, reachable from other machines: it asks for the token "
+    "(or the password), but over plain HTTP anyone on the network path can read the pages and "
+    "the token. Prefer an SSH tunnel or a reverse proxy with TLS (docs/dashboard.md)"
 )
 
 
 class DashboardBindError(ValueError):
     """A non-loopback address was asked for without the explicit flag."""
+
+
+class DashboardAuthError(ValueError):
+    """The dashboard password in the environment is unusable."""
+
+
+@dataclass(frozen=True)
+class DashboardAccess:
+    """What the server allows: writes or not, and how a request authenticates."""
+
+    allow_write: bool = False
+    auth: str = "none"  # "none", "token" (printed at start) or "password" (ENV_PASSWORD)
+    token: str | None = field(default=None, repr=False)
+
+    def describe(self, write_flag: str = "--allow-write") -> str:
+        """One phrase for the startup line (never the token or the password)."""
+        if self.allow_write:
+            mode = "writes allowed: whoever opens it can change or delete trials and studies"
+        else:
+            mode = f"read-only; pass {write_flag} to change the study from it"
+        if self.auth == "token":
+            return f"{mode}; the token in the URL is required (new at every start)"
+        if self.auth == "password":
+            return f"{mode}; the password in {ENV_PASSWORD} is required (HTTP Basic)"
+        return mode
+
+
+def check_password_env(environ: Any = None) -> str | None:
+    """The dashboard password from the environment; None when unset; empty is an error."""
+    password = (os.environ if environ is None else environ).get(ENV_PASSWORD)
+    if password is not None and not password:
+        raise DashboardAuthError(
+            f"{ENV_PASSWORD} is set but empty: set it to a long random password, or unset it "
+            "to use the token hpsearch prints at start"
+        )
+    return password
+
+
+def dashboard_access(
+    allow_remote: bool, allow_write: bool = False, environ: Any = None
+) -> DashboardAccess:
+    """The access rules: a password when ``ENV_PASSWORD`` is set, else a fresh token when
+    ``allow_remote``, else none (loopback only)."""
+    if check_password_env(environ) is not None:
+        return DashboardAccess(allow_write, "password")
+    if allow_remote:
+        return DashboardAccess(allow_write, "token", secrets.token_urlsafe(32))
+    return DashboardAccess(allow_write, "none")
 
 
 class DashboardStartError(RuntimeError):
@@ -55,14 +108,18 @@ def is_loopback(host: str) -> bool:
 
 
 def check_bind(host: str, allow_remote: bool) -> str | None:
-    """None for a loopback host; the warning to print for an allowed remote one."""
+    """None for a loopback host; the warning to print for an allowed remote one.
+
+    Also refuses an empty ``HPSEARCH_DASHBOARD_PASSWORD``, so both checks run before anything
+    is written."""
+    check_password_env()
     if is_loopback(host):
         return None
     if not allow_remote:
         raise DashboardBindError(
-            f"refusing to serve the dashboard on {host}: it has no authentication and can "
-            "change or delete trials, so only loopback addresses (127.0.0.1, ::1) are "
-            "allowed without --allow-remote"
+            f"refusing to serve the dashboard on {host}: only loopback addresses "
+            "(127.0.0.1, ::1) are allowed without --allow-remote, which then requires a "
+            "token or a password for every request"
         )
     return REMOTE_WARNING.format(host=host)
 
@@ -84,6 +141,7 @@ class DashboardHandle:
     port: int
     log_path: Path | None = None
     _log: IO[bytes] | None = field(default=None, repr=False)
+    access: DashboardAccess = field(default_factory=DashboardAccess)
 
     @property
     def pid(self) -> int:
@@ -95,6 +153,13 @@ class DashboardHandle:
 
     def study_url(self, study_id: int) -> str:
         return f"{self.url}/studies/{study_id}"
+
+    def login_url(self, study_id: int | None = None) -> str:
+        """The URL to print: with ``?token=`` when the token is required."""
+        url = self.url if study_id is None else self.study_url(study_id)
+        if self.access.token is not None:
+            url += f"?token={self.access.token}"
+        return url
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -119,11 +184,20 @@ class DashboardHandle:
 
 
 def server_command(
-    host: str, port: int, ready_file: Path, artifacts_dir: Path | None, access_log: bool
+    host: str,
+    port: int,
+    ready_file: Path,
+    artifacts_dir: Path | None,
+    access_log: bool,
+    access: DashboardAccess | None = None,
 ) -> list[str]:
-    """The child's argv: no storage URL, nothing secret."""
+    """The child's argv: no storage URL, nothing secret (the token goes in its environment)."""
+    access = access or DashboardAccess()
     argv = [sys.executable, "-m", SERVER_MODULE, "--host", host, "--port", str(port)]
     argv += ["--ready-file", str(ready_file), "--parent-pid", str(os.getpid())]
+    argv += ["--auth", access.auth]
+    if access.allow_write:
+        argv.append("--allow-write")
     if artifacts_dir is not None:
         argv += ["--artifacts-dir", str(artifacts_dir)]
     if access_log:
@@ -138,6 +212,8 @@ def start_dashboard(
     port: int = DEFAULT_PORT,
     artifacts_dir: Path | None = None,
     allow_remote: bool = False,
+    allow_write: bool = False,
+    access: DashboardAccess | None = None,
     log_path: Path | None = None,
     access_log: bool = False,
     startup_timeout: float = 60.0,
@@ -145,10 +221,17 @@ def start_dashboard(
     """Start optuna-dashboard on ``location`` and return once it listens.
 
     ``port=0`` takes any free port (see :attr:`DashboardHandle.port`). Output goes to
-    ``log_path`` when given, else to this process's stderr.
+    ``log_path`` when given, else to this process's stderr. ``access`` (default: from
+    ``allow_remote``, ``allow_write`` and the environment, see :func:`dashboard_access`) is
+    what the server enforces; print :meth:`DashboardHandle.login_url`.
     """
     check_bind(host, allow_remote)
-    env = {**os.environ, ENV_STORAGE: location.url}
+    if access is None:
+        access = dashboard_access(allow_remote, allow_write)
+    env = {k: v for k, v in os.environ.items() if k != ENV_TOKEN}
+    env[ENV_STORAGE] = location.url
+    if access.token is not None:
+        env[ENV_TOKEN] = access.token
     log = None
     if log_path is not None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -156,13 +239,13 @@ def start_dashboard(
     with tempfile.TemporaryDirectory(prefix="hpsearch-dashboard-") as tmp:
         ready = Path(tmp) / "ready.json"
         process = subprocess.Popen(
-            server_command(host, port, ready, artifacts_dir, access_log),
+            server_command(host, port, ready, artifacts_dir, access_log, access),
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=log if log is not None else subprocess.DEVNULL,
             stderr=log if log is not None else None,
         )
-        handle = DashboardHandle(process, host, port, log_path, log)
+        handle = DashboardHandle(process, host, port, log_path, log, access)
         try:
             info = _wait_ready(process, ready, startup_timeout)
         except BaseException:
@@ -195,6 +278,7 @@ class DashboardOptions:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     allow_remote: bool = False
+    allow_write: bool = False
 
 
 @contextlib.contextmanager
@@ -219,9 +303,11 @@ def dashboard_beside_run(
         port=options.port,
         artifacts_dir=artifacts_dir,
         allow_remote=options.allow_remote,
+        allow_write=options.allow_write,
         log_path=artifacts_dir.parent / "dashboard.log",
     )
-    emit(f"Dashboard: {handle.study_url(study._study_id)} (stops with this run)")
+    mode = handle.access.describe("--allow-write-dashboard")
+    emit(f"Dashboard: {handle.login_url(study._study_id)} ({mode}; stops with this run)")
     try:
         yield handle
     finally:

@@ -2,10 +2,15 @@
 
 Started by :func:`hpsearch.search._dashboard.start_dashboard` as::
 
-    python -m hpsearch.search._dashboard_server --host 127.0.0.1 --port 8080 --ready-file F
+    python -m hpsearch.search._dashboard_server --host 127.0.0.1 --port 8080 --ready-file F \
+        --auth none|token|password [--allow-write]
 
-The storage URL comes from ``HPSEARCH_STORAGE`` in the environment, never the command line
-(``/proc/PID/cmdline`` is readable by every user; ``/proc/PID/environ`` only by the owner).
+The app is wrapped in :class:`~hpsearch.search._dashboard_guard.DashboardGuard` here, in the
+process that serves it: read-only unless ``--allow-write``; with ``--auth token`` or
+``--auth password`` every request needs the token (``HPSEARCH_DASHBOARD_TOKEN``) or the
+password (``HPSEARCH_DASHBOARD_PASSWORD``). The storage URL comes from ``HPSEARCH_STORAGE``.
+All three come from the environment, never the command line (``/proc/PID/cmdline`` is
+readable by every user; ``/proc/PID/environ`` only by the owner).
 Everything the process prints goes through :func:`hpsearch.storage.redact`. Once it listens it
 writes ``{"port": N, "pid": N}`` to the ready file; if it cannot start it writes
 ``{"error": "..."}`` there and exits non-zero.
@@ -30,6 +35,13 @@ from types import FrameType
 from typing import Any, TextIO
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from hpsearch.search._dashboard_guard import (
+    ENV_PASSWORD,
+    ENV_TOKEN,
+    DashboardGuard,
+    GuardConfig,
+    redact_token,
+)
 from hpsearch.storage import redact
 
 
@@ -63,7 +75,8 @@ class _QuietHandler(WSGIRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         if self.access_log:
-            sys.stderr.write(redact(f"{self.address_string()} - {format % args}\n"))
+            line = redact_token(f"{self.address_string()} - {format % args}")
+            sys.stderr.write(redact(line) + "\n")
 
 
 def _is_ipv6(host: str) -> bool:
@@ -93,7 +106,23 @@ def _build_app(args: argparse.Namespace) -> Any:
         args.artifacts_dir or location.default_checkpoint_root() / "dashboard-artifacts"
     )
     store = StudyArtifactStore(storage, write_dir)
-    return optuna_dashboard.wsgi(storage, artifact_store=store), location.display
+    app = optuna_dashboard.wsgi(storage, artifact_store=store)
+    return DashboardGuard(app, guard_config(args)), location.display
+
+
+def guard_config(args: argparse.Namespace, environ: Any = None) -> GuardConfig:
+    """The guard's rules from ``--auth``/``--allow-write`` and the secrets in the environment."""
+    environ = os.environ if environ is None else environ
+    token = password = None
+    if args.auth == "token":
+        token = environ.get(ENV_TOKEN)
+        if not token:
+            raise ValueError(f"--auth token needs the token in {ENV_TOKEN}")
+    elif args.auth == "password":
+        password = environ.get(ENV_PASSWORD)
+        if not password:
+            raise ValueError(f"--auth password needs the password in {ENV_PASSWORD}")
+    return GuardConfig(allow_write=args.allow_write, token=token, password=password)
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -122,6 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--ready-file")
     parser.add_argument("--access-log", action="store_true")
     parser.add_argument("--parent-pid", type=int)
+    parser.add_argument("--auth", choices=("none", "token", "password"), default="none")
+    parser.add_argument("--allow-write", action="store_true")
     args = parser.parse_args(argv)
     sys.stdout = _RedactingStream(sys.stdout)
     sys.stderr = _RedactingStream(sys.stderr)
@@ -153,7 +184,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return failure.code
     port = int(httpd.server_address[1])
     _write_ready(args.ready_file, {"port": port, "pid": os.getpid()})
-    print(f"optuna-dashboard for {display} listening on {args.host}:{port}", file=sys.stderr)
+    mode = "writes allowed" if args.allow_write else "read-only"
+    if args.auth != "none":
+        mode += f", {args.auth} required"
+    print(
+        f"optuna-dashboard for {display} listening on {args.host}:{port} ({mode})",
+        file=sys.stderr,
+    )
     try:
         httpd.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:

@@ -24,7 +24,11 @@ class Failure:
 
 def describe(exc: BaseException) -> Failure:
     """The user-facing description of ``exc``."""
-    from hpsearch.search._dashboard import DashboardBindError, DashboardStartError
+    from hpsearch.search._dashboard import (
+        DashboardAuthError,
+        DashboardBindError,
+        DashboardStartError,
+    )
     from hpsearch.search._driver import Interrupted, WorkerStartupError
     from hpsearch.search._export import ExportError, NoBestTrialError
     from hpsearch.search._meta import StudyMetaError
@@ -62,8 +66,15 @@ def describe(exc: BaseException) -> Failure:
         return Failure(
             str(exc),
             "keep the default 127.0.0.1 and reach it through an SSH tunnel "
-            "(ssh -L 8080:127.0.0.1:8080 HOST), or pass --allow-remote behind a proxy with "
-            "authentication; see docs/dashboard.md",
+            "(ssh -L 8080:127.0.0.1:8080 HOST), or pass --allow-remote, which requires the "
+            "printed token or $HPSEARCH_DASHBOARD_PASSWORD; see docs/dashboard.md",
+            EXIT_BAD_INPUT,
+        )
+    if isinstance(exc, DashboardAuthError):
+        return Failure(
+            str(exc),
+            'e.g. export HPSEARCH_DASHBOARD_PASSWORD="$(openssl rand -base64 24)"; '
+            "see docs/dashboard.md",
             EXIT_BAD_INPUT,
         )
     if isinstance(exc, DashboardStartError):

@@ -1,4 +1,5 @@
-"""``hpsearch dashboard``: optuna-dashboard on the study's storage, loopback by default."""
+"""``hpsearch dashboard``: optuna-dashboard on the study's storage, loopback and read-only by
+default; ``--allow-remote`` requires a token or a password."""
 
 from __future__ import annotations
 
@@ -34,8 +35,20 @@ def add_bind_flags(parser: argparse.ArgumentParser, prefix: str = "") -> None:
         f"--allow-remote{'-dashboard' if prefix else ''}",
         dest=f"{prefix.replace('-', '_')}allow_remote",
         action="store_true",
-        help="allow a non-loopback address: the dashboard has NO authentication and can "
-        "change or delete trials; see docs/dashboard.md for an SSH tunnel or a proxy",
+        help="allow a non-loopback address; every request then needs the token printed at "
+        "start, or the password in $HPSEARCH_DASHBOARD_PASSWORD (HTTP Basic). Plain HTTP: "
+        "prefer an SSH tunnel or a TLS proxy (docs/dashboard.md)",
+    )
+
+
+def add_access_flags(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    """``--allow-write`` (with ``prefix``: ``--allow-write-dashboard``)."""
+    parser.add_argument(
+        f"--allow-write{'-dashboard' if prefix else ''}",
+        dest=f"{prefix.replace('-', '_')}allow_write",
+        action="store_true",
+        help="let the dashboard change the study (tell or fail trials, edit notes and "
+        "attributes, upload or delete files, delete studies); default: read-only",
     )
 
 
@@ -48,6 +61,7 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
         help="serve the live dashboard while the study runs and print its URL",
     )
     add_bind_flags(group, prefix="dashboard-")  # type: ignore[arg-type]
+    add_access_flags(group, prefix="dashboard-")  # type: ignore[arg-type]
 
 
 def run_options(args: argparse.Namespace) -> Any:
@@ -60,6 +74,7 @@ def run_options(args: argparse.Namespace) -> Any:
         host=args.dashboard_host,
         port=args.dashboard_port,
         allow_remote=args.dashboard_allow_remote,
+        allow_write=args.dashboard_allow_write,
     )
 
 
@@ -67,13 +82,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "dashboard",
         help="serve the live browser dashboard (optuna-dashboard) for the storage's studies",
-        description="Serve optuna-dashboard on the study storage until Ctrl-C. It listens on "
-        "127.0.0.1 only unless --allow-remote is given: it has no authentication and can "
-        "change or delete trials (see docs/dashboard.md).",
+        description="Serve optuna-dashboard on the study storage until Ctrl-C. It is "
+        "read-only unless --allow-write is given, and listens on 127.0.0.1 only unless "
+        "--allow-remote is given, which then requires the token it prints at start or the "
+        "password in $HPSEARCH_DASHBOARD_PASSWORD (see docs/dashboard.md).",
     )
     parser.add_argument("--study", metavar="NAME", help="print the URL of this study's page")
     add_storage_flag(parser)
     add_bind_flags(parser)
+    add_access_flags(parser)
     parser.add_argument(
         "--artifacts-dir",
         metavar="DIR",
@@ -102,10 +119,11 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    from hpsearch.search._dashboard import check_bind, start_dashboard
+    from hpsearch.search._dashboard import check_bind, dashboard_access, start_dashboard
     from hpsearch.storage import load_existing_study, open_storage, resolve_storage
 
     warning = check_bind(args.host, args.allow_remote)  # before touching anything
+    access = dashboard_access(args.allow_remote, args.allow_write)
     location = resolve_storage(args.storage)
     storage = open_storage(location)
     study_id = None
@@ -117,6 +135,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         port=args.port,
         artifacts_dir=_artifacts_dir(args, storage, args.study),
         allow_remote=args.allow_remote,
+        access=access,
         access_log=args.access_log,
     )
     storage.engine.dispose()
@@ -124,7 +143,9 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         warn(warning)
     with handle:
         emit(f"Dashboard for {location.display}")
-        emit(f"  {handle.study_url(study_id) if study_id is not None else handle.url}")
+        emit(f"  {handle.login_url(study_id)}")
+        mode = access.describe("--allow-write")
+        emit(f"  {mode[0].upper()}{mode[1:]}.")
         emit("Press Ctrl-C to stop.")
         previous = signal.signal(signal.SIGTERM, _interrupt)
         try:

@@ -10,6 +10,8 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -73,9 +75,38 @@ def test_dashboard_listens_on_loopback_only_and_never_shows_the_password(
     assert oct(Path(f"/proc/{server}/environ").stat().st_mode & 0o777) == "0o400"
     assert _listening(server) == [("127.0.0.1", dashboard.port)]
     assert dashboard.api("/api/meta")["artifact_is_available"] is True
+    assert "Read-only; pass --allow-write" in dashboard.log.read_text()
     dashboard.get(f"/api/studies/{dashboard.study_id}?after=0")  # a request that hits the DB
     log = dashboard.log.read_text()
     assert "postgres:***@" in log and SECRET not in log, log
+
+
+def test_a_fake_tell_on_a_running_trial_is_refused(
+    live_study: LiveStudy, dashboard: Dashboard
+) -> None:
+    """The issue's reproduction: ``POST /api/trials/<id>/tell`` with -100 on a running trial
+    made it the study's best; ``DELETE /api/studies/<id>`` deleted the study."""
+    running = live_study.wait_for(
+        "a running trial",
+        lambda: [t for t in live_study.trials() if t.state == TrialState.RUNNING],
+    )[0]
+    tell = json.dumps({"state": "Complete", "values": [-100]}).encode()
+    for method, path, body in [
+        ("POST", f"/api/trials/{running._trial_id}/tell", tell),
+        ("DELETE", f"/api/studies/{dashboard.study_id}", None),
+    ]:
+        request = urllib.request.Request(
+            f"{dashboard.base}{path}",
+            data=body,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)
+        assert refused.value.code == 403 and b"read-only" in refused.value.read()
+    assert live_study.study_exists()
+    trial = next(t for t in live_study.trials() if t.number == running.number)
+    assert trial.value != -100 and trial.state != TrialState.FAIL
 
 
 def test_non_loopback_address_is_refused_without_the_flag(
@@ -89,7 +120,7 @@ def test_non_loopback_address_is_refused_without_the_flag(
     assert "refusing to serve the dashboard on 0.0.0.0" in err and "hint: " in err
     assert "ssh -L" in err and SECRET not in err
     warning = check_bind("0.0.0.0", allow_remote=True)
-    assert warning is not None and "no authentication" in warning
+    assert warning is not None and "token" in warning and "plain HTTP" in warning
     assert check_bind("::1", allow_remote=False) is None
     # a port already taken is one clear line, not a traceback
     with socket.socket() as taken:
@@ -182,7 +213,28 @@ def test_browser_shows_the_study_live_values_and_a_pruned_trial(
         assert later[: len(first)] == first  # the earlier evaluations are still there
         page.screenshot(path=shots / "03-running-trial-later-look.png")
 
-        # 3. a pruned trial shows as pruned, with its reason and the per-trial attributes
+        # 3. read-only: "Fail Trial" on a running trial fails with the reason, the trial runs on
+        refused = None
+        while refused is None and live_study.process.poll() is None:
+            running = [t for t in dashboard.trials() if t["state"] == "Running"]
+            if not running:
+                time.sleep(0.5)
+                continue
+            _open_trial(page, dashboard, running[0]["number"])
+            button = page.get_by_role("button", name="Fail Trial")
+            if button.count() == 0:
+                continue  # it finished before the page loaded
+            button.click()
+            page.get_by_text("Failed to update trial", exact=False).wait_for(timeout=30_000)
+            assert "read-only" in page.locator("body").inner_text()
+            refused = running[0]["number"]
+        assert refused is not None, "no running trial left to try a write on"
+        page.screenshot(path=shots / "03b-read-only-fail-trial-refused.png")
+        assert next(t for t in live_study.trials() if t.number == refused).state != (
+            TrialState.FAIL
+        )
+
+        # 4. a pruned trial shows as pruned, with its reason and the per-trial attributes
         live_study.wait_for(
             "a pruned trial",
             lambda: [t for t in live_study.trials() if t.state == TrialState.PRUNED],
@@ -206,7 +258,7 @@ def test_browser_shows_the_study_live_values_and_a_pruned_trial(
             assert attr in detail, attr
         page.screenshot(path=shots / "04-pruned-trial.png", full_page=True)
 
-        # 4. the study page (history, intermediate values) and the study note
+        # 5. the study page (history, intermediate values) and the study note
         live_study.wait_for(
             "three finished trials",
             lambda: sum(t.state.is_finished() for t in live_study.trials()) >= 3,
@@ -238,11 +290,13 @@ def test_run_dashboard_flags() -> None:
         ["--dashboard", "--dashboard-host", "0.0.0.0", "--allow-remote-dashboard"]
     )
     assert run_options(remote).allow_remote is True
+    assert options.allow_write is False
+    writable = parser.parse_args(["--dashboard", "--allow-write-dashboard"])
+    assert run_options(writable).allow_write is True
 
 
 def test_started_server_has_no_url_in_argv_and_stops(live_study: LiveStudy, tmp_path: Path) -> None:
     """``start_dashboard`` (what ``hpsearch run --dashboard`` uses) on a password URL."""
-    import urllib.request
 
     from hpsearch.search._dashboard import DashboardOptions, dashboard_beside_run
     from hpsearch.storage import parse_storage_url
@@ -258,8 +312,18 @@ def test_started_server_has_no_url_in_argv_and_stops(live_study: LiveStudy, tmp_
         assert SECRET.encode() not in argv and b"postgresql" not in argv
         with urllib.request.urlopen(f"{handle.url}/studies/{study._study_id}") as response:
             assert response.status == 200
+        delete = urllib.request.Request(
+            f"http://127.0.0.1:{handle.port}/api/studies/{study._study_id}", method="DELETE"
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(delete)
+        assert refused.value.code == 403
         pid = handle.pid
-    assert lines == [f"Dashboard: {handle.study_url(study._study_id)} (stops with this run)"]
+    url = handle.study_url(study._study_id)
+    assert lines == [
+        f"Dashboard: {url} (read-only; pass --allow-write-dashboard to change the study from "
+        "it; stops with this run)"
+    ]
     assert not handle.alive() and not Path(f"/proc/{pid}/cmdline").exists()
     log = (tmp_path / "live" / "dashboard.log").read_text()
     assert "listening on 127.0.0.1" in log and SECRET not in log
