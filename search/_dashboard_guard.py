@@ -15,6 +15,11 @@ schema upgrade. :class:`DashboardGuard` wraps the app in the server process and
   ``Authorization: Bearer``; the password as HTTP Basic (any user name). Both are compared in
   constant time (``hmac.compare_digest`` of SHA-256 digests, so not even the length leaks).
 
+Without a token or a password (loopback only), only requests whose ``Host`` header names the
+loopback interface are served (``127.0.0.1``, ``localhost``, ``[::1]``, any port): a web page
+that re-points its own host name at 127.0.0.1 (DNS rebinding) cannot read the study through
+the visitor's browser.
+
 Secrets reach the server through its environment (:data:`ENV_TOKEN`, :data:`ENV_PASSWORD`),
 never its command line.
 """
@@ -41,6 +46,7 @@ __all__ = [
     "READ_ONLY_ROUTES",
     "DashboardGuard",
     "GuardConfig",
+    "is_loopback_host",
     "is_read_only_request",
     "redact_token",
 ]
@@ -82,6 +88,11 @@ TOKEN_REASON = (
     "authentication required: open the dashboard URL with ?token=... that hpsearch printed at "
     "start, or send 'Authorization: Bearer TOKEN'"
 )
+HOST_REASON = (
+    "this dashboard answers only requests addressed to the loopback interface (Host "
+    "127.0.0.1, localhost or [::1]); open it as http://127.0.0.1:PORT"
+)
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 PASSWORD_REASON = (
     "authentication required: HTTP Basic, any user name, the password in "
     f"{ENV_PASSWORD} of the process serving the dashboard"
@@ -102,6 +113,16 @@ def is_read_only_request(method: str, path: str) -> bool:
         return False
     path = path.rstrip("/")
     return any(route.fullmatch(path) for route in READ_ONLY_ROUTES)
+
+
+def is_loopback_host(header: str) -> bool:
+    """True when an HTTP ``Host`` header names the loopback interface (any port)."""
+    host = header.strip().lower()
+    if host.startswith("["):  # [::1]:8080
+        host = host[1:].partition("]")[0]
+    elif host.count(":") == 1:
+        host = host.partition(":")[0]
+    return host in LOOPBACK_HOSTS
 
 
 def _digest(secret: str) -> bytes:
@@ -148,6 +169,9 @@ class DashboardGuard:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = str(environ.get("REQUEST_METHOD", "GET")).upper()
         path = _path(environ)
+        if self._token is None and self._password is None:
+            if not is_loopback_host(str(environ.get("HTTP_HOST", "127.0.0.1"))):
+                return _refuse(start_response, "403 Forbidden", HOST_REASON)
         if self._token is not None:
             login = self._token_login(environ, start_response)
             if login is not None:

@@ -217,3 +217,21 @@ def test_access_rules_and_no_secret_on_the_command_line(
     err = capsys.readouterr().err
     assert f"{ENV_PASSWORD} is set but empty" in err and "hint: " in err
     assert not (tmp_path / "none.db").exists()
+
+
+def test_unauthenticated_dashboard_answers_only_loopback_host_names() -> None:
+    """DNS rebinding: a page on evil.example re-pointed at 127.0.0.1 sends Host: evil.example."""
+    stub = _Stub()
+    guard = DashboardGuard(stub, GuardConfig())
+    for host in ("127.0.0.1:8080", "localhost", "LOCALHOST:80", "[::1]:8080", "::1"):
+        assert _call(guard, "GET", "/api/studies", host=host)[0] == "200 OK", host
+    for host in ("evil.example", "evil.example:8080", "127.0.0.1.evil.example", "10.0.0.5:8080"):
+        status, _, body = _call(guard, "GET", "/api/studies", host=host)
+        assert status.startswith("403") and b"loopback" in body, host
+    assert len(stub.calls) == 5
+    # with a token (remote mode) the token is the protection, whatever the host name
+    token = "t" * 43
+    remote = DashboardGuard(stub, GuardConfig(token=token))
+    assert _call(
+        remote, "GET", "/api/studies", host="dash.example", authorization=f"Bearer {token}"
+    )[0] == ("200 OK")
