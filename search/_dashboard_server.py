@@ -27,26 +27,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from types import FrameType
-from typing import Any, TextIO
+from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from hpsearch.storage import redact
-
-
-class _RedactingStream:
-    """A text stream that removes database passwords from everything written to it."""
-
-    def __init__(self, inner: TextIO) -> None:
-        self.inner = inner
-
-    def write(self, text: str) -> int:
-        return self.inner.write(redact(text))
-
-    def flush(self) -> None:
-        self.inner.flush()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+from hpsearch.storage import RedactingStream, redact
 
 
 class _Server(ThreadingMixIn, WSGIServer):
@@ -123,8 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--access-log", action="store_true")
     parser.add_argument("--parent-pid", type=int)
     args = parser.parse_args(argv)
-    sys.stdout = _RedactingStream(sys.stdout)
-    sys.stderr = _RedactingStream(sys.stderr)
+    sys.stdout = RedactingStream(sys.stdout)
+    sys.stderr = RedactingStream(sys.stderr)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s: %(message)s")
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:

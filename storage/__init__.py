@@ -10,6 +10,7 @@ from hpsearch.storage._rdb import (
     is_connection_error,
     open_storage,
 )
+from hpsearch.storage._secrets import RedactingStream, redact, redact_value, register_secrets_in
 from hpsearch.storage._studies import (
     StudyHandle,
     StudyNameError,
@@ -25,14 +26,15 @@ from hpsearch.storage._urls import (
     ENV_STORAGE,
     StorageLocation,
     StorageURLError,
+    display_command,
     hpsearch_home,
     parse_storage_url,
-    redact,
     resolve_storage,
 )
 
 __all__ = [
     "ENV_STORAGE",
+    "RedactingStream",
     "ResilientRDBStorage",
     "RunningTrial",
     "StorageLocation",
@@ -45,6 +47,7 @@ __all__ = [
     "check_reachable",
     "create_or_load_study",
     "default_study_name",
+    "display_command",
     "ensure_writable",
     "hpsearch_home",
     "is_connection_error",
@@ -54,6 +57,8 @@ __all__ = [
     "open_storage",
     "parse_storage_url",
     "redact",
+    "redact_value",
+    "register_secrets_in",
     "resolve_storage",
     "schema_lock",
     "study_exists",

@@ -7,6 +7,7 @@
 * The first connection is checked without retries, so an unreachable database is reported at
   once with a clear message and nothing is written.
 * Schema creation is serialised with a lock, so many processes can start on an empty database.
+* No attribute written through it holds a database password (:func:`redact_value`).
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import exc as sa_exc
 
 from hpsearch.storage._locks import schema_lock
-from hpsearch.storage._urls import StorageLocation, redact
+from hpsearch.storage._secrets import redact, redact_value
+from hpsearch.storage._urls import StorageLocation
 
 _logger = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -174,6 +176,21 @@ class ResilientRDBStorage(RDBStorage):
                 beat_age = (db_now - heartbeat.replace(tzinfo=None)).total_seconds()
             out.append(RunningTrial(trial_id, number, beat_age, started_age))
         return out
+
+    # Every attribute hpsearch, Optuna or optuna-dashboard writes passes here: no database
+    # password reaches the study, whichever text (command line, note, error) carries it.
+    def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
+        super().set_study_user_attr(study_id, key, redact_value(value))
+
+    def set_study_system_attr(self, study_id: int, key: str, value: Any) -> None:
+        super().set_study_system_attr(study_id, key, redact_value(value))
+
+    def _set_trial_attr_without_commit(
+        self, session: Any, model_cls: Any, trial_id: int, key: str, value: Any
+    ) -> None:
+        super()._set_trial_attr_without_commit(
+            session, model_cls, trial_id, key, redact_value(value)
+        )
 
     def set_trial_user_attrs(self, trial_id: int, attrs: Mapping[str, Any]) -> None:
         """Several user attributes of a running trial in one transaction (one round trip
