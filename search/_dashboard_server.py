@@ -69,10 +69,10 @@ def _build_app(args: argparse.Namespace) -> Any:
     import optuna_dashboard
 
     from hpsearch.search._artifacts import StudyArtifactStore
-    from hpsearch.storage import open_storage, resolve_storage
+    from hpsearch.storage import require_studies, resolve_storage
 
     location = resolve_storage(None)  # HPSEARCH_STORAGE, else the embedded database
-    storage = open_storage(location)
+    storage = require_studies(location)  # reads: creates no database, schema or lock file
     write_dir = Path(
         args.artifacts_dir or location.default_checkpoint_root() / "dashboard-artifacts"
     )
