@@ -14,7 +14,7 @@ import socket
 import sys
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
@@ -42,7 +42,7 @@ _logger = logging.getLogger(__name__)
 class TrialTask:
     """Everything a worker needs to run one trial (sent through Ray)."""
 
-    storage_url: str
+    storage_url: str = field(repr=False)  # may hold a password: never in a repr or a log
     study_name: str
     trial_id: int
     number: int

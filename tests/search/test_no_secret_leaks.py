@@ -128,3 +128,32 @@ def test_no_password_reaches_the_database_a_report_a_file_or_the_terminal(
     assert "Study note" in report.read_text()
     assert_clean("a file the run wrote", files_text(tmp_path / "ck"))
     assert_clean("the terminal", "\n".join(outputs))
+
+
+def test_a_private_ray_logs_no_secret_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ray writes the runtime env it is given, values included, to world-readable logs; the
+    workers of a private Ray inherit the driver's environment instead."""
+    import os
+
+    import ray
+
+    from hpsearch.search._pool import connect, disconnect
+
+    monkeypatch.setenv("HF_TOKEN", "hf_Ray-Tok3n-x")
+    monkeypatch.setenv("WANDB_API_KEY", "wb-Ray-K3y-x")
+    connect(None, num_cpus=1)
+    try:
+
+        @ray.remote(num_cpus=0)
+        def worker_env() -> tuple[str | None, str | None]:
+            return os.environ.get("HF_TOKEN"), os.environ.get("WANDB_API_KEY")
+
+        assert ray.get(worker_env.remote()) == ("hf_Ray-Tok3n-x", "wb-Ray-K3y-x")
+        session = Path(ray.nodes()[0]["ObjectStoreSocketName"]).parent.parent
+        logs = files_text(session / "logs")
+    finally:
+        disconnect()
+    assert "runtime env" in logs  # the log that used to carry the values was read
+    assert "Tok3n" not in logs and "K3y" not in logs
