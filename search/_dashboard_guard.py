@@ -169,9 +169,9 @@ class DashboardGuard:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = str(environ.get("REQUEST_METHOD", "GET")).upper()
         path = _path(environ)
-        if self._token is None and self._password is None:
-            if not is_loopback_host(str(environ.get("HTTP_HOST", "127.0.0.1"))):
-                return _refuse(start_response, "403 Forbidden", HOST_REASON)
+        unauthenticated = self._token is None and self._password is None
+        if unauthenticated and not is_loopback_host(str(environ.get("HTTP_HOST", "127.0.0.1"))):
+            return _refuse(start_response, "403 Forbidden", HOST_REASON)
         if self._token is not None:
             login = self._token_login(environ, start_response)
             if login is not None:

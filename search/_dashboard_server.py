@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from types import FrameType
-from typing import Any, TextIO
+from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from hpsearch.search._dashboard_guard import (
@@ -42,23 +42,7 @@ from hpsearch.search._dashboard_guard import (
     GuardConfig,
     redact_token,
 )
-from hpsearch.storage import redact
-
-
-class _RedactingStream:
-    """A text stream that removes database passwords from everything written to it."""
-
-    def __init__(self, inner: TextIO) -> None:
-        self.inner = inner
-
-    def write(self, text: str) -> int:
-        return self.inner.write(redact(text))
-
-    def flush(self) -> None:
-        self.inner.flush()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+from hpsearch.storage import RedactingStream, redact
 
 
 class _Server(ThreadingMixIn, WSGIServer):
@@ -98,10 +82,10 @@ def _build_app(args: argparse.Namespace) -> Any:
     import optuna_dashboard
 
     from hpsearch.search._artifacts import StudyArtifactStore
-    from hpsearch.storage import open_storage, resolve_storage
+    from hpsearch.storage import require_studies, resolve_storage
 
     location = resolve_storage(None)  # HPSEARCH_STORAGE, else the embedded database
-    storage = open_storage(location)
+    storage = require_studies(location)  # reads: creates no database, schema or lock file
     write_dir = Path(
         args.artifacts_dir or location.default_checkpoint_root() / "dashboard-artifacts"
     )
@@ -154,8 +138,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--auth", choices=("none", "token", "password"), default="none")
     parser.add_argument("--allow-write", action="store_true")
     args = parser.parse_args(argv)
-    sys.stdout = _RedactingStream(sys.stdout)
-    sys.stderr = _RedactingStream(sys.stderr)
+    sys.stdout = RedactingStream(sys.stdout)
+    sys.stderr = RedactingStream(sys.stderr)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s: %(message)s")
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:

@@ -18,6 +18,7 @@ import optuna
 from hpsearch.search import _attrs as A
 from hpsearch.spaces import SearchSpace, SpaceError, TaskSpec, load_space_dict, load_task
 from hpsearch.spaces._errors import IssueCollector
+from hpsearch.storage import redact
 
 
 class StudyMetaError(ValueError):
@@ -135,7 +136,12 @@ def _gpu_names() -> list[str]:
 
 
 def study_note(meta: StudyMeta, hardware: dict[str, Any]) -> str:
-    """Markdown for the dashboard's study note: space, task, hardware, command."""
+    """Markdown for the dashboard's study note: space, task, hardware, command. Redacted as a
+    whole: optuna-dashboard stores it in chunks, where a password could straddle two."""
+    return redact(_note_text(meta, hardware))
+
+
+def _note_text(meta: StudyMeta, hardware: dict[str, Any]) -> str:
     task = meta.task
     model = task.model or "all-MiniLM-L6-v2 (built-in demo)"
     data = task.dataset or "standard-library docstrings (built-in demo)"

@@ -43,8 +43,18 @@ class Cluster:
     address: str
 
 
-def forwarded_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k.startswith(_FORWARDED_ENV_PREFIXES)}
+# Ray writes a runtime env, values and all, to world-readable logs (runtime_env_agent.log).
+# A private local Ray's workers inherit this process's environment: send it no secrets.
+_SECRET_ENV_MARKERS = ("TOKEN", "KEY", "PASSWORD", "SECRET", "CREDENTIAL")
+
+
+def forwarded_env(*, secrets: bool = True) -> dict[str, str]:
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if k.startswith(_FORWARDED_ENV_PREFIXES)
+        and (secrets or not any(m in k.upper() for m in _SECRET_ENV_MARKERS))
+    }
 
 
 def connect(address: str | None, *, num_cpus: int | None = None, debug: bool = False) -> Cluster:
@@ -57,7 +67,7 @@ def connect(address: str | None, *, num_cpus: int | None = None, debug: bool = F
         "log_to_driver": debug,
         "logging_level": logging.INFO if debug else logging.ERROR,
         "configure_logging": True,
-        "runtime_env": {"env_vars": forwarded_env()},
+        "runtime_env": {"env_vars": forwarded_env(secrets=address is not None)},
     }
     if address is None:
         kwargs["num_cpus"] = num_cpus or os.cpu_count() or 1

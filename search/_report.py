@@ -21,6 +21,7 @@ from hpsearch.search import _attrs as A
 from hpsearch.search._overview import overview
 from hpsearch.search._progress import best_trial, fmt_duration, fmt_value
 from hpsearch.search._savings import Savings, compute_savings
+from hpsearch.storage import redact
 
 PLOTS: tuple[tuple[str, str], ...] = (
     ("optimization-history", "Optimization history"),
@@ -175,7 +176,8 @@ def _note(study: optuna.Study) -> str:
         return ""
     if not note:
         return ""
-    return f"<h2>Study note</h2><pre>{html.escape(note)}</pre>"
+    # A study written by an older hpsearch may hold a password in its note: never show it.
+    return f"<h2>Study note</h2><pre>{html.escape(redact(note))}</pre>"
 
 
 def build_report(study: optuna.Study) -> str:

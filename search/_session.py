@@ -33,10 +33,13 @@ from hpsearch.spaces import SearchSpace, TaskSpec, load_space
 from hpsearch.storage import (
     ResilientRDBStorage,
     StorageLocation,
+    StudyNotFoundError,
     StudyPaths,
     create_or_load_study,
     ensure_writable,
+    list_study_names,
     load_existing_study,
+    open_existing_storage,
     open_storage,
     resolve_storage,
     study_exists,
@@ -253,6 +256,18 @@ def _open(
     )
 
 
+def _open_for(prepared: Prepared) -> ResilientRDBStorage:
+    """A new study may create the database's schema; continuing one (``resume``, ``run
+    --study`` without ``--space``) needs it to exist, and creates nothing until it is found."""
+    if prepared.meta is not None:
+        return open_storage(prepared.location)
+    storage = open_existing_storage(prepared.location)
+    if storage is None or not study_exists(storage, prepared.study_name):
+        names = list_study_names(storage) if storage is not None else []
+        raise StudyNotFoundError(prepared.study_name, names, prepared.location.display)
+    return storage
+
+
 def execute(request: RunRequest, emit: Callable[[str], None]) -> RunSummary:
     prepared = prepare(request)
     if prepared.location.source == "default":
@@ -260,7 +275,7 @@ def execute(request: RunRequest, emit: Callable[[str], None]) -> RunSummary:
             f"Storage: embedded SQLite database at {prepared.location.sqlite_path} "
             "(pass --storage postgresql://... or set HPSEARCH_STORAGE for a server)"
         )
-    storage = open_storage(prepared.location)
+    storage = _open_for(prepared)
     # Serialised with other drivers starting on the same study: one creates it (settings and
     # warm-start trials exactly once), the others find it complete.
     with study_lock(prepared.location, prepared.study_name):

@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
@@ -24,7 +25,7 @@ from hpsearch.search._artifacts import upload_trial_artifacts
 from hpsearch.search._reporter import Heartbeat, OptunaReporter, TrialSuperseded
 from hpsearch.search.policy import build_pruner
 from hpsearch.spaces import SearchSpace
-from hpsearch.storage import open_storage, parse_storage_url
+from hpsearch.storage import RedactingStream, open_storage, parse_storage_url
 from hpsearch.trainers import (
     MemoryEstimateError,
     NonFiniteLossError,
@@ -41,7 +42,7 @@ _logger = logging.getLogger(__name__)
 class TrialTask:
     """Everything a worker needs to run one trial (sent through Ray)."""
 
-    storage_url: str
+    storage_url: str = field(repr=False)  # may hold a password: never in a repr or a log
     study_name: str
     trial_id: int
     number: int
@@ -76,6 +77,10 @@ class TrialWorker:
         self._studies: dict[tuple[str, str], optuna.Study] = {}
         self.trials_run = 0
         logging.getLogger("optuna").setLevel(logging.WARNING)
+        for name in ("stdout", "stderr"):  # the worker's log files never show a DB password
+            stream = getattr(sys, name)
+            if not isinstance(stream, RedactingStream):
+                setattr(sys, name, RedactingStream(stream))
 
     def info(self) -> dict[str, Any]:
         import ray

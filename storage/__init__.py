@@ -1,15 +1,21 @@
 """Study storage: URLs, RDBStorage wiring, study creation, locks, checkpoint locations."""
 
-from hpsearch.storage._locks import named_lock, schema_lock, study_lock
-from hpsearch.storage._paths import StudyPaths, ensure_writable
-from hpsearch.storage._rdb import (
-    ResilientRDBStorage,
-    RunningTrial,
+from hpsearch.storage._errors import (
+    StorageNotFoundError,
+    StoragePathError,
     StorageUnavailableError,
-    check_reachable,
-    is_connection_error,
-    open_storage,
 )
+from hpsearch.storage._locks import named_lock, schema_lock, study_lock
+from hpsearch.storage._open import (
+    check_reachable,
+    load_study_read_only,
+    open_existing_storage,
+    open_storage,
+    require_studies,
+)
+from hpsearch.storage._paths import StudyPaths, ensure_writable
+from hpsearch.storage._rdb import ResilientRDBStorage, RunningTrial, is_connection_error
+from hpsearch.storage._secrets import RedactingStream, redact, redact_value, register_secrets_in
 from hpsearch.storage._studies import (
     StudyHandle,
     StudyNameError,
@@ -25,17 +31,20 @@ from hpsearch.storage._urls import (
     ENV_STORAGE,
     StorageLocation,
     StorageURLError,
+    display_command,
     hpsearch_home,
     parse_storage_url,
-    redact,
     resolve_storage,
 )
 
 __all__ = [
     "ENV_STORAGE",
+    "RedactingStream",
     "ResilientRDBStorage",
     "RunningTrial",
     "StorageLocation",
+    "StorageNotFoundError",
+    "StoragePathError",
     "StorageURLError",
     "StorageUnavailableError",
     "StudyHandle",
@@ -45,15 +54,21 @@ __all__ = [
     "check_reachable",
     "create_or_load_study",
     "default_study_name",
+    "display_command",
     "ensure_writable",
     "hpsearch_home",
     "is_connection_error",
     "list_study_names",
     "load_existing_study",
+    "load_study_read_only",
     "named_lock",
+    "open_existing_storage",
     "open_storage",
     "parse_storage_url",
     "redact",
+    "redact_value",
+    "register_secrets_in",
+    "require_studies",
     "resolve_storage",
     "schema_lock",
     "study_exists",

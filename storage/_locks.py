@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy
 
+from hpsearch.storage._errors import StoragePathError
+
 if TYPE_CHECKING:
     from hpsearch.storage._urls import StorageLocation
 
@@ -93,8 +95,15 @@ def _file_lock(location: StorageLocation, name: str) -> Iterator[None]:
     assert location.sqlite_path is not None
     suffix = hashlib.blake2b(name.encode(), digest_size=6).hexdigest()
     path = location.sqlite_path.with_name(f".{location.sqlite_path.name}.{suffix}.lock")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
+    try:
+        handle = open(path, "a+")  # noqa: SIM115 - closed below
+    except OSError as exc:  # name the database, not this internal file
+        raise StoragePathError(
+            f"cannot use the embedded database {location.sqlite_path}: {exc.strerror or exc} "
+            f"on its folder {path.parent}; pass --storage sqlite:///A/WRITABLE/FOLDER/hpsearch.db "
+            "or set HPSEARCH_HOME"
+        ) from None
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

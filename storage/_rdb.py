@@ -4,9 +4,10 @@
 * :class:`ResilientRDBStorage` retries an operation that failed because the connection was
   lost, with backoff, for up to ``HPSEARCH_DB_RETRY_SECONDS`` (default 300 s), so workers and
   the driver ride out a database restart instead of failing live trials.
-* The first connection is checked without retries, so an unreachable database is reported at
-  once with a clear message and nothing is written.
-* Schema creation is serialised with a lock, so many processes can start on an empty database.
+* No attribute written through it holds a database password (:func:`redact_value`).
+
+Opening one (connection check, schema creation, read-only opening) is in
+:mod:`hpsearch.storage._open`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -30,18 +30,10 @@ from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import exc as sa_exc
 
-from hpsearch.storage._locks import schema_lock
-from hpsearch.storage._urls import StorageLocation, redact
+from hpsearch.storage._secrets import redact_value
 
 _logger = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
-
-ENV_RETRY_SECONDS = "HPSEARCH_DB_RETRY_SECONDS"
-CONNECT_TIMEOUT_S = 10
-
-
-class StorageUnavailableError(RuntimeError):
-    """The database cannot be reached (message is password-free)."""
 
 
 def is_connection_error(exc: BaseException) -> bool:
@@ -175,6 +167,21 @@ class ResilientRDBStorage(RDBStorage):
             out.append(RunningTrial(trial_id, number, beat_age, started_age))
         return out
 
+    # Every attribute hpsearch, Optuna or optuna-dashboard writes passes here: no database
+    # password reaches the study, whichever text (command line, note, error) carries it.
+    def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
+        super().set_study_user_attr(study_id, key, redact_value(value))
+
+    def set_study_system_attr(self, study_id: int, key: str, value: Any) -> None:
+        super().set_study_system_attr(study_id, key, redact_value(value))
+
+    def _set_trial_attr_without_commit(
+        self, session: Any, model_cls: Any, trial_id: int, key: str, value: Any
+    ) -> None:
+        super()._set_trial_attr_without_commit(
+            session, model_cls, trial_id, key, redact_value(value)
+        )
+
     def set_trial_user_attrs(self, trial_id: int, attrs: Mapping[str, Any]) -> None:
         """Several user attributes of a running trial in one transaction (one round trip
         instead of one per attribute)."""
@@ -280,67 +287,3 @@ def _as_local(when: datetime | None) -> datetime | None:
     if when is None:
         return None
     return when.replace(tzinfo=timezone.utc).astimezone().replace(tzinfo=None)
-
-
-def engine_kwargs(location: StorageLocation) -> dict[str, Any]:
-    if location.is_sqlite:
-        # Several processes share the file: wait for the write lock instead of failing.
-        return {"connect_args": {"timeout": 60}}
-    return {
-        "pool_pre_ping": True,
-        "pool_size": 2,
-        "max_overflow": 4,
-        "pool_recycle": 1800,
-        "connect_args": {"connect_timeout": CONNECT_TIMEOUT_S},
-    }
-
-
-def check_reachable(location: StorageLocation) -> None:
-    """Connect once, without retries; raise :class:`StorageUnavailableError` if that fails."""
-    if location.sqlite_path is not None:
-        directory = location.sqlite_path.parent
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StorageUnavailableError(
-                f"cannot create the folder for the embedded database {directory}: {exc.strerror}"
-            ) from None
-        return
-    engine = sqlalchemy.create_engine(location.url, **engine_kwargs(location))
-    try:
-        with engine.connect() as conn:
-            conn.execute(sqlalchemy.text("SELECT 1"))
-    except sa_exc.SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-        raise StorageUnavailableError(
-            f"cannot reach the database at {location.display}: {redact(reason)}"
-        ) from None
-    finally:
-        engine.dispose()
-
-
-def open_storage(
-    location: StorageLocation, *, check: bool = True, create_schema: bool = True
-) -> ResilientRDBStorage:
-    """An Optuna RDB storage for ``location``; the schema is created if missing."""
-    if check:
-        check_reachable(location)
-    kwargs = engine_kwargs(location)
-    retry = float(os.environ.get(ENV_RETRY_SECONDS, "300"))
-    try:
-        if create_schema:
-            with schema_lock(location):
-                storage = ResilientRDBStorage(location.url, engine_kwargs=kwargs)
-        else:
-            storage = ResilientRDBStorage(
-                location.url, engine_kwargs=kwargs, skip_table_creation=True
-            )
-    except sa_exc.SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-        raise StorageUnavailableError(
-            f"cannot open the study storage at {location.display}: {redact(reason)}"
-        ) from None
-    except RuntimeError as exc:  # Optuna's schema-version check
-        raise StorageUnavailableError(redact(str(exc))) from None
-    storage.retry_seconds = retry
-    return storage

@@ -36,6 +36,8 @@ def describe(exc: BaseException) -> Failure:
     from hpsearch.search._session import InputError
     from hpsearch.spaces import SpaceError
     from hpsearch.storage import (
+        StorageNotFoundError,
+        StoragePathError,
         StorageUnavailableError,
         StorageURLError,
         StudyNameError,
@@ -49,6 +51,8 @@ def describe(exc: BaseException) -> Failure:
             "fix the space and check it with: hpsearch spaces validate FILE",
             EXIT_BAD_INPUT,
         )
+    if isinstance(exc, StoragePathError | StorageNotFoundError):
+        return Failure(str(exc), None, EXIT_BAD_INPUT)
     if isinstance(exc, StorageUnavailableError):
         return Failure(
             str(exc),

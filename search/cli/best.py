@@ -41,10 +41,9 @@ def _verify(folder: Path) -> Any:
 def cmd_best(args: argparse.Namespace) -> int:
     from hpsearch.search import _attrs as A
     from hpsearch.search._export import export_best, require_best
-    from hpsearch.storage import load_existing_study, open_storage, resolve_storage
+    from hpsearch.storage import load_study_read_only, resolve_storage
 
-    location = resolve_storage(args.storage)
-    study = load_existing_study(open_storage(location), args.study, location.display)
+    study = load_study_read_only(resolve_storage(args.storage), args.study)
     space = study.user_attrs.get(A.STUDY_SPACE) or {}
     metric = str((space.get("objective") or {}).get("metric", "value"))
     best = require_best(study)

@@ -120,15 +120,14 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
     from hpsearch.search._dashboard import check_bind, dashboard_access, start_dashboard
-    from hpsearch.storage import load_existing_study, open_storage, resolve_storage
+    from hpsearch.storage import load_study_read_only, require_studies, resolve_storage
 
     warning = check_bind(args.host, args.allow_remote)  # before touching anything
     access = dashboard_access(args.allow_remote, args.allow_write)
     location = resolve_storage(args.storage)
-    storage = open_storage(location)
-    study_id = None
-    if args.study:
-        study_id = load_existing_study(storage, args.study, location.display)._study_id
+    # Reading only: a missing database, schema or study is reported, never created.
+    study_id = load_study_read_only(location, args.study)._study_id if args.study else None
+    storage = require_studies(location)
     handle = start_dashboard(
         location,
         host=args.host,

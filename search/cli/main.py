@@ -47,16 +47,23 @@ def _configure_logging(debug: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    _configure_logging(args.debug)
+    from hpsearch.storage import RedactingStream, redact, register_secrets_in
+
+    words = list(sys.argv[1:] if argv is None else argv)
+    for word in words:  # a password in any argument, even one argparse rejects
+        register_secrets_in(word)
+    # Everything printed, logged or shown in a traceback loses its database passwords.
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = RedactingStream(streams[0]), RedactingStream(streams[1])
+    args = argparse.Namespace(debug="--debug" in words)
     try:
+        args = build_parser().parse_args(words)
+        args.argv = words  # the command a study records (run.py: display_command)
+        _configure_logging(args.debug)
         return int(args.func(args))
     except SystemExit:
         raise
     except BaseException as exc:
-        from hpsearch.storage import redact
-
         failure = describe(exc)
         if args.debug:
             traceback.print_exc()
@@ -64,6 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if failure.hint:
             print(f"hint: {redact(failure.hint)}", file=sys.stderr)
         return failure.code
+    finally:
+        sys.stdout, sys.stderr = streams
 
 
 def entry() -> None:  # pragma: no cover - console script

@@ -27,13 +27,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from hpsearch.search._report import build_report
-    from hpsearch.storage import load_existing_study, open_storage, resolve_storage
+    from hpsearch.storage import load_study_read_only, resolve_storage
 
     out = Path(args.out or f"{args.study}-report.html").expanduser()
     if out.is_dir():
         raise IsADirectoryError(21, "--out names a folder; pass a file name", str(out))
-    location = resolve_storage(args.storage)
-    study = load_existing_study(open_storage(location), args.study, location.display)
+    study = load_study_read_only(resolve_storage(args.storage), args.study)
     text = build_report(study)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from typing import Any
 
@@ -140,10 +139,11 @@ def task_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def _command_line() -> str:
-    from hpsearch.storage import redact
+def _command_line(args: argparse.Namespace) -> str:
+    """The command the study records: the storage value in its password-free display form."""
+    from hpsearch.storage import display_command
 
-    return redact(shlex.join(["hpsearch", *sys.argv[1:]]))
+    return display_command(getattr(args, "argv", None) or sys.argv[1:])
 
 
 def _finish(summary: Any) -> int:
@@ -166,7 +166,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         workers=args.workers,
         address=args.address,
         debug=args.debug,
-        command=_command_line(),
+        command=_command_line(args),
         dashboard=run_options(args),
         warm_start_from=args.warm_start_from,
     )
@@ -184,7 +184,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
         workers=args.workers,
         address=args.address,
         debug=args.debug,
-        command=_command_line(),
+        command=_command_line(args),
         resume_only=True,
         dashboard=run_options(args),
     )

@@ -37,6 +37,10 @@ def _snapshot(storage: Any, study: str | None, display: str) -> list[Any]:
     from hpsearch.search._overview import all_overviews, overview
     from hpsearch.storage import StudyNotFoundError, list_study_names
 
+    if storage is None:  # the database has no study yet (nothing was created to find out)
+        if study is not None:
+            raise StudyNotFoundError(study, [], display)
+        return []
     if study is None:
         return all_overviews(storage)
     try:
@@ -67,7 +71,7 @@ def _show(rows: list[Any], args: argparse.Namespace, display: str) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from hpsearch.storage import open_storage, resolve_storage, validate_study_name
+    from hpsearch.storage import open_existing_storage, resolve_storage, validate_study_name
 
     if args.study is not None:
         validate_study_name(args.study)
@@ -76,8 +80,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 
         raise InputError(f"--interval must be positive, got {args.interval:g}")
     location = resolve_storage(args.storage)
-    storage = open_storage(location)
+    storage = None
     while True:
+        if storage is None:  # reading only: an empty or missing database is not created
+            storage = open_existing_storage(location)
         rows = _snapshot(storage, args.study, location.display)
         _show(rows, args, location.display)
         if not args.watch or (rows and all(r.state == "done" for r in rows)):

@@ -17,10 +17,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_studies(args: argparse.Namespace) -> int:
     from hpsearch.search._overview import all_overviews
-    from hpsearch.storage import open_storage, resolve_storage
+    from hpsearch.storage import open_existing_storage, resolve_storage
 
     location = resolve_storage(args.storage)
-    rows = all_overviews(open_storage(location))
+    storage = open_existing_storage(location)  # creates nothing, not even an empty database
+    rows = all_overviews(storage) if storage is not None else []
     if args.json:
         emit(json.dumps([r.to_json() for r in rows]))
         return 0
