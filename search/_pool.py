@@ -9,8 +9,10 @@ CPUs.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import os
+import sys
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +36,13 @@ class RayConnectError(RuntimeError):
     """Ray could not be started or reached."""
 
 
+# Ray's one public switch for a single-machine Ray: with it off, Ray takes 127.0.0.1 as this
+# node's address (what it does on macOS and Windows), and then every server of the instance
+# (GCS, raylet, object manager, workers, dashboard agent, metrics exporter) binds loopback.
+# Ray reads it once, when ``ray`` is first imported.
+_SINGLE_MACHINE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
 @dataclass(frozen=True)
 class Cluster:
     started_locally: bool
@@ -47,11 +56,44 @@ def forwarded_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k.startswith(_FORWARDED_ENV_PREFIXES)}
 
 
-def connect(address: str | None, *, num_cpus: int | None = None, debug: bool = False) -> Cluster:
-    """Join the cluster at ``address`` (or ``RAY_ADDRESS``), or start a private local one."""
+def _import_ray_single_machine() -> Any:
+    """``import ray`` so that a private instance started from it binds loopback only."""
+    if "ray" not in sys.modules:
+        previous = os.environ.get(_SINGLE_MACHINE_ENV)
+        os.environ[_SINGLE_MACHINE_ENV] = "0"
+        try:
+            import ray
+        finally:  # only Ray's import reads it; children must not inherit it
+            if previous is None:
+                os.environ.pop(_SINGLE_MACHINE_ENV, None)
+            else:
+                os.environ[_SINGLE_MACHINE_ENV] = previous
     import ray
+    import ray.util
 
+    node_ip = ray.util.get_node_ip_address()
+    try:
+        loopback = ipaddress.ip_address(node_ip).is_loopback
+    except ValueError:  # a host name
+        loopback = False
+    if not loopback:
+        raise RayConnectError(
+            f"refusing to start a private Ray on {node_ip}: it would listen on every "
+            "interface. Ray was imported before hpsearch in this process; set "
+            f"{_SINGLE_MACHINE_ENV}=0 before importing it, or pass --address"
+        )
+    return ray
+
+
+def connect(address: str | None, *, num_cpus: int | None = None, debug: bool = False) -> Cluster:
+    """Join the cluster at ``address`` (or ``RAY_ADDRESS``), or start a private local one.
+
+    A private Ray (no address, or ``local``) listens on 127.0.0.1 only. Joining a cluster is
+    unchanged.
+    """
     address = address or os.environ.get("RAY_ADDRESS") or None
+    if address is not None and address.strip() == "local":
+        address = None
     kwargs: dict[str, Any] = {
         "include_dashboard": False,
         "log_to_driver": debug,
@@ -60,7 +102,10 @@ def connect(address: str | None, *, num_cpus: int | None = None, debug: bool = F
         "runtime_env": {"env_vars": forwarded_env()},
     }
     if address is None:
+        ray = _import_ray_single_machine()
         kwargs["num_cpus"] = num_cpus or os.cpu_count() or 1
+    else:
+        import ray
     try:
         # "local" always starts a private Ray, even on a machine that is already a Ray node
         ray.init(address=address or "local", **kwargs)
