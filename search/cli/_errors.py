@@ -28,7 +28,7 @@ def describe(exc: BaseException) -> Failure:
     from hpsearch.search._driver import Interrupted, WorkerStartupError
     from hpsearch.search._export import ExportError, NoBestTrialError
     from hpsearch.search._meta import StudyMetaError
-    from hpsearch.search._pool import RayConnectError
+    from hpsearch.search._pool import RayConnectError, WorkerPlanError
     from hpsearch.search._session import InputError
     from hpsearch.spaces import SpaceError
     from hpsearch.storage import (
@@ -57,6 +57,8 @@ def describe(exc: BaseException) -> Failure:
             str(exc), "list the studies with: hpsearch studies --storage URL", EXIT_BAD_INPUT
         )
     if isinstance(exc, (StorageURLError, StudyNameError, StudyMetaError, InputError)):
+        return Failure(str(exc), None, EXIT_BAD_INPUT)
+    if isinstance(exc, WorkerPlanError):
         return Failure(str(exc), None, EXIT_BAD_INPUT)
     if isinstance(exc, DashboardBindError):
         return Failure(
@@ -87,6 +89,14 @@ def describe(exc: BaseException) -> Failure:
             str(exc),
             "check the Ray workers' logs (ray logs) and that every node has hpsearch installed; "
             "running trials were handed over: hpsearch resume STUDY",
+            EXIT_UNAVAILABLE,
+        )
+    if isinstance(exc, RayConnectError) and exc.local:
+        return Failure(
+            str(exc),
+            "check Ray's temporary folder (RAY_TMPDIR, default /tmp/ray: writable, with free "
+            "space) and free memory; run again with --debug for Ray's own output, or join a "
+            "running cluster with --address",
             EXIT_UNAVAILABLE,
         )
     if isinstance(exc, RayConnectError):
