@@ -1,7 +1,7 @@
 """Study storage: URLs, RDBStorage wiring, study creation, locks, checkpoint locations."""
 
 from hpsearch.storage._locks import named_lock, schema_lock, study_lock
-from hpsearch.storage._paths import StudyPaths, ensure_writable
+from hpsearch.storage._paths import StudyPaths, check_writable, ensure_writable
 from hpsearch.storage._rdb import (
     ResilientRDBStorage,
     RunningTrial,
@@ -43,6 +43,7 @@ __all__ = [
     "StudyNotFoundError",
     "StudyPaths",
     "check_reachable",
+    "check_writable",
     "create_or_load_study",
     "default_study_name",
     "ensure_writable",
