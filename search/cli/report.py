@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hpsearch.search.cli import _args
 from hpsearch.search.cli._common import add_storage_flag, emit
 
 
@@ -14,10 +15,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="a self-contained HTML report: Optuna's plots, the best configuration, "
         "pruning savings",
     )
-    parser.add_argument("study", metavar="STUDY")
+    parser.add_argument("study", type=_args.text, metavar="STUDY")
     add_storage_flag(parser)
     parser.add_argument(
         "--out",
+        type=_args.text,
         metavar="FILE",
         default=None,
         help="where to write the report (default: STUDY-report.html)",
