@@ -34,10 +34,16 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = Path(args.out or f"{args.study}-report.html").expanduser()
     if out.is_dir():
         raise IsADirectoryError(21, "--out names a folder; pass a file name", str(out))
+    if not out.parent.is_dir():  # only the file is created, never folders
+        from hpsearch.search._session import InputError
+
+        raise InputError(
+            f"--out {out}: {out.parent} is not an existing folder; create it first or "
+            "pass a file in an existing folder"
+        )
     location = resolve_storage(args.storage)
     study = load_existing_study(open_storage(location), args.study, location.display)
     text = build_report(study)
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(out)
