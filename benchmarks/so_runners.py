@@ -54,6 +54,9 @@ def _space_yaml(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_hpsearch(args: argparse.Namespace) -> dict[str, Any]:
+    # so_worker_profile imports Ray before hpsearch does; hpsearch's private Ray is
+    # loopback-only, a switch Ray reads at import (search/_pool.py), so set it first.
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     import optuna
     import so_profile
     import yaml

@@ -59,6 +59,11 @@ def require_best(study: optuna.Study) -> FrozenTrial:
 def _check_target(dest: Path) -> None:
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise ExportError(f"export folder {dest} exists and is not empty; pass a new folder")
+    if not dest.parent.is_dir():  # only the export folder itself is created
+        raise ExportError(
+            f"export folder {dest}: its parent {dest.parent} is not an existing folder; create it "
+            "first or pass a folder inside an existing one"
+        )
 
 
 def _from_artifacts(study: optuna.Study, trial: FrozenTrial, dest: Path) -> bool:
@@ -125,7 +130,6 @@ def export_best(study: optuna.Study, dest: Path, metric: str = "value") -> Expor
         (tmp / "best_trial.json").write_text(json.dumps(summary, indent=2, default=str))
         if dest.exists():
             dest.rmdir()
-        dest.parent.mkdir(parents=True, exist_ok=True)
         tmp.rename(dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

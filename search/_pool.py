@@ -9,8 +9,11 @@ CPUs.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import os
+import socket
+import sys
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +34,27 @@ _FORWARDED_ENV_PREFIXES = (
 
 
 class RayConnectError(RuntimeError):
-    """Ray could not be started or reached."""
+    """Ray could not be started (``local``) or reached."""
+
+    def __init__(self, message: str, *, local: bool = False) -> None:
+        super().__init__(message)
+        self.local = local
+
+
+class RayAddressError(ValueError):
+    """A Ray address that is not ``auto``, ``local``, ``HOST:PORT`` or ``ray://HOST[:PORT]``."""
+
+
+# Ray's one public switch for a single-machine Ray: with it off, Ray takes 127.0.0.1 as this
+# node's address (what it does on macOS and Windows), and then every server of the instance
+# (GCS, raylet, object manager, workers, dashboard agent, metrics exporter) binds loopback.
+# Ray reads it once, when ``ray`` is first imported.
+_SINGLE_MACHINE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+PROBE_TIMEOUT_S = 5.0
+
+
+class WorkerPlanError(ValueError):
+    """No trial worker could ever start (it would wait forever with "0 running")."""
 
 
 @dataclass(frozen=True)
@@ -57,11 +80,100 @@ def forwarded_env(*, secrets: bool = True) -> dict[str, str]:
     }
 
 
-def connect(address: str | None, *, num_cpus: int | None = None, debug: bool = False) -> Cluster:
-    """Join the cluster at ``address`` (or ``RAY_ADDRESS``), or start a private local one."""
-    import ray
+def parse_ray_address(address: str) -> tuple[str, int] | None:
+    """(host, port) of a cluster address; None for ``auto`` and ``local`` (no probe)."""
+    value = address.strip()
+    if value in ("auto", "local"):
+        return None
+    rest = value
+    client = rest.startswith("ray://")
+    if client:
+        rest = rest[len("ray://") :]
+    if "://" in rest or not rest or "/" in rest:
+        raise RayAddressError(f"Ray address {address!r} is not auto, HOST:PORT or ray://HOST:PORT")
+    if rest.startswith("["):  # [IPv6]:PORT
+        host, _, tail = rest[1:].partition("]")
+        port_text = tail[1:] if tail.startswith(":") else ""
+    else:
+        host, _, port_text = rest.rpartition(":") if ":" in rest else (rest, "", "")
+    if not port_text and client:
+        port_text = "10001"  # the Ray Client server's default port
+    if not host or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise RayAddressError(
+            f"Ray address {address!r} needs a host and a port from 1 to 65535 (HOST:PORT)"
+        )
+    return host, int(port_text)
 
+
+def _probe(address: str, timeout: float = PROBE_TIMEOUT_S) -> None:
+    """Fail in seconds, with one line, where Ray itself would retry for minutes."""
+    target = parse_ray_address(address)
+    if target is None:
+        return
+    host, port = target
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise RayConnectError(
+            f"cannot connect to Ray at {address}: nothing answers on {host}:{port} ({reason})"
+        ) from None
+    if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
+        return  # a TLS cluster: a plain gRPC handshake proves nothing
+    import grpc
+
+    channel = grpc.insecure_channel(f"{host}:{port}" if ":" not in host else f"[{host}]:{port}")
+    try:
+        grpc.channel_ready_future(channel).result(timeout=timeout)
+    except grpc.FutureTimeoutError:
+        raise RayConnectError(
+            f"cannot connect to Ray at {address}: {host}:{port} accepts connections but "
+            f"does not answer as a Ray cluster (no gRPC handshake within {timeout:g}s); "
+            "is it the head's GCS port (ray start --head --port)?"
+        ) from None
+    finally:
+        channel.close()
+
+
+def _import_ray_single_machine() -> Any:
+    """``import ray`` so that a private instance started from it binds loopback only."""
+    if "ray" not in sys.modules:
+        previous = os.environ.get(_SINGLE_MACHINE_ENV)
+        os.environ[_SINGLE_MACHINE_ENV] = "0"
+        try:
+            import ray
+        finally:  # only Ray's import reads it; children must not inherit it
+            if previous is None:
+                os.environ.pop(_SINGLE_MACHINE_ENV, None)
+            else:
+                os.environ[_SINGLE_MACHINE_ENV] = previous
+    import ray
+    import ray.util
+
+    node_ip = ray.util.get_node_ip_address()
+    try:
+        loopback = ipaddress.ip_address(node_ip).is_loopback
+    except ValueError:  # a host name
+        loopback = False
+    if not loopback:
+        raise RayConnectError(
+            f"refusing to start a private Ray on {node_ip}: it would listen on every "
+            "interface. Ray was imported before hpsearch in this process; set "
+            f"{_SINGLE_MACHINE_ENV}=0 before importing it, or pass --address",
+            local=True,
+        )
+    return ray
+
+
+def connect(address: str | None, *, num_cpus: int | None = None, debug: bool = False) -> Cluster:
+    """Join the cluster at ``address`` (or ``RAY_ADDRESS``), or start a private local one.
+
+    A private Ray (no address, or ``local``) listens on 127.0.0.1 only. Joining a cluster is
+    unchanged, after a quick check that something answers at the address.
+    """
     address = address or os.environ.get("RAY_ADDRESS") or None
+    if address is not None and address.strip() == "local":
+        address = None
     kwargs: dict[str, Any] = {
         "include_dashboard": False,
         "log_to_driver": debug,
@@ -70,15 +182,27 @@ def connect(address: str | None, *, num_cpus: int | None = None, debug: bool = F
         "runtime_env": {"env_vars": forwarded_env(secrets=address is not None)},
     }
     if address is None:
+        ray = _import_ray_single_machine()
         kwargs["num_cpus"] = num_cpus or os.cpu_count() or 1
+    else:
+        try:
+            _probe(address)
+        except RayAddressError as exc:
+            raise RayConnectError(f"cannot connect to Ray: {exc}") from None
+        import ray
+    already = ray.is_initialized()
     try:
         # "local" always starts a private Ray, even on a machine that is already a Ray node
         ray.init(address=address or "local", **kwargs)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        where = address or "a local Ray instance"
-        raise RayConnectError(
-            f"cannot connect to Ray at {where}: {str(exc).splitlines()[0]}"
-        ) from None
+    except Exception as exc:  # Ray raises bare Exception, OSError, TimeoutError... at start
+        if not already:
+            with contextlib.suppress(Exception):  # stop whatever part of it did start
+                ray.shutdown()
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if address is None:
+            message = f"cannot start a local Ray instance: {text}"
+            raise RayConnectError(message, local=True) from None
+        raise RayConnectError(f"cannot connect to Ray at {address}: {text}") from None
     resources = ray.cluster_resources()
     return Cluster(
         started_locally=address is None,
@@ -105,7 +229,17 @@ def plan_workers(
 ) -> tuple[int, float]:
     """(number of workers, GPUs per worker): GPU trials where there are GPUs, else CPU."""
     gpus = gpus_per_trial if cluster.gpus > 0 else 0.0
-    if requested:
+    if requested is not None and requested < 1:
+        raise WorkerPlanError(f"the number of workers must be at least 1, got {requested}")
+    if cluster.started_locally and (cpus_per_trial > cluster.cpus or gpus > cluster.gpus):
+        # No worker could ever start: say so now rather than wait with "0 running".
+        need = f"{cpus_per_trial:g} CPU" + (f" and {gpus:g} GPU" if gpus else "")
+        raise WorkerPlanError(
+            f"a trial needs {need} but this machine's Ray has {cluster.cpus:g} CPU and "
+            f"{cluster.gpus:g} GPU; lower resources.cpus_per_trial/gpus_per_trial in the "
+            "space, or join a larger cluster with --address"
+        )
+    if requested is not None:
         return requested, gpus
     if gpus > 0:
         fit = int(cluster.gpus / gpus + 1e-9)

@@ -2,6 +2,8 @@
 
 Order matters for "nothing half-written": the space, the task, the study name, the model and
 the data are all checked before the database is touched, so rejected input writes nothing.
+Then, still before any write, the checkpoint folder, the dashboard port and Ray are checked
+(:mod:`hpsearch.search._preflight`); a failure after the study is written says how to resume.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from hpsearch.search._meta import (
     set_checkpoint_root,
     study_note,
 )
-from hpsearch.search._pool import WorkerPool, connect, disconnect, plan_workers
+from hpsearch.search._pool import Cluster, WorkerPool, connect, disconnect, plan_workers
+from hpsearch.search._preflight import check_checkpoint_root, check_dashboard_port, resumable
 from hpsearch.search._trialconfig import build_trial_config
 from hpsearch.search._validate import build_task, raise_if_invalid
 from hpsearch.search.policy import build_pruner, build_sampler, grid_size
@@ -125,8 +128,23 @@ def _check_trainable(space: SearchSpace, task: TaskSpec, location: StorageLocati
         raise ConfigError("; ".join(problems))
 
 
+def _check_request(request: RunRequest) -> None:
+    """Values the CLI rejects at parse time, checked again for callers of this module."""
+    for flag, number in (("--trials", request.trials), ("--workers", request.workers)):
+        if number is not None and number < 1:
+            raise InputError(f"{flag} must be at least 1, got {number}")
+    for flag, value in (
+        ("--study", request.study),
+        ("--checkpoint-dir", request.checkpoint_dir),
+        ("--address", request.address),
+    ):
+        if value is not None and not value.strip():
+            raise InputError(f"{flag} is empty; pass a value or leave the flag out")
+
+
 def prepare(request: RunRequest) -> Prepared:
     """Validate every input; touches no database."""
+    _check_request(request)
     location = resolve_storage(request.storage)
     if request.dashboard is not None:
         check_bind(request.dashboard.host, request.dashboard.allow_remote)
@@ -140,16 +158,16 @@ def prepare(request: RunRequest) -> Prepared:
         return Prepared(location, request.study, None, request.trials)
     space = load_space(request.space or DEFAULT_SPACE)
     task = build_task(space, request.task)
-    budget = request.trials or space.trials
+    budget = request.trials if request.trials is not None else space.trials
     if space.sampler.type == "grid" and request.trials is None:
         budget = min(budget, grid_size(space))
     raise_if_invalid(space, task, f"space {space.name!r}", budget)
-    study_name = request.study or default_study_name(space, task)
+    study_name = request.study if request.study is not None else default_study_name(space, task)
     validate_study_name(study_name)
     _check_trainable(space, task, location)
     root = (
         Path(request.checkpoint_dir)
-        if request.checkpoint_dir
+        if request.checkpoint_dir is not None
         else (location.default_checkpoint_root())
     )
     meta = StudyMeta(
@@ -166,8 +184,9 @@ def _load_existing(
     storage: ResilientRDBStorage,
     prepared: Prepared,
     request: RunRequest,
-    emit: Callable[[str], None],
+    emit: Callable[[str], None] | None,
 ) -> StudyMeta:
+    """The stored settings with this run's changes; written (and told) only with ``emit``."""
     probe = load_existing_study(storage, prepared.study_name, prepared.location.display)
     meta = load_meta(probe)
     if prepared.meta is not None and (
@@ -180,13 +199,17 @@ def _load_existing(
             "with --study NEW_NAME"
         )
     if prepared.budget is not None and prepared.budget != meta.budget:
-        set_budget(probe, prepared.budget)
+        if emit is not None:
+            set_budget(probe, prepared.budget)
         meta = replace(meta, budget=prepared.budget)
-    if request.checkpoint_dir:
+    if request.checkpoint_dir is not None:
         root = Path(request.checkpoint_dir).resolve()
         if root != meta.checkpoint_root:
-            set_checkpoint_root(probe, root)
+            if emit is not None:
+                set_checkpoint_root(probe, root)
             meta = replace(meta, checkpoint_root=root)
+    if emit is None:
+        return meta
     emit(
         f"Continuing study {prepared.study_name!r} ({meta.space.name}, budget {meta.budget}) "
         f"in {prepared.location.display}"
@@ -195,11 +218,12 @@ def _load_existing(
 
 
 def _warm_start(
-    storage: ResilientRDBStorage, prepared: Prepared, meta: StudyMeta, source: str | None
+    storage: ResilientRDBStorage | None, prepared: Prepared, meta: StudyMeta, source: str | None
 ) -> list[tuple[dict[str, Any], str]]:
     """(params, label) of the trials to run first: an earlier study's best, then the space's."""
     out: list[tuple[dict[str, Any], str]] = []
     if source is not None:
+        assert storage is not None  # _plan opens the storage to read the earlier study
         earlier = load_existing_study(storage, source, prepared.location.display)
         try:
             best = earlier.best_trial
@@ -225,10 +249,9 @@ def _create(
     prepared: Prepared,
     meta: StudyMeta,
     emit: Callable[[str], None],
-    warm_start_from: str | None = None,
+    first: list[tuple[dict[str, Any], str]],
 ) -> None:
     """Create the study with its settings, note and warm-start trials (under the study lock)."""
-    first = _warm_start(storage, prepared, meta, warm_start_from)  # checked before any write
     handle = create_or_load_study(storage, prepared.study_name, meta.space.objective.direction)
     save_meta(handle.study, meta)
     from optuna_dashboard import save_note, set_objective_names
@@ -256,16 +279,34 @@ def _open(
     )
 
 
-def _open_for(prepared: Prepared) -> ResilientRDBStorage:
-    """A new study may create the database's schema; continuing one (``resume``, ``run
-    --study`` without ``--space``) needs it to exist, and creates nothing until it is found."""
-    if prepared.meta is not None:
-        return open_storage(prepared.location)
-    storage = open_existing_storage(prepared.location)
-    if storage is None or not study_exists(storage, prepared.study_name):
-        names = list_study_names(storage) if storage is not None else []
-        raise StudyNotFoundError(prepared.study_name, names, prepared.location.display)
-    return storage
+@dataclass
+class _Plan:
+    """What this run will write, worked out without writing (``storage`` None: no database or
+    schema yet; created only once every check has passed)."""
+
+    storage: ResilientRDBStorage | None
+    meta: StudyMeta
+    first: list[tuple[dict[str, Any], str]]  # warm-start trials of a new study
+
+
+def _plan(prepared: Prepared, request: RunRequest) -> _Plan:
+    location = prepared.location
+    if prepared.meta is None:
+        # Continuing a study (``resume``, ``run --study`` without ``--space``): it must exist,
+        # and nothing is created until it is found.
+        existing = open_existing_storage(location)
+        if existing is None or not study_exists(existing, prepared.study_name):
+            names = list_study_names(existing) if existing is not None else []
+            raise StudyNotFoundError(prepared.study_name, names, location.display)
+        return _Plan(existing, _load_existing(existing, prepared, request, None), [])
+    new_file = location.sqlite_path is not None and not Path(location.sqlite_path).exists()
+    storage = None if new_file else open_existing_storage(location)
+    if storage is not None and study_exists(storage, prepared.study_name):
+        return _Plan(storage, _load_existing(storage, prepared, request, None), [])
+    if storage is None and request.warm_start_from is not None:
+        raise StudyNotFoundError(request.warm_start_from, [], location.display)
+    first = _warm_start(storage, prepared, prepared.meta, request.warm_start_from)
+    return _Plan(storage, prepared.meta, first)
 
 
 def execute(request: RunRequest, emit: Callable[[str], None]) -> RunSummary:
@@ -275,15 +316,46 @@ def execute(request: RunRequest, emit: Callable[[str], None]) -> RunSummary:
             f"Storage: embedded SQLite database at {prepared.location.sqlite_path} "
             "(pass --storage postgresql://... or set HPSEARCH_STORAGE for a server)"
         )
-    storage = _open_for(prepared)
-    # Serialised with other drivers starting on the same study: one creates it (settings and
-    # warm-start trials exactly once), the others find it complete.
-    with study_lock(prepared.location, prepared.study_name):
-        if prepared.meta is None or study_exists(storage, prepared.study_name):
-            meta = _load_existing(storage, prepared, request, emit)
-        else:
-            meta = prepared.meta
-            _create(storage, prepared, meta, emit, request.warm_start_from)
+    plan = _plan(prepared, request)  # reads only
+    check_checkpoint_root(plan.meta.checkpoint_root)
+    check_dashboard_port(request.dashboard)
+    cluster = connect(request.address, debug=request.debug)
+    try:
+        workers, gpus = plan_workers(
+            request.workers,
+            plan.meta.budget,
+            cluster,
+            plan.meta.space.resources.gpus_per_trial,
+            plan.meta.space.resources.cpus_per_trial,
+        )
+        # Every check passed: the first write. Serialised with other drivers starting on the
+        # same study: one creates it (settings and warm-start trials exactly once), the others
+        # find it complete.
+        storage = plan.storage or open_storage(prepared.location)
+        created = False
+        with study_lock(prepared.location, prepared.study_name):
+            if prepared.meta is None or study_exists(storage, prepared.study_name):
+                meta = _load_existing(storage, prepared, request, emit)
+            else:
+                meta = prepared.meta
+                _create(storage, prepared, meta, emit, plan.first)
+                created = True
+        with resumable(prepared.study_name, created, prepared.location.source == "flag"):
+            return _drive(storage, prepared, request, meta, cluster, workers, gpus, emit)
+    finally:
+        disconnect()
+
+
+def _drive(
+    storage: ResilientRDBStorage,
+    prepared: Prepared,
+    request: RunRequest,
+    meta: StudyMeta,
+    cluster: Cluster,
+    workers: int,
+    gpus: float,
+    emit: Callable[[str], None],
+) -> RunSummary:
     if meta.task.demo:
         emit(
             "Task: built-in offline demo: LoRA fine-tuning of all-MiniLM-L6-v2 (22M-parameter "
@@ -291,49 +363,38 @@ def execute(request: RunRequest, emit: Callable[[str], None]) -> RunSummary:
             "--model PATH_OR_HUB_ID --dataset PATH_OR_HUB_ID to tune your own."
         )
     root = ensure_writable(meta.checkpoint_root)
-    cluster = connect(request.address, debug=request.debug)
+    study = _open(storage, prepared, meta, workers)
+    where = "GPU" if gpus > 0 else "CPU"
+    emit(
+        f"Ray: {cluster.nodes} node(s), {cluster.cpus:g} CPUs, {cluster.gpus:g} GPUs; "
+        f"{workers} {where} worker(s), {gpus:g} GPU and "
+        f"{meta.space.resources.cpus_per_trial:g} CPU per trial"
+    )
+    pool = WorkerPool(
+        workers, cpus_per_trial=meta.space.resources.cpus_per_trial, gpus_per_trial=gpus
+    )
+    pool.start()
+    driver = Driver(
+        DriverConfig(
+            location=prepared.location,
+            storage=storage,
+            study=study,
+            meta=meta,
+            paths=StudyPaths(root, study.study_name),
+            pool=pool,
+            first_eval_step=_first_eval_step(meta),
+            max_step=meta.task.max_steps if meta.task.fidelity == "steps" else None,
+            emit=emit,
+        )
+    )
     try:
-        workers, gpus = plan_workers(
-            request.workers,
-            meta.budget,
-            cluster,
-            meta.space.resources.gpus_per_trial,
-            meta.space.resources.cpus_per_trial,
-        )
-        study = _open(storage, prepared, meta, workers)
-        where = "GPU" if gpus > 0 else "CPU"
-        emit(
-            f"Ray: {cluster.nodes} node(s), {cluster.cpus:g} CPUs, {cluster.gpus:g} GPUs; "
-            f"{workers} {where} worker(s), {gpus:g} GPU and "
-            f"{meta.space.resources.cpus_per_trial:g} CPU per trial"
-        )
-        pool = WorkerPool(
-            workers, cpus_per_trial=meta.space.resources.cpus_per_trial, gpus_per_trial=gpus
-        )
-        pool.start()
-        driver = Driver(
-            DriverConfig(
-                location=prepared.location,
-                storage=storage,
-                study=study,
-                meta=meta,
-                paths=StudyPaths(root, study.study_name),
-                pool=pool,
-                first_eval_step=_first_eval_step(meta),
-                max_step=meta.task.max_steps if meta.task.fidelity == "steps" else None,
-                emit=emit,
-            )
-        )
-        try:
-            with dashboard_beside_run(
-                request.dashboard,
-                prepared.location,
-                study,
-                StudyPaths(root, study.study_name).artifacts_dir,
-                emit,
-            ):
-                return driver.run()
-        finally:
-            pool.shutdown()
+        with dashboard_beside_run(
+            request.dashboard,
+            prepared.location,
+            study,
+            StudyPaths(root, study.study_name).artifacts_dir,
+            emit,
+        ):
+            return driver.run()
     finally:
-        disconnect()
+        pool.shutdown()

@@ -13,7 +13,7 @@ from hpsearch.storage._open import (
     open_storage,
     require_studies,
 )
-from hpsearch.storage._paths import StudyPaths, ensure_writable
+from hpsearch.storage._paths import StudyPaths, check_writable, ensure_writable
 from hpsearch.storage._rdb import ResilientRDBStorage, RunningTrial, is_connection_error
 from hpsearch.storage._secrets import RedactingStream, redact, redact_value, register_secrets_in
 from hpsearch.storage._studies import (
@@ -52,6 +52,7 @@ __all__ = [
     "StudyNotFoundError",
     "StudyPaths",
     "check_reachable",
+    "check_writable",
     "create_or_load_study",
     "default_study_name",
     "display_command",

@@ -9,6 +9,8 @@ Layout under the checkpoint root (``--checkpoint-dir``; a shared filesystem on a
 
 from __future__ import annotations
 
+import errno
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,4 +45,22 @@ def ensure_writable(root: Path) -> Path:
     probe = root / ".hpsearch-write-test"
     probe.write_text("ok")
     probe.unlink()
+    return root
+
+
+def check_writable(root: Path) -> Path:
+    """Prove ``root`` is, or can be created as, a writable folder, leaving nothing behind.
+
+    The check :func:`ensure_writable` makes, run before anything is written: the deepest
+    folder of ``root`` that exists must be a folder this process can create files in.
+    Raises ``OSError`` naming the path that stops it.
+    """
+    root = root.expanduser().resolve()
+    existing = root
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "Not a directory", str(existing))
+    with tempfile.TemporaryFile(dir=existing, prefix=".hpsearch-write-test"):
+        pass
     return root

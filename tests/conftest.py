@@ -19,6 +19,11 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+# Every Ray this test process starts (the cluster fixtures, in-process `hpsearch run`) is a
+# single-machine one that listens on loopback. Ray reads this switch once, when it is first
+# imported, and tests import Ray in-process before hpsearch does; hpsearch's own private Ray
+# sets it by itself (tests/cluster/test_private_ray_loopback.py runs without it).
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 PG_HOST = os.environ.get("HPSEARCH_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("HPSEARCH_TEST_PG_PORT", "5432"))

@@ -11,8 +11,11 @@ def emit(line: str = "") -> None:
 
 
 def add_storage_flag(parser: argparse.ArgumentParser) -> None:
+    from hpsearch.search.cli._args import text
+
     parser.add_argument(
         "--storage",
+        type=text,
         metavar="URL",
         help="database URL (postgresql://user@host:5432/db or sqlite:///file.db); default: "
         "$HPSEARCH_STORAGE, else the embedded SQLite file under ~/.hpsearch. Prefer "

@@ -6,6 +6,7 @@ reaches the terminal.
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 
 EXIT_OK = 0
@@ -13,6 +14,15 @@ EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_UNAVAILABLE = 3
 EXIT_INTERRUPTED = 130
+
+# A path the user named is wrong: missing, a file where a folder is needed, not writable...
+_PATH_ERRORS = (
+    PermissionError,
+    FileNotFoundError,
+    IsADirectoryError,
+    NotADirectoryError,
+    FileExistsError,
+)
 
 
 @dataclass(frozen=True)
@@ -23,7 +33,18 @@ class Failure:
 
 
 def describe(exc: BaseException) -> Failure:
-    """The user-facing description of ``exc``."""
+    """The user-facing description of ``exc``; "resume it with ..." when the study was written."""
+    from hpsearch.search._preflight import RESUME_NOTE_PREFIX
+
+    failure = _describe(exc)
+    notes = [n for n in getattr(exc, "__notes__", ()) if n.startswith(RESUME_NOTE_PREFIX)]
+    if not notes or (failure.hint and "hpsearch resume" in failure.hint):
+        return failure
+    hint = notes[0] if failure.hint is None else f"{failure.hint}; {notes[0]}"
+    return Failure(failure.message, hint, failure.code)
+
+
+def _describe(exc: BaseException) -> Failure:
     from hpsearch.search._dashboard import (
         DashboardAuthError,
         DashboardBindError,
@@ -32,7 +53,8 @@ def describe(exc: BaseException) -> Failure:
     from hpsearch.search._driver import Interrupted, WorkerStartupError
     from hpsearch.search._export import ExportError, NoBestTrialError
     from hpsearch.search._meta import StudyMetaError
-    from hpsearch.search._pool import RayConnectError
+    from hpsearch.search._pool import RayConnectError, WorkerPlanError
+    from hpsearch.search._preflight import CheckpointDirError
     from hpsearch.search._session import InputError
     from hpsearch.spaces import SpaceError
     from hpsearch.storage import (
@@ -64,7 +86,12 @@ def describe(exc: BaseException) -> Failure:
         return Failure(
             str(exc), "list the studies with: hpsearch studies --storage URL", EXIT_BAD_INPUT
         )
-    if isinstance(exc, (StorageURLError, StudyNameError, StudyMetaError, InputError)):
+    if isinstance(
+        exc,
+        (StorageURLError, StudyNameError, StudyMetaError, InputError, CheckpointDirError),
+    ):
+        return Failure(str(exc), None, EXIT_BAD_INPUT)
+    if isinstance(exc, WorkerPlanError):
         return Failure(str(exc), None, EXIT_BAD_INPUT)
     if isinstance(exc, DashboardBindError):
         return Failure(
@@ -104,6 +131,14 @@ def describe(exc: BaseException) -> Failure:
             "running trials were handed over: hpsearch resume STUDY",
             EXIT_UNAVAILABLE,
         )
+    if isinstance(exc, RayConnectError) and exc.local:
+        return Failure(
+            str(exc),
+            "check Ray's temporary folder (RAY_TMPDIR, default /tmp/ray: writable, with free "
+            "space) and free memory; run again with --debug for Ray's own output, or join a "
+            "running cluster with --address",
+            EXIT_UNAVAILABLE,
+        )
     if isinstance(exc, RayConnectError):
         return Failure(
             str(exc),
@@ -119,7 +154,7 @@ def describe(exc: BaseException) -> Failure:
             "hpsearch resume STUDY",
             EXIT_INTERRUPTED,
         )
-    if isinstance(exc, PermissionError | FileNotFoundError | IsADirectoryError):
+    if isinstance(exc, _PATH_ERRORS) or (isinstance(exc, OSError) and exc.errno == errno.EROFS):
         return Failure(f"{exc.strerror}: {exc.filename}", None, EXIT_BAD_INPUT)
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return Failure(

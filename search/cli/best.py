@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from hpsearch.search.cli import _args
 from hpsearch.search.cli._common import add_storage_flag, emit
 
 
@@ -14,10 +15,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "best", help="the best trial's parameters and value; --export writes its adapter"
     )
-    parser.add_argument("study", metavar="STUDY")
+    parser.add_argument("study", type=_args.text, metavar="STUDY")
     add_storage_flag(parser)
     parser.add_argument(
         "--export",
+        type=_args.text,
         metavar="DIR",
         help="write the best adapter (or model), its tokenizer and the exact TrainingArguments "
         "and LoraConfig into DIR (new or empty); load it with PeftModel.from_pretrained",

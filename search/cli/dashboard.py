@@ -10,6 +10,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from hpsearch.search.cli import _args
 from hpsearch.search.cli._common import add_storage_flag, emit, warn
 
 
@@ -26,7 +27,7 @@ def add_bind_flags(parser: argparse.ArgumentParser, prefix: str = "") -> None:
     )
     parser.add_argument(
         f"--{prefix}port",
-        type=int,
+        type=_args.port,
         default=DEFAULT_PORT,
         metavar="PORT",
         help=f"port (default: {DEFAULT_PORT}; 0: any free port)",

@@ -10,13 +10,14 @@ import traceback
 from collections.abc import Sequence
 
 from hpsearch.search.cli import best, dashboard, report, run, spaces, status, studies
+from hpsearch.search.cli._args import Parser
 from hpsearch.search.cli._errors import describe
 
 COMMAND_GROUPS = (run, spaces, status, studies, best, report, dashboard)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="hpsearch",
         description="Hyperparameter search for LLM fine-tuning: Optuna + Ray + Hugging Face.",
     )

@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from hpsearch.search.cli import _args
 from hpsearch.search.cli._common import add_storage_flag, emit
 from hpsearch.search.cli.dashboard import add_run_flags, run_options
 
@@ -41,24 +42,26 @@ def _add_execution_flags(parser: argparse.ArgumentParser) -> None:
     add_storage_flag(parser)
     parser.add_argument(
         "--workers",
-        type=int,
+        type=_args.positive_int,
         metavar="N",
         help="parallel trials (default: as many as the cluster's GPUs, or CPUs, fit)",
     )
     parser.add_argument(
         "--address",
+        type=_args.ray_address,
         metavar="auto|HOST:PORT",
         help="join an existing Ray cluster (default: $RAY_ADDRESS, else start a private local Ray)",
     )
     parser.add_argument(
         "--checkpoint-dir",
+        type=_args.text,
         metavar="DIR",
         help="checkpoint root; a shared filesystem on a cluster (default: beside "
         "the embedded database)",
     )
     parser.add_argument(
         "--trials",
-        type=int,
+        type=_args.positive_int,
         metavar="N",
         help="finished trials the study should reach (default: the space's)",
     )
@@ -68,42 +71,49 @@ def register(sub: argparse._SubParsersAction) -> None:
     run = sub.add_parser("run", help="run (or continue) a study")
     run.add_argument(
         "--space",
+        type=_args.text,
         metavar="NAME|FILE",
         help="built-in space name or YAML file (default: lora_small for a new study)",
     )
     run.add_argument(
         "--warm-start-from",
+        type=_args.text,
         metavar="STUDY",
         help="run the best configuration of an earlier study (same storage) as trial 0",
     )
     run.add_argument(
         "--study",
+        type=_args.text,
         metavar="NAME",
         help="study name; an existing study continues (default: SPACE-MODEL)",
     )
     _add_execution_flags(run)
     add_run_flags(run)
     task = run.add_argument_group("task (default: the built-in offline demo)")
-    task.add_argument("--model", help="local model folder or hub id (e.g. Qwen/Qwen3-0.6B)")
     task.add_argument(
-        "--dataset", help="local file/folder (jsonl, json, csv, parquet, txt) or hub id"
+        "--model", type=_args.text, help="local model folder or hub id (e.g. Qwen/Qwen3-0.6B)"
     )
-    task.add_argument("--dataset-config")
+    task.add_argument(
+        "--dataset",
+        type=_args.text,
+        help="local file/folder (jsonl, json, csv, parquet, txt) or hub id",
+    )
+    task.add_argument("--dataset-config", type=_args.text)
     task.add_argument("--task-type", choices=("causal_lm", "classification", "simulated"))
     task.add_argument(
         "--format", choices=("auto", "text", "prompt_completion", "messages", "classification")
     )
     for name in ("text", "prompt", "completion", "messages", "label"):
-        task.add_argument(f"--{name}-field", metavar="COLUMN")
-    task.add_argument("--train-split")
-    task.add_argument("--eval-split")
-    task.add_argument("--max-seq-length", type=int)
-    task.add_argument("--max-steps", type=int)
-    task.add_argument("--epochs", type=float)
-    task.add_argument("--eval-steps", type=int)
-    task.add_argument("--checkpoint-every", type=int, metavar="EVALS")
-    task.add_argument("--max-train-samples", type=int)
-    task.add_argument("--max-eval-samples", type=int)
+        task.add_argument(f"--{name}-field", type=_args.text, metavar="COLUMN")
+    task.add_argument("--train-split", type=_args.text)
+    task.add_argument("--eval-split", type=_args.text)
+    task.add_argument("--max-seq-length", type=_args.int_at_least(8), metavar="TOKENS")
+    task.add_argument("--max-steps", type=_args.positive_int, metavar="N")
+    task.add_argument("--epochs", type=_args.positive_float, metavar="N")
+    task.add_argument("--eval-steps", type=_args.positive_int, metavar="N")
+    task.add_argument("--checkpoint-every", type=_args.positive_int, metavar="EVALS")
+    task.add_argument("--max-train-samples", type=_args.positive_int, metavar="N")
+    task.add_argument("--max-eval-samples", type=_args.positive_int, metavar="N")
     task.add_argument("--fidelity", choices=("steps", "tokens"))
     task.add_argument("--completion-only-loss", action="store_true", default=None)
     task.add_argument("--packing", action="store_true", default=None)
@@ -115,11 +125,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="do not format prompt/completion and chat data with the model's chat template",
     )
     task.add_argument("--report-to", nargs="+", choices=("tensorboard", "mlflow", "wandb"))
-    task.add_argument("--seed", type=int)
+    task.add_argument("--seed", type=_args.seed, metavar="N")
     run.set_defaults(func=cmd_run)
 
     resume = sub.add_parser("resume", help="continue a study until its budget is met")
-    resume.add_argument("study", metavar="STUDY")
+    resume.add_argument("study", type=_args.text, metavar="STUDY")
     _add_execution_flags(resume)
     add_run_flags(resume)
     resume.set_defaults(func=cmd_resume)

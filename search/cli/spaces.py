@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from hpsearch.search.cli import _args
 from hpsearch.search.cli._common import emit
 from hpsearch.spaces import builtin_names, builtin_text, load_space
 
@@ -13,10 +14,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     commands = parser.add_subparsers(dest="spaces_command", required=True)
     commands.add_parser("list", help="the built-in spaces").set_defaults(func=cmd_list)
     show = commands.add_parser("show", help="print a built-in space as YAML to copy and edit")
-    show.add_argument("name")
+    show.add_argument("name", type=_args.text)
     show.set_defaults(func=cmd_show)
     validate = commands.add_parser("validate", help="check a space file; all problems at once")
-    validate.add_argument("file")
+    validate.add_argument("file", type=_args.text)
     validate.set_defaults(func=cmd_validate)
 
 

@@ -8,6 +8,7 @@ import sys
 import time
 from typing import Any
 
+from hpsearch.search.cli import _args
 from hpsearch.search.cli._common import add_storage_flag, emit
 
 
@@ -16,7 +17,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "status", help="running/complete/pruned/failed trials, the best so far and an ETA"
     )
     parser.add_argument(
-        "study", metavar="STUDY", nargs="?", help="one study (default: every study)"
+        "study",
+        type=_args.text,
+        metavar="STUDY",
+        nargs="?",
+        help="one study (default: every study)",
     )
     add_storage_flag(parser)
     parser.add_argument(
@@ -25,7 +30,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="refresh every --interval seconds until the studies are done (or Ctrl-C)",
     )
     parser.add_argument(
-        "--interval", type=float, default=5.0, metavar="S", help="--watch refresh period"
+        "--interval",
+        type=_args.interval,
+        default=5.0,
+        metavar="S",
+        help="--watch refresh period",
     )
     parser.add_argument(
         "--json", action="store_true", help="machine-readable output (one object per refresh)"
@@ -75,10 +84,6 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     if args.study is not None:
         validate_study_name(args.study)
-    if args.interval <= 0:
-        from hpsearch.search._session import InputError
-
-        raise InputError(f"--interval must be positive, got {args.interval:g}")
     location = resolve_storage(args.storage)
     storage = None
     while True:

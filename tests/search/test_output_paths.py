@@ -1,0 +1,54 @@
+"""Output paths create only what they name: ``report --out`` the file, ``best --export`` the
+folder. A missing parent folder is one clear line (exit 2), and nothing is created."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hpsearch.search.cli.main import main
+
+SPACE = """
+name: outputs
+trials: 1
+resources: {gpus_per_trial: 0, cpus_per_trial: 0.5}
+params:
+  learning_rate: {type: float, low: 1.0e-5, high: 1.0e-2, log: true}
+  per_device_train_batch_size: 8
+  effective_batch_size: 16
+task: {type: simulated, max_steps: 10, eval_steps: 5, simulated: {seconds_per_step: 0.01}}
+"""
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The storage URL of a finished one-trial simulated study named ``out``."""
+    folder = tmp_path_factory.mktemp("outputs")
+    space = folder / "outputs.yaml"
+    space.write_text(SPACE)
+    url = f"sqlite:///{folder / 'studies.db'}"
+    argv = ["run", "--space", str(space), "--study", "out", "--storage", url]
+    assert main([*argv, "--checkpoint-dir", str(folder / "ckpt")]) == 0
+    return url
+
+
+def test_output_paths_never_create_missing_folders(
+    finished: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    missing = tmp_path / "missing"
+    for argv in (
+        ["report", "out", "--out", str(missing / "dir" / "report.html")],
+        ["best", "out", "--export", str(missing / "dir" / "adapter")],
+    ):
+        assert main([*argv, "--storage", finished]) == 2, argv
+        err = capsys.readouterr().err
+        lines = [line for line in err.splitlines() if line.startswith("error:")]
+        assert len(lines) == 1 and "not an existing folder" in lines[0], err
+        assert not missing.exists(), f"{argv[0]} created {missing}"
+    # what they do name is created: the report file, the export folder
+    assert main(["report", "out", "--out", str(tmp_path / "r.html"), "--storage", finished]) == 0
+    assert (tmp_path / "r.html").is_file()
+    assert main(["best", "out", "--export", str(tmp_path / "best"), "--storage", finished]) == 0
+    assert (tmp_path / "best" / "best_trial.json").is_file()
