@@ -137,3 +137,34 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
 def test_usage_errors_exit_2(args: list[str]) -> None:
     result = hpsearch(*args)
     assert result.returncode == 2 and "usage:" in result.stderr
+
+
+def test_space_task_model_and_data_problems_are_reported_together(
+    fresh_pg_url: str, tmp_path: Path
+) -> None:
+    weights = tmp_path / "model.safetensors"  # a file where a model folder belongs
+    weights.write_bytes(b"\0" * 16)
+    data = tmp_path / "data.jsonl"
+    data.write_text("")
+    result = hpsearch(
+        "run",
+        "--storage",
+        fresh_pg_url,
+        "--model",
+        str(weights),
+        "--dataset",
+        str(data),
+        "--max-steps",
+        "5",
+        "--eval-steps",
+        "10",
+    )
+    assert_clean_failure(
+        result,
+        2,
+        "3 problems",
+        "task.eval_steps",
+        "model.safetensors is a file, not a folder",
+        "data.jsonl is empty",
+    )
+    assert _tables(fresh_pg_url) == []
