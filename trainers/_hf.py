@@ -176,8 +176,8 @@ class HFTrialRunner(TrialRunner):
             }
         )
         meter = MemoryMeter()
-        objective = ObjectiveCallback(reporter, config.schedule)
         context = {"trial": config.run_name.rsplit("-", 1)[-1]}
+        objective = ObjectiveCallback(reporter, config.schedule, context)
         checkpoints_dir = Path(config.paths.checkpoints_dir)
         callbacks: list[Any] = [
             objective,
