@@ -155,7 +155,9 @@ class TrialWorker:
                 log.exception(f"trial {task.number}: the worker failed to report it", exc)
                 message = f"the worker failed to report trial {task.number}: {exc!r}"
                 raise RuntimeError(reason_line(message)) from None
-            log.write(f"outcome: {outcome['state']}: {outcome.get('reason') or ''}")
+            value = f" {outcome['value']}" if outcome.get("value") is not None else ""
+            why = f" ({outcome['reason']})" if outcome.get("reason") else ""
+            log.write(f"outcome: {outcome['state']}{value}{why}")
         self.trials_run += 1
         return TrialOutcome(
             **{
@@ -240,16 +242,18 @@ class _Ending:
     ) -> dict[str, Any]:
         return self.worker._tell(self.study, self.task.number, state, value, reason, kind, retry)
 
-    def infeasible(self, reason: str, constraint: str, kind: str) -> dict[str, Any]:
+    def infeasible(
+        self, reason: str, constraint: str, kind: str, told: str | None = None
+    ) -> dict[str, Any]:
         """PRUNED, with a constraint so that TPE ranks the region last; never retried."""
         self.attrs({A.PRUNE_REASON: reason, A.INFEASIBLE: constraint})
         self.reporter.trial.set_constraint(
             "finite_loss" if constraint == "non_finite_loss" else constraint, 1.0
         )
-        return self.tell(TrialState.PRUNED, None, reason, kind)
+        return self.tell(TrialState.PRUNED, None, told or reason, kind)
 
     def non_finite(self, exc: NonFiniteLossError) -> dict[str, Any]:
-        return self.infeasible(f"non-finite loss: {exc}", "non_finite_loss", exc.kind)
+        return self.infeasible(f"non-finite loss: {exc}", "non_finite_loss", exc.kind, str(exc))
 
     def after_error(self, exc: Exception) -> dict[str, Any]:
         """The end of a trial whose runner raised ``exc``."""
