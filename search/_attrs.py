@@ -42,6 +42,7 @@ WORKER = "worker"
 DEVICE = "device"
 ADAPTER_DIR = "adapter_dir"
 CHECKPOINT_DIR = "checkpoint_dir"
+LOG_FILE = "log_file"  # the trial's log: warnings, full tracebacks, outcome (trial.log)
 WALL_TIME = "wall_time_s"
 
 # Retry reasons (values of RETRY_REQUESTED).

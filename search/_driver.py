@@ -26,7 +26,9 @@ from hpsearch.search._meta import StudyMeta
 from hpsearch.search._pool import WorkerPool
 from hpsearch.search._progress import Progress, summary_lines
 from hpsearch.search._reaper import mark_for_retry, owner_token, reap_stale, repair
+from hpsearch.search._reasons import reason_line, strip_ansi
 from hpsearch.search._trialconfig import build_trial_config
+from hpsearch.search._triallog import append_to_trial_log, trial_log_path
 from hpsearch.search._worker import TrialOutcome, TrialTask
 from hpsearch.search.policy import sample_params
 from hpsearch.spaces import BatchRuleError
@@ -232,8 +234,14 @@ class Driver:
             )
 
     def _fail(self, trial_id: int, message: str) -> None:
+        """FAIL the trial with one clean line; the full message goes to the trial's log."""
+        attrs = {A.FAIL_REASON: reason_line(message)}
         try:
-            self.cfg.storage.set_trial_user_attr(trial_id, A.FAIL_REASON, message[:2000])
+            number = self.cfg.storage.get_trial(trial_id).number
+            log = trial_log_path(self.cfg.paths.checkpoints_dir(number))
+            if append_to_trial_log(log, "driver: the worker raised", strip_ansi(message)):
+                attrs[A.LOG_FILE] = str(log)
+            self.cfg.storage.set_trial_user_attrs(trial_id, attrs)
             self.cfg.storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
         except optuna.exceptions.UpdateFinishedTrialError:
             pass

@@ -1,5 +1,7 @@
 """Export the best trial: its adapter (or model), tokenizer and the exact settings used.
 
+Only safetensors and JSON, no pickle: the TrainingArguments are ``training_arguments.json``.
+
 The trial's final folder (user attribute ``adapter_dir``) holds the weights, the tokenizer and
 ``hpsearch_trial.json``. When that folder is not on this machine (it lives on a cluster node's
 disk), the archive the worker uploaded to the dashboard's artifact store is used instead.
@@ -28,6 +30,9 @@ from hpsearch.search._progress import best_trial
 from hpsearch.storage import StudyPaths
 
 COMPLETE_MARKER = "hpsearch-complete.json"  # the trainer's atomic-commit marker
+# HF's pickled TrainingArguments (needs weights_only=False to load), in final folders written
+# before hpsearch removed it; exports carry them as training_arguments.json instead.
+PICKLED_ARGS = "training_args.bin"
 
 
 class NoBestTrialError(LookupError):
@@ -107,7 +112,7 @@ def export_best(study: optuna.Study, dest: Path, metric: str = "value") -> Expor
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         if final and Path(str(final)).is_dir():
-            shutil.copytree(str(final), tmp)
+            shutil.copytree(str(final), tmp, ignore=shutil.ignore_patterns(PICKLED_ARGS))
         elif _from_artifacts(study, trial, tmp):
             source = "artifact store"
         else:
@@ -117,6 +122,7 @@ def export_best(study: optuna.Study, dest: Path, metric: str = "value") -> Expor
                 "uploaded to the artifact store; run this where the checkpoint folder is"
             )
         (tmp / COMPLETE_MARKER).unlink(missing_ok=True)
+        (tmp / PICKLED_ARGS).unlink(missing_ok=True)  # from an archive uploaded before
         _settings_files(tmp)
         summary = {
             "study": study.study_name,

@@ -24,6 +24,7 @@ from optuna.trial import TrialState
 
 from hpsearch.search import _attrs as A
 from hpsearch.search._ledger import build_ledger
+from hpsearch.search._reasons import reason_line
 from hpsearch.storage import ResilientRDBStorage, StorageLocation, study_lock
 
 _logger = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def mark_for_retry(storage: ResilientRDBStorage, trial_id: int, reason: str, mes
     """Fail a RUNNING trial and ask for its retry. False if it had already finished."""
     try:
         storage.set_trial_user_attr(trial_id, A.RETRY_REQUESTED, reason)
-        storage.set_trial_user_attr(trial_id, A.FAIL_REASON, message)
+        storage.set_trial_user_attr(trial_id, A.FAIL_REASON, reason_line(message))
         storage.set_trial_state_values(trial_id, TrialState.FAIL)
     except UpdateFinishedTrialError:
         return False

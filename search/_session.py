@@ -30,9 +30,10 @@ from hpsearch.search._meta import (
 from hpsearch.search._pool import Cluster, WorkerPool, connect, disconnect, plan_workers
 from hpsearch.search._preflight import check_checkpoint_root, check_dashboard_port, resumable
 from hpsearch.search._trialconfig import build_trial_config
-from hpsearch.search._validate import build_task, raise_if_invalid
+from hpsearch.search._validate import build_task, validate_run
 from hpsearch.search.policy import build_pruner, build_sampler, grid_size
-from hpsearch.spaces import SearchSpace, TaskSpec, load_space
+from hpsearch.spaces import SearchSpace, SpaceIssue, TaskSpec, load_space
+from hpsearch.spaces._errors import IssueCollector
 from hpsearch.storage import (
     ResilientRDBStorage,
     StorageLocation,
@@ -108,10 +109,10 @@ def _first_eval_step(meta: StudyMeta) -> int:
     return task.eval_steps
 
 
-def _check_trainable(space: SearchSpace, task: TaskSpec, location: StorageLocation) -> None:
+def _check_trainable(space: SearchSpace, task: TaskSpec, location: StorageLocation) -> list[str]:
     """Load-free checks of the model and data through the trainer (no database writes)."""
     if task.type == "simulated":
-        return
+        return []
     probe_params: dict[str, Any] = {}
     for param in space.params:
         values = param.values()
@@ -122,10 +123,8 @@ def _check_trainable(space: SearchSpace, task: TaskSpec, location: StorageLocati
             space=space, task=task, params=probe_params, study_name="probe", number=0, paths=paths
         )
     except ValueError:
-        return  # batch-rule problems were reported by the space validation
-    problems = input_problems(task.type, config)
-    if problems:
-        raise ConfigError("; ".join(problems))
+        return []  # batch-rule problems are reported by the space validation
+    return input_problems(task.type, config)
 
 
 def _check_request(request: RunRequest) -> None:
@@ -157,14 +156,22 @@ def prepare(request: RunRequest) -> Prepared:
         validate_study_name(request.study)
         return Prepared(location, request.study, None, request.trials)
     space = load_space(request.space or DEFAULT_SPACE)
-    task = build_task(space, request.task)
+    # Every problem at once: the space, the task, the model and the data.
+    found = IssueCollector()
+    task = build_task(space, request.task, found)
     budget = request.trials if request.trials is not None else space.trials
     if space.sampler.type == "grid" and request.trials is None:
         budget = min(budget, grid_size(space))
-    raise_if_invalid(space, task, f"space {space.name!r}", budget)
+    found.extend(validate_run(space, task, budget))
+    problems = _check_trainable(space, task, location)
+    if found:
+        found.extend(SpaceIssue("task", problem) for problem in problems)
+        where = " and its model and data" if problems else ""
+        found.raise_if_any(f"space {space.name!r}{where}")
+    if problems:
+        raise ConfigError("; ".join(problems))
     study_name = request.study if request.study is not None else default_study_name(space, task)
     validate_study_name(study_name)
-    _check_trainable(space, task, location)
     root = (
         Path(request.checkpoint_dir)
         if request.checkpoint_dir is not None

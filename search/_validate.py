@@ -19,14 +19,23 @@ from hpsearch.spaces._check import suggest
 from hpsearch.spaces._errors import IssueCollector
 
 
-def build_task(space: SearchSpace, overrides: Mapping[str, Any]) -> TaskSpec:
-    """The task: the space's ``task:`` section, then CLI overrides; raises SpaceError."""
+def build_task(
+    space: SearchSpace, overrides: Mapping[str, Any], issues: IssueCollector | None = None
+) -> TaskSpec:
+    """The task: the space's ``task:`` section, then CLI overrides.
+
+    Raises SpaceError, or, given ``issues``, adds the problems there and returns the task as
+    read (defaults where a value could not be read), so that the other checks still run.
+    """
     merged = {**space.task, **{k: v for k, v in overrides.items() if v is not None}}
     if overrides.get("model") or overrides.get("dataset"):
         merged.setdefault("demo", False)
-    issues = IssueCollector()
-    task = load_task(merged, issues)
-    issues.raise_if_any("task (space task: section and command-line flags)")
+    found = IssueCollector()
+    task = load_task(merged, found)
+    if issues is None:
+        found.raise_if_any("task (space task: section and command-line flags)")
+    else:
+        issues.extend(found.issues)
     if task.demo:
         task = _demo_defaults(task, space.task, overrides)
     return task

@@ -8,7 +8,9 @@ driver calls ``ask``) and Ray never retries it (the driver owns retries).
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import os
 import socket
 import sys
@@ -22,7 +24,9 @@ from optuna.trial import TrialState
 
 from hpsearch.search import _attrs as A
 from hpsearch.search._artifacts import upload_trial_artifacts
+from hpsearch.search._reasons import reason_line
 from hpsearch.search._reporter import Heartbeat, OptunaReporter, TrialSuperseded
+from hpsearch.search._triallog import TrialLog, trial_log_path
 from hpsearch.search.policy import build_pruner
 from hpsearch.spaces import SearchSpace
 from hpsearch.storage import RedactingStream, open_storage, parse_storage_url
@@ -32,6 +36,7 @@ from hpsearch.trainers import (
     OutOfMemoryError,
     TrialConfig,
     TrialError,
+    TrialResult,
     runner_for,
 )
 
@@ -127,20 +132,37 @@ class TrialWorker:
         started = time.time()
         study = self._study(task)
         node = f"{socket.gethostname()}:{os.getpid()}"
-        with Heartbeat(study._storage, task.trial_id, task.heartbeat_interval):
+        log_path = trial_log_path(task.config.paths.checkpoints_dir)
+        with (
+            TrialLog(log_path) as log,
+            Heartbeat(study._storage, task.trial_id, task.heartbeat_interval),
+        ):
+            log.write(
+                f"trial {task.number} of study {task.study_name!r} on {node} "
+                f"(worker {self.worker_id})"
+            )
+            log.write("configuration: " + json.dumps(task.config.to_dict(), default=str))
             reporter = OptunaReporter(study, task.trial_id)
             try:
-                reporter.record(
-                    {
-                        A.NODE: node,
-                        A.WORKER: self.worker_id,
-                        A.RAY_NODE_ID: self._node_id(),
-                        A.GPU_IDS: self._gpu_ids(),
-                    }
-                )
-                outcome = self._run_and_tell(task, study, reporter)
+                where = {
+                    A.NODE: node,
+                    A.WORKER: self.worker_id,
+                    A.RAY_NODE_ID: self._node_id(),
+                    A.GPU_IDS: self._gpu_ids(),
+                }
+                if log.path is not None:
+                    where[A.LOG_FILE] = str(log.path)
+                reporter.record(where)
+                outcome = self._run_and_tell(task, study, reporter, log)
             except TrialSuperseded as exc:  # reaped while running: a retry owns it now
                 outcome = {"number": task.number, "state": "SUPERSEDED", "reason": str(exc)}
+            except Exception as exc:  # reporting failed: one line for the driver, no traceback
+                log.exception(f"trial {task.number}: the worker failed to report it", exc)
+                message = f"the worker failed to report trial {task.number}: {exc!r}"
+                raise RuntimeError(reason_line(message)) from None
+            value = f" {outcome['value']}" if outcome.get("value") is not None else ""
+            why = f" ({outcome['reason']})" if outcome.get("reason") else ""
+            log.write(f"outcome: {outcome['state']}{value}{why}")
         self.trials_run += 1
         return TrialOutcome(
             **{
@@ -153,105 +175,25 @@ class TrialWorker:
         )
 
     def _run_and_tell(
-        self, task: TrialTask, study: optuna.Study, reporter: OptunaReporter
+        self, task: TrialTask, study: optuna.Study, reporter: OptunaReporter, log: TrialLog
     ) -> dict[str, Any]:
-        number = task.number
-        wall_start = time.time()
-
-        def attrs(values: dict[str, Any]) -> None:
-            reporter.record(values)
-
+        ended = _Ending(self, task, study, reporter, time.time())
         try:
             result = runner_for(task.config.model.task_type).run(task.config, reporter)
         except TrialSuperseded:
             raise
-        except NonFiniteLossError as exc:
-            attrs(
-                {
-                    A.PRUNE_REASON: f"non-finite loss: {exc}",
-                    A.INFEASIBLE: "non_finite_loss",
-                    A.WALL_TIME: round(time.time() - wall_start, 3),
-                }
-            )
-            reporter.trial.set_constraint("finite_loss", 1.0)
-            return self._tell(study, number, TrialState.PRUNED, None, str(exc), exc.kind)
-        except OutOfMemoryError as exc:
-            per_device = task.config.hparams.per_device_train_batch_size
-            if task.oom_downscale == 1 and per_device % 2 == 0:
-                reason = (
-                    f"{exc}; retrying with per-device batch {per_device // 2} and "
-                    f"{task.config.hparams.gradient_accumulation_steps * 2}x accumulation"
-                )
-                attrs(
-                    {
-                        A.FAIL_REASON: reason,
-                        A.RETRY_REQUESTED: A.RETRY_OOM,
-                        A.WALL_TIME: round(time.time() - wall_start, 3),
-                    }
-                )
-                return self._tell(
-                    study, number, TrialState.FAIL, None, reason, exc.kind, retry=A.RETRY_OOM
-                )
-            reason = f"infeasible: {exc} (per-device batch {per_device} is already halved)"
-            attrs(
-                {
-                    A.PRUNE_REASON: reason,
-                    A.INFEASIBLE: "memory",
-                    A.WALL_TIME: round(time.time() - wall_start, 3),
-                }
-            )
-            reporter.trial.set_constraint("memory", 1.0)
-            return self._tell(study, number, TrialState.PRUNED, None, reason, exc.kind)
-        except MemoryEstimateError as exc:  # rejected before any accelerator time was spent
-            attrs(
-                {
-                    A.PRUNE_REASON: str(exc),
-                    A.INFEASIBLE: "memory",
-                    A.WALL_TIME: round(time.time() - wall_start, 3),
-                }
-            )
-            reporter.trial.set_constraint("memory", 1.0)
-            return self._tell(study, number, TrialState.PRUNED, None, str(exc), exc.kind)
-        except TrialError as exc:
-            attrs(
-                {
-                    A.FAIL_REASON: f"{exc.kind}: {exc}",
-                    A.WALL_TIME: round(time.time() - wall_start, 3),
-                }
-            )
-            return self._tell(study, number, TrialState.FAIL, None, str(exc), exc.kind)
         except Exception as exc:
-            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            _logger.exception("trial %s raised an unexpected error", number)
-            attrs(
-                {
-                    A.FAIL_REASON: f"unexpected error: {detail}",
-                    A.WALL_TIME: round(time.time() - wall_start, 3),
-                }
+            log.exception(f"trial {task.number}: {getattr(exc, 'kind', 'unexpected')} error", exc)
+            return ended.after_error(exc)
+        if result.value is not None and not math.isfinite(result.value):
+            # a runner that returned its non-finite objective instead of raising
+            return ended.non_finite(
+                NonFiniteLossError(
+                    f"{task.space.objective.metric} is {result.value} at step {result.best_step}",
+                    step=result.best_step,
+                )
             )
-            return self._tell(study, number, TrialState.FAIL, None, detail, "unexpected")
-        stats = {k: v for k, v in result.stats.items() if v is not None}
-        finals = {
-            **stats,
-            **{
-                f"final_{k}": v
-                for k, v in result.metrics.items()
-                if not k.endswith(("_runtime", "_per_second"))
-            },
-            "best_step": result.best_step,
-            "last_step": result.last_step,
-            A.WALL_TIME: round(time.time() - wall_start, 3),
-        }
-        if result.final_dir:
-            finals[A.ADAPTER_DIR] = result.final_dir
-        if result.reason:
-            finals[A.PRUNE_REASON if result.status == "pruned" else A.STOP_REASON] = result.reason
-        attrs(finals)
-        if result.final_dir and task.artifacts_dir:  # before tell: Optuna refuses it after
-            upload_trial_artifacts(study, task.trial_id, result.final_dir, task.artifacts_dir)
-        if result.status == "pruned":
-            return self._tell(study, number, TrialState.PRUNED, None, result.reason, None)
-        return self._tell(study, number, TrialState.COMPLETE, result.value, result.reason, None)
+        return ended.finished(result)
 
     @staticmethod
     def _tell(
@@ -274,7 +216,98 @@ class TrialWorker:
             "number": number,
             "state": state.name,
             "value": value,
-            "reason": reason,
+            "reason": reason_line(reason) if reason else reason,
             "kind": kind,
             "retry": retry,
         }
+
+
+@dataclass
+class _Ending:
+    """Records a trial's end (attributes, constraint) and tells its state to the study."""
+
+    worker: TrialWorker
+    task: TrialTask
+    study: optuna.Study
+    reporter: OptunaReporter
+    wall_start: float
+
+    def attrs(self, values: dict[str, Any]) -> None:
+        reasons = (A.FAIL_REASON, A.PRUNE_REASON, A.STOP_REASON)
+        values = {k: reason_line(v) if k in reasons else v for k, v in values.items()}
+        self.reporter.record({**values, A.WALL_TIME: round(time.time() - self.wall_start, 3)})
+
+    def tell(
+        self,
+        state: TrialState,
+        value: float | None,
+        reason: str | None,
+        kind: str | None,
+        retry: str | None = None,
+    ) -> dict[str, Any]:
+        return self.worker._tell(self.study, self.task.number, state, value, reason, kind, retry)
+
+    def infeasible(
+        self, reason: str, constraint: str, kind: str, told: str | None = None
+    ) -> dict[str, Any]:
+        """PRUNED, with a constraint so that TPE ranks the region last; never retried."""
+        self.attrs({A.PRUNE_REASON: reason, A.INFEASIBLE: constraint})
+        self.reporter.trial.set_constraint(
+            "finite_loss" if constraint == "non_finite_loss" else constraint, 1.0
+        )
+        return self.tell(TrialState.PRUNED, None, told or reason, kind)
+
+    def non_finite(self, exc: NonFiniteLossError) -> dict[str, Any]:
+        return self.infeasible(f"non-finite loss: {exc}", "non_finite_loss", exc.kind, str(exc))
+
+    def after_error(self, exc: Exception) -> dict[str, Any]:
+        """The end of a trial whose runner raised ``exc``."""
+        if isinstance(exc, NonFiniteLossError):
+            return self.non_finite(exc)
+        if isinstance(exc, OutOfMemoryError):
+            hparams = self.task.config.hparams
+            per_device = hparams.per_device_train_batch_size
+            if self.task.oom_downscale == 1 and per_device % 2 == 0:
+                reason = (
+                    f"{exc}; retrying with per-device batch {per_device // 2} and "
+                    f"{hparams.gradient_accumulation_steps * 2}x accumulation"
+                )
+                self.attrs({A.FAIL_REASON: reason, A.RETRY_REQUESTED: A.RETRY_OOM})
+                return self.tell(TrialState.FAIL, None, reason, exc.kind, retry=A.RETRY_OOM)
+            reason = f"infeasible: {exc} (per-device batch {per_device} is already halved)"
+            return self.infeasible(reason, "memory", exc.kind)
+        if isinstance(exc, MemoryEstimateError):  # rejected before any accelerator time
+            return self.infeasible(str(exc), "memory", exc.kind)
+        if isinstance(exc, TrialError):
+            self.attrs({A.FAIL_REASON: f"{exc.kind}: {exc}"})
+            return self.tell(TrialState.FAIL, None, str(exc), exc.kind)
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        _logger.error("trial %s raised an unexpected error: %s", self.task.number, detail)
+        self.attrs({A.FAIL_REASON: f"unexpected error: {detail}"})
+        return self.tell(TrialState.FAIL, None, detail, "unexpected")
+
+    def finished(self, result: TrialResult) -> dict[str, Any]:
+        """The end of a trial whose runner returned (complete, pruned or stopped early)."""
+        stats = {k: v for k, v in result.stats.items() if v is not None}
+        finals = {
+            **stats,
+            **{
+                f"final_{k}": v
+                for k, v in result.metrics.items()
+                if not k.endswith(("_runtime", "_per_second"))
+            },
+            "best_step": result.best_step,
+            "last_step": result.last_step,
+        }
+        if result.final_dir:
+            finals[A.ADAPTER_DIR] = result.final_dir
+        if result.reason:
+            finals[A.PRUNE_REASON if result.status == "pruned" else A.STOP_REASON] = result.reason
+        self.attrs(finals)
+        if result.final_dir and self.task.artifacts_dir:  # before tell: Optuna refuses it after
+            upload_trial_artifacts(
+                self.study, self.task.trial_id, result.final_dir, self.task.artifacts_dir
+            )
+        if result.status == "pruned":
+            return self.tell(TrialState.PRUNED, None, result.reason, None)
+        return self.tell(TrialState.COMPLETE, result.value, result.reason, None)

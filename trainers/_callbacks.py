@@ -25,9 +25,15 @@ class ObjectiveCallback(TrainerCallback):
     Must run before HF's best-model bookkeeping sees the metrics: it adds ``eval_perplexity``.
     """
 
-    def __init__(self, reporter: Reporter, schedule: ScheduleConfig) -> None:
+    def __init__(
+        self,
+        reporter: Reporter,
+        schedule: ScheduleConfig,
+        failpoint_context: dict[str, Any] | None = None,
+    ) -> None:
         self.reporter = reporter
         self.schedule = schedule
+        self.failpoint_context = failpoint_context or {}
         self.pruned_at: int | None = None
         self.history: list[tuple[int, float]] = []
         self.eval_seconds = 0.0
@@ -65,6 +71,11 @@ class ObjectiveCallback(TrainerCallback):
                 f"evaluation metrics: {', '.join(sorted(metrics))}"
             )
         value = float(metrics[self.schedule.metric])
+        action = _failpoints.triggered(
+            "eval.metric", step=state.global_step, **self.failpoint_context
+        )
+        if action in ("nan", "inf"):
+            value = metrics[self.schedule.metric] = float(action)
         if not math.isfinite(value):
             raise NonFiniteLossError(
                 f"{self.schedule.metric} became {value} at step {state.global_step}",

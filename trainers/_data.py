@@ -13,15 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from hpsearch.trainers._base import DataConfig, DatasetError
+from hpsearch.trainers._datafiles import (
+    SUFFIX_BUILDERS,
+    check_values,
+    data_files,
+    diagnose,
+    jsonl_line,
+    precheck,
+    read_error,
+)
 from hpsearch.trainers._hub import hub_offline, hub_unavailable_reason, is_local
-
-_SUFFIX_BUILDERS = {
-    ".jsonl": "json",
-    ".json": "json",
-    ".csv": "csv",
-    ".parquet": "parquet",
-    ".txt": "text",
-}
 
 
 @dataclass(frozen=True)
@@ -48,16 +49,28 @@ def _load_source(data: DataConfig) -> Any:
         if path.is_dir() and (
             (path / "dataset_dict.json").exists() or (path / "state.json").exists()
         ):
-            return datasets.load_from_disk(str(path))
+            return _read(path, lambda: datasets.load_from_disk(str(path)), [])
         if path.is_file():
-            builder = _SUFFIX_BUILDERS.get(path.suffix.lower())
+            builder = SUFFIX_BUILDERS.get(path.suffix.lower())
             if builder is None:
                 raise DatasetError(
                     f"dataset file {path.name} has an unsupported type; use one of "
-                    + ", ".join(sorted(_SUFFIX_BUILDERS))
+                    + ", ".join(sorted(SUFFIX_BUILDERS))
                 )
-            return datasets.load_dataset(builder, data_files={"train": str(path)})
-        return datasets.load_dataset(str(path))
+            return _read(
+                path,
+                lambda: datasets.load_dataset(builder, data_files={"train": str(path)}),
+                [path],
+            )
+        files = data_files(path)
+        if not files:
+            raise DatasetError(
+                f"dataset folder {path} holds no data files ("
+                + ", ".join(sorted(SUFFIX_BUILDERS))
+                + ") and is not a dataset saved with save_to_disk; pass a data file or such "
+                "a folder with --dataset"
+            )
+        return _read(path, lambda: datasets.load_dataset(str(path)), files)
     reason = hub_unavailable_reason()
     if reason is None:
         return datasets.load_dataset(source, data.config_name)
@@ -70,6 +83,41 @@ def _load_source(data: DataConfig) -> Any:
         f"dataset {source!r} is not a local path and {reason}; download it where the hub is "
         "reachable and pass the local file or folder with --dataset"
     )
+
+
+def _read(path: Path, load: Any, files: list[Path]) -> Any:
+    """``load()``, with each file checked before and a broken one named after it failed."""
+    for file in files:
+        problem = precheck(file)
+        if problem is not None:
+            raise DatasetError(problem)
+    try:
+        return load()
+    except DatasetError:
+        raise
+    except Exception as exc:  # datasets raises many types for unreadable files
+        for file in files:
+            try:
+                problem = diagnose(file)
+            except (OSError, UnicodeDecodeError, ValueError):
+                problem = None
+            if problem is not None:
+                raise DatasetError(problem) from exc
+        raise DatasetError(read_error(str(path), exc)) from exc
+
+
+def _check_split(split: Any, fmt: str, data: DataConfig, name: str) -> None:
+    """The columns the format reads hold the right type, and a value in every record."""
+    assert data.source is not None
+    path = Path(data.source).expanduser()
+    single = is_local(data.source) and path.is_file()
+    where = f"dataset {data.source}" if single else f"dataset {data.source}, split {name!r}"
+    line_of = None
+    if single and path.suffix.lower() == ".jsonl":
+        line_of = lambda index: jsonl_line(path, index)  # noqa: E731
+    problem = check_values(split, required_columns(fmt, data), fmt, where, line_of)
+    if problem is not None:
+        raise DatasetError(problem)
 
 
 def _split(loaded: Any, name: str, source: str) -> Any:
@@ -129,8 +177,11 @@ def load_raw(data: DataConfig, task_type: str) -> RawData:
     columns = list(train.column_names)
     fmt = detect_format(columns, data, task_type)
     check_columns(columns, fmt, data, data.source)
+    _check_split(train, fmt, data, data.train_split)
     if data.eval_split:
         evaluation = _split(loaded, data.eval_split, data.source)
+        check_columns(list(evaluation.column_names), fmt, data, data.source)
+        _check_split(evaluation, fmt, data, data.eval_split)
     else:
         if len(train) < 4:
             raise DatasetError(
@@ -196,5 +247,5 @@ def validate_data(data: DataConfig, task_type: str) -> list[str]:
     except DatasetError as exc:
         return [str(exc)]
     except Exception as exc:  # datasets raises many types for unreadable files
-        return [f"cannot read dataset {data.source}: {type(exc).__name__}: {exc}"]
+        return [read_error(data.source, exc)]
     return []

@@ -9,6 +9,8 @@
     train.step=kill@step=15,trial=2           SIGKILL the worker at step 15 (a preemption)
     driver.ask=kill@trial=3                   SIGKILL the driver right after it created trial 3
     train.loss=nan@step=12                    make the training loss NaN at step 12
+    eval.metric=inf@step=10                   make the objective of the evaluation at step 10
+                                              infinite (or nan)
 
 A rule matches when every condition equals the current context. Each point is a single
 dictionary lookup when the variable is unset, so production runs pay nothing.

@@ -18,6 +18,7 @@ from transformers import (
     TrainingArguments,
     set_seed,
 )
+from transformers.trainer import TRAINING_ARGS_NAME
 
 from hpsearch.trainers import _checkpoints, _failpoints
 from hpsearch.trainers._base import (
@@ -176,8 +177,8 @@ class HFTrialRunner(TrialRunner):
             }
         )
         meter = MemoryMeter()
-        objective = ObjectiveCallback(reporter, config.schedule)
         context = {"trial": config.run_name.rsplit("-", 1)[-1]}
+        objective = ObjectiveCallback(reporter, config.schedule, context)
         checkpoints_dir = Path(config.paths.checkpoints_dir)
         callbacks: list[Any] = [
             objective,
@@ -330,8 +331,14 @@ def _finished_state(checkpoint: str | None) -> TrainerState | None:
 def _save_final(
     trainer: HpsTrainer, folder: Path, config: TrialConfig, model_path: str, value: float, step: int
 ) -> None:
-    """The best weights (adapter or full model), tokenizer and the exact settings used."""
+    """The best weights (adapter or full model), tokenizer and the exact settings used.
+
+    Only safetensors and JSON: HF's ``save_model`` also pickles the TrainingArguments
+    (``training_args.bin``, loadable only with ``weights_only=False``); they are kept as JSON
+    in ``hpsearch_trial.json`` instead.
+    """
     trainer.save_model(str(folder))
+    (folder / TRAINING_ARGS_NAME).unlink(missing_ok=True)
     peft_config = getattr(trainer.model, "peft_config", None)
     record = {
         "base_model": model_path,

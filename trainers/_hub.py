@@ -52,6 +52,12 @@ def resolve_model_path(model: ModelConfig) -> str:
     name = model.name_or_path
     if is_local(name):
         path = Path(name).expanduser()
+        if path.exists() and not path.is_dir():
+            raise ModelNotFoundError(
+                f"model path {path} is a file, not a folder; pass the folder that holds it "
+                "(a Hugging Face model folder with config.json and the weights), or a hub id, "
+                "with --model"
+            )
         if not path.is_dir():
             raise ModelNotFoundError(
                 f"model path {path} does not exist; pass a folder with "

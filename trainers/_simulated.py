@@ -104,6 +104,11 @@ class SimulatedTrialRunner(TrialRunner):
             if step % sched.eval_steps and step != total:
                 continue
             value = simulated_value(config, step, total)
+            metric_action = _failpoints.triggered("eval.metric", step=step, **context)
+            if metric_action in ("nan", "inf"):
+                value = float(str(metric_action))
+            if not math.isfinite(value):  # as the Hugging Face runner's objective callback
+                raise NonFiniteLossError(f"{sched.metric} became {value} at step {step}", step=step)
             history.append((step, value))
             reporter.report(step, value)
             if best is None or self._better(value, best[1], sched.greater_is_better, sched):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import tarfile
+import zipfile
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,21 @@ def _check_lora_weights_loaded(model: Any, folder: Path) -> None:
     assert checked > 0
 
 
+def _pickles(folder: Path) -> list[str]:
+    """Files under ``folder`` that hold a pickle: raw (protocol 2+) or in a torch.save zip."""
+    found = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+        if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+            found.append(path.name)
+        elif head == b"PK\x03\x04" and zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                if any(name.endswith(".pkl") for name in archive.namelist()):
+                    found.append(path.name)
+    return found
+
+
 def test_best_export_loads_with_peft_and_reproduces_the_metric(
     finished: optuna.Study,
     live_study: LiveStudy,
@@ -115,6 +131,9 @@ def test_best_export_loads_with_peft_and_reproduces_the_metric(
     files = {p.name for p in dest.iterdir()}
     assert {"adapter_config.json", "adapter_model.safetensors", "tokenizer.json"} <= files
     assert {"training_arguments.json", "lora_config.json", "best_trial.json"} <= files
+    # no pickle (HF's training_args.bin needs weights_only=False), in the export or the trial
+    assert _pickles(dest) == [] and "training_args.bin" not in files
+    assert _pickles(Path(best.user_attrs["adapter_dir"])) == []
     args = json.loads((dest / "training_arguments.json").read_text())
     assert args["learning_rate"] == pytest.approx(best.user_attrs["learning_rate_used"])
     assert args["gradient_accumulation_steps"] == best.user_attrs["gradient_accumulation_steps"]

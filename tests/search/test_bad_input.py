@@ -213,3 +213,34 @@ def test_alias_bomb_leaves_no_study_row(fresh_pg_url: str, tmp_path: Path) -> No
     result = hpsearch("run", "--space", str(space), "--storage", fresh_pg_url, timeout=120)
     assert_clean_failure(result, 2, "task.simulated", "alias *l")
     assert _studies(fresh_pg_url) == []
+
+
+def test_space_task_model_and_data_problems_are_reported_together(
+    fresh_pg_url: str, tmp_path: Path
+) -> None:
+    weights = tmp_path / "model.safetensors"  # a file where a model folder belongs
+    weights.write_bytes(b"\0" * 16)
+    data = tmp_path / "data.jsonl"
+    data.write_text("")
+    result = hpsearch(
+        "run",
+        "--storage",
+        fresh_pg_url,
+        "--model",
+        str(weights),
+        "--dataset",
+        str(data),
+        "--max-steps",
+        "5",
+        "--eval-steps",
+        "10",
+    )
+    assert_clean_failure(
+        result,
+        2,
+        "3 problems",
+        "task.eval_steps",
+        "model.safetensors is a file, not a folder",
+        "data.jsonl is empty",
+    )
+    assert _tables(fresh_pg_url) == []

@@ -210,6 +210,47 @@ def test_nan_loss_is_not_retried(fresh_pg_url: str, tmp_path: Path) -> None:
         assert "retry_of" not in trial.user_attrs
 
 
+def test_non_finite_eval_value_is_pruned_like_a_nan_loss(
+    fresh_pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A NaN or inf objective at an evaluation: PRUNED, infeasible, not retried; the reason is
+    one clean line and the traceback is in the trial's own log file."""
+    monkeypatch.setenv(
+        "HPSEARCH_FAILPOINTS", "eval.metric=nan@step=5,trial=0;eval.metric=inf@step=10,trial=1"
+    )
+    space = write_space(tmp_path, trials=2, lr="1.0e-3")
+    assert (
+        run_cli(
+            "--space",
+            space,
+            "--study",
+            "nan-eval",
+            "--storage",
+            fresh_pg_url,
+            "--workers",
+            "2",
+            "--checkpoint-dir",
+            str(tmp_path / "ck"),
+        )
+        == 0
+    )
+    study = load(fresh_pg_url, "nan-eval")
+    check_study_invariants(study, budget=2)
+    assert len(study.trials) == 2  # neither was retried
+    for trial, value in zip(study.trials, ("nan", "inf"), strict=True):
+        assert trial.state == TrialState.PRUNED, trial.user_attrs
+        assert trial.user_attrs["infeasible"] == "non_finite_loss"
+        assert trial.constraints == {"finite_loss": 1.0}
+        assert "retry_of" not in trial.user_attrs and "fail_reason" not in trial.user_attrs
+        reason = trial.user_attrs["prune_reason"]
+        assert f"eval_loss became {value}" in reason
+        assert "\n" not in reason and "\x1b" not in reason and len(reason) <= 500
+        log = Path(trial.user_attrs["log_file"])
+        assert log == tmp_path / "ck" / "nan-eval" / f"trial-{trial.number:05d}" / "trial.log"
+        text = log.read_text()
+        assert "Traceback" in text and "NonFiniteLossError" in text and "outcome: PRUNED" in text
+
+
 def test_config_error_fails_with_the_message_stored(
     fresh_pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

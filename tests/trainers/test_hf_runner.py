@@ -37,6 +37,7 @@ def test_causal_lm_reports_every_evaluation_and_saves_the_adapter(
     assert result.stats["tokens_per_s"] > 0 and result.stats["samples_per_s"] > 0
     final = Path(result.final_dir or "")
     assert (final / "adapter_model.safetensors").is_file() and is_complete(final)
+    assert not (final / "training_args.bin").exists()  # a pickle: the settings are JSON
     record = json.loads((final / "hpsearch_trial.json").read_text())
     assert record["lora_config"]["default"]["r"] == 4
     assert record["training_arguments"]["learning_rate"] == 1e-3
@@ -80,6 +81,16 @@ def test_nan_loss_ends_the_trial(
     with pytest.raises(NonFiniteLossError, match="nan") as info:
         runner_for("causal_lm").run(causal_config(tiny_qwen3, text_jsonl, tmp_path), PruneAt())
     assert info.value.step is not None and info.value.step <= 6
+
+
+def test_non_finite_eval_value_ends_the_trial(
+    tiny_qwen3: str, text_jsonl: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HPSEARCH_FAILPOINTS", "eval.metric=inf@step=6")
+    reporter = PruneAt()
+    with pytest.raises(NonFiniteLossError, match="eval_loss became inf at step 6") as info:
+        runner_for("causal_lm").run(causal_config(tiny_qwen3, text_jsonl, tmp_path), reporter)
+    assert info.value.step == 6 and sorted(reporter.values) == [3]  # never reported
 
 
 def test_diverging_learning_rate_is_caught(
