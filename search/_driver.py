@@ -202,7 +202,7 @@ class Driver:
             else:
                 self._fail(flight.trial_id, message)
                 self.cfg.pool.release(flight.worker)
-            self.cfg.emit(f"  trial {flight.number}: {message.splitlines()[0][:200]}")
+            self.cfg.emit(f"  trial {flight.number}: {reason_line(message, 200)}")
         return needs_repair
 
     def _worker_lost(self, flight: _InFlight, message: str) -> None:
