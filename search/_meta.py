@@ -65,6 +65,24 @@ def set_checkpoint_root(study: optuna.Study, root: Path) -> None:
     study.set_user_attr(A.STUDY_CHECKPOINT_ROOT, str(root))
 
 
+def scrub_stored_secrets(study: optuna.Study) -> bool:
+    """Mask a database password that an earlier hpsearch version stored in the study's
+    command or dashboard note (it redacted the command line before the URL was parsed).
+    True if anything was rewritten."""
+    from optuna_dashboard import get_note, save_note
+
+    changed = False
+    command = study.user_attrs.get(A.STUDY_COMMAND)
+    if isinstance(command, str) and redact(command) != command:
+        study.set_user_attr(A.STUDY_COMMAND, redact(command))
+        changed = True
+    note = get_note(study)
+    if note and redact(note) != note:
+        save_note(study, redact(note))
+        changed = True
+    return changed
+
+
 def load_meta(study: optuna.Study) -> StudyMeta:
     attrs = study.user_attrs
     missing = [k for k in (A.STUDY_SPACE, A.STUDY_TASK, A.STUDY_BUDGET) if k not in attrs]

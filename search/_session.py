@@ -23,6 +23,7 @@ from hpsearch.search._meta import (
     hardware_summary,
     load_meta,
     save_meta,
+    scrub_stored_secrets,
     set_budget,
     set_checkpoint_root,
     study_note,
@@ -217,6 +218,8 @@ def _load_existing(
             meta = replace(meta, checkpoint_root=root)
     if emit is None:
         return meta
+    if scrub_stored_secrets(probe):
+        emit("Masked a database password an earlier hpsearch stored in the study's command/note")
     emit(
         f"Continuing study {prepared.study_name!r} ({meta.space.name}, budget {meta.budget}) "
         f"in {prepared.location.display}"

@@ -157,3 +157,30 @@ def test_a_private_ray_logs_no_secret_from_the_environment(
         disconnect()
     assert "runtime env" in logs  # the log that used to carry the values was read
     assert "Tok3n" not in logs and "K3y" not in logs
+
+
+def test_continuing_a_study_masks_a_password_an_earlier_version_stored(tmp_path: Path) -> None:
+    """Before the fix, the stored command and the dashboard note held the password: continuing
+    such a study masks both (the password was never given to this process)."""
+    import optuna
+    from optuna_dashboard import get_note, save_note
+
+    space = tmp_path / "space.yaml"
+    space.write_text(SPACE.replace("trials: 2", "trials: 1"))
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    common = ["--storage", url, "--workers", "1", "--checkpoint-dir", str(tmp_path / "ck")]
+    first = hpsearch("run", "--space", str(space), "--study", "old", *common, timeout=300)
+    assert first.returncode == 0, output(first)
+    old = f"hpsearch run --space s.yaml --storage postgresql://{PG_USER}:OldSekr3t@db:5432/hps"
+    plain = optuna.load_study(study_name="old", storage=optuna.storages.RDBStorage(url))
+    plain.set_user_attr("hpsearch.command", old)  # as an earlier version wrote them
+    save_note(plain, f"**Command:** `{old}`\n")
+    resumed = hpsearch("resume", "old", *common, timeout=300)
+    assert resumed.returncode == 0, output(resumed)
+    assert "Masked a database password" in resumed.stdout
+    study = optuna.load_study(study_name="old", storage=optuna.storages.RDBStorage(url))
+    for where, text in (
+        ("command", study.user_attrs["hpsearch.command"]),
+        ("note", get_note(study)),
+    ):
+        assert "OldSekr3t" not in text and "postgres:***@db" in text, (where, text)
