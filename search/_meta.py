@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +92,13 @@ def load_meta(study: optuna.Study) -> StudyMeta:
             f"{', '.join(missing)}); start a new one with hpsearch run --study NEW_NAME"
         )
     try:
-        space = load_space_dict(attrs[A.STUDY_SPACE], source=f"study {study.study_name!r}")
+        stored = dict(attrs[A.STUDY_SPACE])
+        # The stored name is kept as it is: earlier versions accepted names (from file names,
+        # say) that a new space may no longer use, and such a study must still resume.
+        name = stored.pop("name", None)
+        space = load_space_dict(stored, source=f"study {study.study_name!r}", default_name="s")
+        if isinstance(name, str) and name:
+            space = replace(space, name=name)
         issues = IssueCollector()
         task = load_task(attrs[A.STUDY_TASK], issues)
         issues.raise_if_any(f"study {study.study_name!r} task")

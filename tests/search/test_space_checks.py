@@ -60,3 +60,21 @@ def test_default_study_name_keeps_the_space_name_whole() -> None:
     assert default_study_name(space, simulated) == "s" * 100 + "-simulated"
     odd = TaskSpec(type="causal_lm", model="/models/my model")
     assert default_study_name(space, odd).endswith("-my-model")
+
+
+def test_a_study_stored_under_a_name_now_refused_still_loads() -> None:
+    """Earlier versions took a space's name from its file name as it was ("my space (v2)");
+    new spaces may not use such a name, but a stored study keeps it and resumes."""
+    import optuna
+
+    from hpsearch.search._meta import load_meta
+    from hpsearch.spaces import TaskSpec, load_space
+
+    study = optuna.create_study()
+    stored = {**load_space("lora_small").to_dict(), "name": "my space (v2)"}
+    study.set_user_attr("hpsearch.space", stored)
+    study.set_user_attr("hpsearch.task", TaskSpec(demo=True).to_dict())
+    study.set_user_attr("hpsearch.budget", 3)
+    meta = load_meta(study)
+    assert meta.space.name == "my space (v2)"
+    assert meta.space.to_dict() == stored
