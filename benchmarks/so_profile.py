@@ -96,7 +96,9 @@ def install() -> Profile:
     """Wrap the driver's steps with timers; returns the profile they fill."""
     import optuna
 
-    from hpsearch.search import _budget, _driver, _pool, _progress
+    from hpsearch.search.engine import _budget, _driver
+    from hpsearch.search.engine import _ray_pool as _pool
+    from hpsearch.search.records import _progress
     from hpsearch.storage import _locks
     from hpsearch.storage._rdb import ResilientRDBStorage
 

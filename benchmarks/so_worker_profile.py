@@ -59,7 +59,8 @@ def setup() -> None:
     folder = os.environ.get(ENV)
     if not folder:
         return
-    from hpsearch.search import _reporter, _worker
+    from hpsearch.search.engine import _optuna_reporter as _reporter
+    from hpsearch.search.engine import _worker
     from hpsearch.trainers import _checkpoints, _simulated
 
     _wrap(_reporter.OptunaReporter, "report", "report (trial.report)")

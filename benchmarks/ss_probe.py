@@ -17,7 +17,7 @@ HPSEARCH = [sys.executable, "-m", "hpsearch.search.cli.main"]
 
 def status_seconds(url: str, study: str) -> tuple[float, float]:
     """(``hpsearch status STUDY`` as a command, the overview inside it) in seconds."""
-    from hpsearch.search._overview import overview
+    from hpsearch.search.records import overview
     from hpsearch.storage import open_storage, parse_storage_url
 
     started = time.perf_counter()

@@ -52,8 +52,7 @@ def open_study(cfg: WorkerConfig, sink: dict[str, float]) -> tuple[Any, Any, Any
     storage calls the records break down timed into ``sink``."""
     import optuna
 
-    from hpsearch.search._budget import BudgetedAsker
-    from hpsearch.search._reaper import owner_token
+    from hpsearch.search.engine import BudgetedAsker, owner_token
     from hpsearch.search.policy import build_pruner, build_sampler
     from hpsearch.spaces import load_space
     from hpsearch.storage import ResilientRDBStorage, _locks, open_storage, parse_storage_url

@@ -84,7 +84,9 @@ def _context() -> Any:
     """Fresh worker processes from a fork server that imported hpsearch and Optuna once: a
     clean single-threaded parent (like spawn) without each worker paying the imports."""
     ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["ss_worker", "ss_feeder", "optuna", "hpsearch.search._budget"])
+    ctx.set_forkserver_preload(
+        ["ss_worker", "ss_feeder", "optuna", "hpsearch.search.engine._budget"]
+    )
     return ctx
 
 

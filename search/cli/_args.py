@@ -89,7 +89,7 @@ def text(value: str) -> str:
 
 def ray_address(value: str) -> str:
     """``auto``, ``local``, ``HOST:PORT``, ``[IPv6]:PORT`` or ``ray://HOST[:PORT]``."""
-    from hpsearch.search._pool import RayAddressError, parse_ray_address
+    from hpsearch.search.engine import RayAddressError, parse_ray_address
 
     try:
         parse_ray_address(text(value))

@@ -34,7 +34,7 @@ class Failure:
 
 def describe(exc: BaseException) -> Failure:
     """The user-facing description of ``exc``; "resume it with ..." when the study was written."""
-    from hpsearch.search._preflight import RESUME_NOTE_PREFIX
+    from hpsearch.search.engine import RESUME_NOTE_PREFIX
 
     failure = _describe(exc)
     notes = [n for n in getattr(exc, "__notes__", ()) if n.startswith(RESUME_NOTE_PREFIX)]
@@ -45,17 +45,22 @@ def describe(exc: BaseException) -> Failure:
 
 
 def _describe(exc: BaseException) -> Failure:
-    from hpsearch.search._dashboard import (
+    from hpsearch.search.engine import (
+        CheckpointDirError,
+        InputError,
+        Interrupted,
+        RayConnectError,
+        WorkerPlanError,
+        WorkerStartupError,
+    )
+    from hpsearch.search.outputs import (
         DashboardAuthError,
         DashboardBindError,
         DashboardStartError,
+        ExportError,
+        NoBestTrialError,
     )
-    from hpsearch.search._driver import Interrupted, WorkerStartupError
-    from hpsearch.search._export import ExportError, NoBestTrialError
-    from hpsearch.search._meta import StudyMetaError
-    from hpsearch.search._pool import RayConnectError, WorkerPlanError
-    from hpsearch.search._preflight import CheckpointDirError
-    from hpsearch.search._session import InputError
+    from hpsearch.search.records import StudyMetaError
     from hpsearch.spaces import SpaceError
     from hpsearch.storage import (
         StorageNotFoundError,

@@ -41,8 +41,8 @@ def _verify(folder: Path) -> Any:
 
 
 def cmd_best(args: argparse.Namespace) -> int:
-    from hpsearch.search import _attrs as A
-    from hpsearch.search._export import export_best, require_best
+    from hpsearch.search.outputs import export_best, require_best
+    from hpsearch.search.records import attributes as A
     from hpsearch.storage import load_study_read_only, resolve_storage
 
     study = load_study_read_only(resolve_storage(args.storage), args.study)
@@ -50,7 +50,7 @@ def cmd_best(args: argparse.Namespace) -> int:
     metric = str((space.get("objective") or {}).get("metric", "value"))
     best = require_best(study)
     if args.verify and not args.export:
-        from hpsearch.search._session import InputError
+        from hpsearch.search.engine import InputError
 
         raise InputError("--verify checks an exported adapter; pass --export DIR too")
     exported = export_best(study, Path(args.export), metric) if args.export else None

@@ -16,7 +16,7 @@ from hpsearch.search.cli._common import add_storage_flag, emit, warn
 
 def add_bind_flags(parser: argparse.ArgumentParser, prefix: str = "") -> None:
     """``--host``, ``--port`` and ``--allow-remote`` (with ``prefix``: ``--dashboard-host`` ...)."""
-    from hpsearch.search._dashboard import DEFAULT_HOST, DEFAULT_PORT
+    from hpsearch.search.outputs import DEFAULT_HOST, DEFAULT_PORT
 
     parser.add_argument(
         f"--{prefix}host",
@@ -67,7 +67,7 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
 
 def run_options(args: argparse.Namespace) -> Any:
     """A ``DashboardOptions`` from ``hpsearch run`` flags, or None without ``--dashboard``."""
-    from hpsearch.search._dashboard import DashboardOptions
+    from hpsearch.search.outputs import DashboardOptions
 
     if not getattr(args, "dashboard", False):
         return None
@@ -103,7 +103,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _artifacts_dir(args: argparse.Namespace, storage: Any, study_name: str | None) -> Path | None:
-    from hpsearch.search import _attrs as A
+    from hpsearch.search.records import attributes as A
     from hpsearch.storage import StudyPaths
 
     if args.artifacts_dir:
@@ -120,7 +120,7 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    from hpsearch.search._dashboard import check_bind, dashboard_access, start_dashboard
+    from hpsearch.search.outputs import check_bind, dashboard_access, start_dashboard
     from hpsearch.storage import load_study_read_only, require_studies, resolve_storage
 
     warning = check_bind(args.host, args.allow_remote)  # before touching anything

@@ -28,14 +28,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from hpsearch.search._report import build_report
+    from hpsearch.search.outputs import build_report
     from hpsearch.storage import load_study_read_only, resolve_storage
 
     out = Path(args.out or f"{args.study}-report.html").expanduser()
     if out.is_dir():
         raise IsADirectoryError(21, "--out names a folder; pass a file name", str(out))
     if not out.parent.is_dir():  # only the file is created, never folders
-        from hpsearch.search._session import InputError
+        from hpsearch.search.engine import InputError
 
         raise InputError(
             f"--out {out}: {out.parent} is not an existing folder; create it first or "

@@ -164,7 +164,7 @@ def _finish(summary: Any) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from hpsearch.search._session import RunRequest, execute
+    from hpsearch.search.engine import RunRequest, execute
 
     request = RunRequest(
         space=args.space,
@@ -184,7 +184,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from hpsearch.search._session import RunRequest, execute
+    from hpsearch.search.engine import RunRequest, execute
 
     request = RunRequest(
         study=args.study,

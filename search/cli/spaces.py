@@ -37,7 +37,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from hpsearch.search._validate import build_task, raise_if_invalid
+    from hpsearch.search.engine import build_task, raise_if_invalid
 
     space = load_space(args.file)
     task = build_task(space, {})

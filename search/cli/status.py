@@ -43,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _snapshot(storage: Any, study: str | None, display: str) -> list[Any]:
-    from hpsearch.search._overview import all_overviews, overview
+    from hpsearch.search.records import all_overviews, overview
     from hpsearch.storage import StudyNotFoundError, list_study_names
 
     if storage is None:  # the database has no study yet (nothing was created to find out)
@@ -60,7 +60,7 @@ def _snapshot(storage: Any, study: str | None, display: str) -> list[Any]:
 
 
 def _show(rows: list[Any], args: argparse.Namespace, display: str) -> None:
-    from hpsearch.search._overview import render_table
+    from hpsearch.search.records import render_table
 
     if args.json:
         emit(json.dumps({"storage": display, "studies": [r.to_json() for r in rows]}))

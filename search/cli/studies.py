@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_studies(args: argparse.Namespace) -> int:
-    from hpsearch.search._overview import all_overviews
+    from hpsearch.search.records import all_overviews
     from hpsearch.storage import open_existing_storage, resolve_storage
 
     location = resolve_storage(args.storage)

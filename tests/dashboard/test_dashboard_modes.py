@@ -24,7 +24,7 @@ from typing import Any
 import optuna
 import pytest
 
-from hpsearch.search._dashboard_guard import ENV_PASSWORD, ENV_TOKEN
+from hpsearch.search.outputs import ENV_PASSWORD, ENV_TOKEN
 from tests.dashboard.conftest import (
     CHROMIUM,
     children,

@@ -14,21 +14,19 @@ import optuna
 import optuna_dashboard
 import pytest
 
-from hpsearch.search._dashboard import (
+from hpsearch.search.cli.main import main
+from hpsearch.search.outputs import (
+    ENV_PASSWORD,
     DashboardAccess,
     DashboardAuthError,
-    check_bind,
-    dashboard_access,
-    server_command,
-)
-from hpsearch.search._dashboard_guard import (
-    ENV_PASSWORD,
     DashboardGuard,
     GuardConfig,
+    check_bind,
+    dashboard_access,
     is_read_only_request,
     redact_token,
+    server_command,
 )
-from hpsearch.search.cli.main import main
 
 # optuna-dashboard 0.21's GET routes, each read by hand (none writes). A release that adds a
 # GET route fails test_every_get_route_was_reviewed: read the new route before adding it here

@@ -112,7 +112,7 @@ def test_a_fake_tell_on_a_running_trial_is_refused(
 def test_non_loopback_address_is_refused_without_the_flag(
     live_study: LiveStudy, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hpsearch.search._dashboard import check_bind
+    from hpsearch.search.outputs import check_bind
 
     monkeypatch.setenv("HPSEARCH_STORAGE", live_study.secret_url)
     assert main(["dashboard", "--host", "0.0.0.0"]) == 2
@@ -298,7 +298,7 @@ def test_run_dashboard_flags() -> None:
 def test_started_server_has_no_url_in_argv_and_stops(live_study: LiveStudy, tmp_path: Path) -> None:
     """``start_dashboard`` (what ``hpsearch run --dashboard`` uses) on a password URL."""
 
-    from hpsearch.search._dashboard import DashboardOptions, dashboard_beside_run
+    from hpsearch.search.outputs import DashboardOptions, dashboard_beside_run
     from hpsearch.storage import parse_storage_url
 
     location = parse_storage_url(live_study.secret_url)

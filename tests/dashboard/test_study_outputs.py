@@ -161,7 +161,7 @@ def test_trial_files_through_the_artifact_store_and_the_dashboard(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """What the worker does before its final tell: upload the trial's final folder."""
-    from hpsearch.search._artifacts import upload_trial_artifacts
+    from hpsearch.search.outputs import upload_trial_artifacts
     from hpsearch.storage import StudyPaths
 
     best = finished.best_trial

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from hpsearch.search._meta import load_meta
-from hpsearch.search._trialconfig import build_trial_config
+from hpsearch.search.engine import build_trial_config
+from hpsearch.search.records import load_meta
 from hpsearch.storage import StudyPaths
 from hpsearch.trainers import NullReporter, is_complete, runner_for
 from tests.faults.harness import load, run_cli, write_hf_space

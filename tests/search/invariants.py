@@ -5,8 +5,8 @@ from __future__ import annotations
 import optuna
 from optuna.trial import TrialState
 
-from hpsearch.search import _attrs as A
-from hpsearch.search._ledger import build_ledger
+from hpsearch.search.records import attributes as A
+from hpsearch.search.records import build_ledger
 
 
 def check_study_invariants(study: optuna.Study, budget: int, max_retries: int = 2) -> None:

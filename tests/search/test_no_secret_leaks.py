@@ -139,7 +139,7 @@ def test_a_private_ray_logs_no_secret_from_the_environment(
 
     import ray
 
-    from hpsearch.search._pool import connect, disconnect
+    from hpsearch.search.engine import connect, disconnect
 
     monkeypatch.setenv("HF_TOKEN", "hf_Ray-Tok3n-x")
     monkeypatch.setenv("WANDB_API_KEY", "wb-Ray-K3y-x")

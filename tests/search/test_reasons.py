@@ -13,11 +13,8 @@ from pathlib import Path
 import optuna
 import pytest
 
-from hpsearch.search._driver import Driver, DriverConfig
-from hpsearch.search._meta import StudyMeta
-from hpsearch.search._pool import WorkerPool
-from hpsearch.search._reaper import mark_for_retry
-from hpsearch.search._validate import build_task
+from hpsearch.search.engine import Driver, DriverConfig, WorkerPool, build_task, mark_for_retry
+from hpsearch.search.records import StudyMeta
 from hpsearch.spaces import load_space
 from hpsearch.storage import StudyPaths, open_storage, parse_storage_url
 

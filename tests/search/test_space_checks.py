@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from hpsearch.search._session import default_study_name
+from hpsearch.search.engine import default_study_name
 from hpsearch.search.policy import validate_policy
 from hpsearch.spaces import TaskSpec, load_space_text
 
@@ -67,7 +67,7 @@ def test_a_study_stored_under_a_name_now_refused_still_loads() -> None:
     new spaces may not use such a name, but a stored study keeps it and resumes."""
     import optuna
 
-    from hpsearch.search._meta import load_meta
+    from hpsearch.search.records import load_meta
     from hpsearch.spaces import TaskSpec, load_space
 
     study = optuna.create_study()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hpsearch.search._validate import build_task, validate_run
+from hpsearch.search.engine import build_task, validate_run
 from hpsearch.spaces import load_space_text
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"

@@ -2,7 +2,7 @@
 
 Security model (docs/dashboard.md): optuna-dashboard itself has no authentication and can
 change or delete trials and studies, so the server wraps it in
-:class:`~hpsearch.search._dashboard_guard.DashboardGuard`: read-only unless ``allow_write``,
+:class:`~hpsearch.search.outputs._dashboard_guard.DashboardGuard`: read-only unless ``allow_write``,
 and with ``allow_remote`` (or ``HPSEARCH_DASHBOARD_PASSWORD`` set) it needs a random token
 printed at start or that password. It binds the loopback interface unless told otherwise with
 an explicit flag. The storage URL (which may hold a password) and the token reach the child
@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from hpsearch.search._dashboard_guard import ENV_PASSWORD, ENV_TOKEN
+from hpsearch.search.outputs._dashboard_guard import ENV_PASSWORD, ENV_TOKEN
 from hpsearch.storage import ENV_STORAGE, StorageLocation
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
-SERVER_MODULE = "hpsearch.search._dashboard_server"
+SERVER_MODULE = "hpsearch.search.outputs._dashboard_server"
 REMOTE_WARNING = (
     "the dashboard listens on {host}, reachable from other machines: it asks for the token "
     "(or the password), but over plain HTTP anyone on the network path can read the pages and "

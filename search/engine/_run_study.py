@@ -3,7 +3,7 @@
 Order matters for "nothing half-written": the space, the task, the study name, the model and
 the data are all checked before the database is touched, so rejected input writes nothing.
 Then, still before any write, the checkpoint folder, the dashboard port and Ray are checked
-(:mod:`hpsearch.search._preflight`); a failure after the study is written says how to resume.
+(:mod:`hpsearch.search.engine._preflight`); a failure after the study is written says how to resume.
 """
 
 from __future__ import annotations
@@ -16,9 +16,24 @@ from typing import Any
 
 import optuna
 
-from hpsearch.search._dashboard import DashboardOptions, check_bind, dashboard_beside_run
-from hpsearch.search._driver import Driver, DriverConfig, RunSummary
-from hpsearch.search._meta import (
+from hpsearch.search.engine._driver import Driver, DriverConfig, RunSummary
+from hpsearch.search.engine._preflight import (
+    check_checkpoint_root,
+    check_dashboard_port,
+    resumable,
+)
+from hpsearch.search.engine._ray_pool import (
+    Cluster,
+    WorkerPool,
+    connect,
+    disconnect,
+    plan_workers,
+)
+from hpsearch.search.engine._run_checks import build_task, validate_run
+from hpsearch.search.engine._trial_config import build_trial_config
+from hpsearch.search.outputs import DashboardOptions, check_bind, dashboard_beside_run
+from hpsearch.search.policy import build_pruner, build_sampler, grid_size
+from hpsearch.search.records import (
     StudyMeta,
     hardware_summary,
     load_meta,
@@ -28,11 +43,6 @@ from hpsearch.search._meta import (
     set_checkpoint_root,
     study_note,
 )
-from hpsearch.search._pool import Cluster, WorkerPool, connect, disconnect, plan_workers
-from hpsearch.search._preflight import check_checkpoint_root, check_dashboard_port, resumable
-from hpsearch.search._trialconfig import build_trial_config
-from hpsearch.search._validate import build_task, validate_run
-from hpsearch.search.policy import build_pruner, build_sampler, grid_size
 from hpsearch.spaces import SearchSpace, SpaceIssue, TaskSpec, load_space
 from hpsearch.spaces._errors import IssueCollector
 from hpsearch.storage import (

@@ -28,7 +28,7 @@ from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.storages import BaseStorage
 
-from hpsearch.search import _attrs as A
+from hpsearch.search.records import attributes as A
 from hpsearch.storage import StudyPaths
 
 _logger = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ import optuna
 from optuna.pruners import BasePruner
 from optuna.samplers import BaseSampler
 
-from hpsearch.search._option_checks import (
+from hpsearch.search.policy._option_checks import (
     check_cross,
     check_option_values,
     ignored_options,

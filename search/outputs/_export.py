@@ -18,15 +18,15 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial
 
-from hpsearch.search import _attrs as A
-from hpsearch.search._artifacts import (
+from hpsearch.search.outputs._artifacts import (
     ARCHIVE_SUFFIX,
     RECORD_NAME,
     StudyArtifactStore,
     extract_archive,
     trial_artifacts,
 )
-from hpsearch.search._progress import best_trial
+from hpsearch.search.records import attributes as A
+from hpsearch.search.records import best_trial
 from hpsearch.storage import StudyPaths
 
 COMPLETE_MARKER = "hpsearch-complete.json"  # the trainer's atomic-commit marker

@@ -17,10 +17,9 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from hpsearch.search import _attrs as A
-from hpsearch.search._overview import overview
-from hpsearch.search._progress import best_trial, fmt_duration, fmt_value
-from hpsearch.search._savings import Savings, compute_savings
+from hpsearch.search.outputs._pruning_savings import Savings, compute_savings
+from hpsearch.search.records import attributes as A
+from hpsearch.search.records import best_trial, fmt_duration, fmt_value, overview
 from hpsearch.storage import redact
 
 PLOTS: tuple[tuple[str, str], ...] = (

@@ -14,7 +14,7 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
-from hpsearch.search._dashboard import DashboardOptions, DashboardStartError
+from hpsearch.search.outputs import DashboardOptions, DashboardStartError
 from hpsearch.storage import check_writable
 
 # Every note added by resumable() starts with this; the CLI shows it as the hint.

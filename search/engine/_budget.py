@@ -12,8 +12,8 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
-from hpsearch.search import _attrs as A
-from hpsearch.search._ledger import Ledger, build_ledger
+from hpsearch.search.records import Ledger, build_ledger
+from hpsearch.search.records import attributes as A
 from hpsearch.storage import ResilientRDBStorage, StorageLocation, study_lock
 from hpsearch.trainers import failpoints
 

@@ -2,8 +2,8 @@
 
 Only the driver calls ``ask`` (under the study lock, so parallel drivers never overshoot the
 budget); workers report, heartbeat and tell. Worker deaths, stale trials and out-of-memory
-failures become retries in one place (:mod:`hpsearch.search._reaper`). Everything resume needs
-is in the study: Ray holds no state of its own.
+failures become retries in one place (:mod:`hpsearch.search.engine._reaper`). Everything
+resume needs is in the study: Ray holds no state of its own.
 """
 
 from __future__ import annotations
@@ -19,18 +19,22 @@ from typing import Any
 
 import optuna
 
-from hpsearch.search import _attrs as A
-from hpsearch.search._budget import BudgetedAsker
-from hpsearch.search._ledger import Ledger
-from hpsearch.search._meta import StudyMeta
-from hpsearch.search._pool import WorkerPool
-from hpsearch.search._progress import Progress, summary_lines
-from hpsearch.search._reaper import mark_for_retry, owner_token, reap_stale, repair
-from hpsearch.search._reasons import reason_line, strip_ansi
-from hpsearch.search._trialconfig import build_trial_config
-from hpsearch.search._triallog import append_to_trial_log, trial_log_path
-from hpsearch.search._worker import TrialOutcome, TrialTask
+from hpsearch.search.engine._budget import BudgetedAsker
+from hpsearch.search.engine._ray_pool import WorkerPool
+from hpsearch.search.engine._reaper import mark_for_retry, owner_token, reap_stale, repair
+from hpsearch.search.engine._trial_config import build_trial_config
+from hpsearch.search.engine._trial_log import append_to_trial_log, trial_log_path
+from hpsearch.search.engine._worker import TrialOutcome, TrialTask
 from hpsearch.search.policy import sample_params
+from hpsearch.search.records import (
+    Ledger,
+    Progress,
+    StudyMeta,
+    reason_line,
+    strip_ansi,
+    summary_lines,
+)
+from hpsearch.search.records import attributes as A
 from hpsearch.spaces import BatchRuleError
 from hpsearch.storage import ResilientRDBStorage, StorageLocation, StudyPaths
 from hpsearch.trainers import finalize_checkpoints, newest_complete

@@ -1,11 +1,11 @@
 """The dashboard server process: optuna-dashboard on hpsearch's storage.
 
-Started by :func:`hpsearch.search._dashboard.start_dashboard` as::
+Started by :func:`hpsearch.search.outputs._dashboard.start_dashboard` as::
 
-    python -m hpsearch.search._dashboard_server --host 127.0.0.1 --port 8080 --ready-file F \
-        --auth none|token|password [--allow-write]
+    python -m hpsearch.search.outputs._dashboard_server --host 127.0.0.1 --port 8080 \
+        --ready-file F --auth none|token|password [--allow-write]
 
-The app is wrapped in :class:`~hpsearch.search._dashboard_guard.DashboardGuard` here, in the
+The app is wrapped in :class:`~hpsearch.search.outputs._dashboard_guard.DashboardGuard` here, in the
 process that serves it: read-only unless ``--allow-write``; with ``--auth token`` or
 ``--auth password`` every request needs the token (``HPSEARCH_DASHBOARD_TOKEN``) or the
 password (``HPSEARCH_DASHBOARD_PASSWORD``). The storage URL comes from ``HPSEARCH_STORAGE``.
@@ -35,7 +35,7 @@ from types import FrameType
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from hpsearch.search._dashboard_guard import (
+from hpsearch.search.outputs._dashboard_guard import (
     ENV_PASSWORD,
     ENV_TOKEN,
     DashboardGuard,
@@ -81,7 +81,7 @@ def _write_ready(path: str | None, payload: dict[str, Any]) -> None:
 def _build_app(args: argparse.Namespace) -> Any:
     import optuna_dashboard
 
-    from hpsearch.search._artifacts import StudyArtifactStore
+    from hpsearch.search.outputs._artifacts import StudyArtifactStore
     from hpsearch.storage import require_studies, resolve_storage
 
     location = resolve_storage(None)  # HPSEARCH_STORAGE, else the embedded database
@@ -128,7 +128,7 @@ def _exit_with_parent(parent_pid: int | None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hpsearch.search._dashboard_server")
+    parser = argparse.ArgumentParser(prog="python -m hpsearch.search.outputs._dashboard_server")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--artifacts-dir")

@@ -14,9 +14,9 @@ from optuna.storages import BaseStorage
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.search import _attrs as A
-from hpsearch.search._ledger import LEDGER_ATTRS, Ledger, build_ledger
-from hpsearch.search._progress import eta_seconds, fmt_duration, fmt_value
+from hpsearch.search.records import attributes as A
+from hpsearch.search.records._ledger import LEDGER_ATTRS, Ledger, build_ledger
+from hpsearch.search.records._progress import eta_seconds, fmt_duration, fmt_value
 
 
 @dataclass

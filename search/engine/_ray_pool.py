@@ -1,7 +1,7 @@
 """Ray placement: connect to (or start) Ray, and keep a pool of long-lived trial workers.
 
 Workers are actors with ``max_restarts=0`` and ``max_task_retries=0``: Ray never re-runs a
-trial, the driver does (through :mod:`hpsearch.search._reaper`). Trials that request GPUs get
+trial, the driver does (through :mod:`hpsearch.search.engine._reaper`). Trials that request GPUs get
 ``num_gpus`` (fractions pack several trials on one GPU); on a cluster without GPUs they run on
 CPUs.
 """
@@ -262,7 +262,7 @@ class WorkerPool:
     def _spawn(self) -> Any:
         import ray
 
-        from hpsearch.search._worker import TrialWorker
+        from hpsearch.search.engine._worker import TrialWorker
 
         self._next_id += 1
         actor_cls = ray.remote(TrialWorker).options(

@@ -22,9 +22,8 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
-from hpsearch.search import _attrs as A
-from hpsearch.search._ledger import build_ledger
-from hpsearch.search._reasons import reason_line
+from hpsearch.search.records import attributes as A
+from hpsearch.search.records import build_ledger, reason_line
 from hpsearch.storage import ResilientRDBStorage, StorageLocation, study_lock
 
 _logger = logging.getLogger(__name__)

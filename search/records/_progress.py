@@ -10,8 +10,8 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from hpsearch.search import _attrs as A
-from hpsearch.search._ledger import Ledger
+from hpsearch.search.records import attributes as A
+from hpsearch.search.records._ledger import Ledger
 
 
 def fmt_duration(seconds: float | None) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.search import _attrs as A
+from hpsearch.search.records import attributes as A
 
 # The trial user attributes the books read: all a ledger needs besides number and state.
 LEDGER_ATTRS = (A.RETRY_OF, A.RETRY_REQUESTED, A.OOM_DOWNSCALE, A.RETRY_ATTEMPT)

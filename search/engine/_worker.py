@@ -22,12 +22,12 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from hpsearch.search import _attrs as A
-from hpsearch.search._artifacts import upload_trial_artifacts
-from hpsearch.search._reasons import reason_line
-from hpsearch.search._reporter import Heartbeat, OptunaReporter, TrialSuperseded
-from hpsearch.search._triallog import TrialLog, trial_log_path
+from hpsearch.search.engine._optuna_reporter import Heartbeat, OptunaReporter, TrialSuperseded
+from hpsearch.search.engine._trial_log import TrialLog, trial_log_path
+from hpsearch.search.outputs import upload_trial_artifacts
 from hpsearch.search.policy import build_pruner
+from hpsearch.search.records import attributes as A
+from hpsearch.search.records import reason_line
 from hpsearch.spaces import SearchSpace
 from hpsearch.storage import RedactingStream, open_storage, parse_storage_url
 from hpsearch.trainers import (

@@ -15,7 +15,7 @@ from typing import Any
 
 import optuna
 
-from hpsearch.search import _attrs as A
+from hpsearch.search.records import attributes as A
 from hpsearch.spaces import SearchSpace, SpaceError, TaskSpec, load_space_dict, load_task
 from hpsearch.spaces._errors import IssueCollector
 from hpsearch.storage import redact

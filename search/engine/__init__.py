@@ -1,0 +1,48 @@
+"""The search engine: the driver, the budget, retries and reaping, trial workers and their pools,
+and running a study from a request.
+"""
+
+from hpsearch.search.engine._budget import BudgetedAsker
+from hpsearch.search.engine._driver import Driver, DriverConfig, Interrupted, WorkerStartupError
+from hpsearch.search.engine._preflight import RESUME_NOTE_PREFIX, CheckpointDirError, resumable
+from hpsearch.search.engine._ray_pool import (
+    RayAddressError,
+    RayConnectError,
+    WorkerPlanError,
+    WorkerPool,
+    connect,
+    disconnect,
+    parse_ray_address,
+)
+from hpsearch.search.engine._reaper import mark_for_retry, owner_token
+from hpsearch.search.engine._run_checks import build_task, raise_if_invalid, validate_run
+from hpsearch.search.engine._run_study import InputError, RunRequest, default_study_name, execute
+from hpsearch.search.engine._trial_config import build_trial_config
+
+__all__ = [
+    "RESUME_NOTE_PREFIX",
+    "BudgetedAsker",
+    "CheckpointDirError",
+    "Driver",
+    "DriverConfig",
+    "InputError",
+    "Interrupted",
+    "RayAddressError",
+    "RayConnectError",
+    "RunRequest",
+    "WorkerPlanError",
+    "WorkerPool",
+    "WorkerStartupError",
+    "build_task",
+    "build_trial_config",
+    "connect",
+    "default_study_name",
+    "disconnect",
+    "execute",
+    "mark_for_retry",
+    "owner_token",
+    "parse_ray_address",
+    "raise_if_invalid",
+    "resumable",
+    "validate_run",
+]

@@ -1,0 +1,51 @@
+"""What a study records about itself: its settings, the trial attribute names, the books (ledger),
+progress lines and the status overview.
+"""
+
+from hpsearch.search.records import attributes
+from hpsearch.search.records._ledger import Ledger, build_ledger
+from hpsearch.search.records._overview import all_overviews, overview, render_table
+from hpsearch.search.records._progress import (
+    Progress,
+    best_trial,
+    fmt_duration,
+    fmt_value,
+    summary_lines,
+)
+from hpsearch.search.records._reasons import reason_line, strip_ansi
+from hpsearch.search.records._study_settings import (
+    StudyMeta,
+    StudyMetaError,
+    hardware_summary,
+    load_meta,
+    save_meta,
+    scrub_stored_secrets,
+    set_budget,
+    set_checkpoint_root,
+    study_note,
+)
+
+__all__ = [
+    "Ledger",
+    "Progress",
+    "StudyMeta",
+    "StudyMetaError",
+    "all_overviews",
+    "attributes",
+    "best_trial",
+    "build_ledger",
+    "fmt_duration",
+    "fmt_value",
+    "hardware_summary",
+    "load_meta",
+    "overview",
+    "reason_line",
+    "render_table",
+    "save_meta",
+    "scrub_stored_secrets",
+    "set_budget",
+    "set_checkpoint_root",
+    "strip_ansi",
+    "study_note",
+    "summary_lines",
+]
