@@ -21,6 +21,7 @@ import optuna
 
 from hpsearch.search import _attrs as A
 from hpsearch.search._budget import BudgetedAsker
+from hpsearch.search._distinct import SpaceExhaustedError, exhausted_line
 from hpsearch.search._ledger import Ledger
 from hpsearch.search._meta import StudyMeta
 from hpsearch.search._pool import WorkerPool
@@ -98,7 +99,11 @@ class Driver:
 
     # -- dispatch -----------------------------------------------------------------------
     def _dispatch(self, trial: optuna.Trial, worker: int) -> None:
-        params = sample_params(trial, self.space)
+        try:
+            params = sample_params(trial, self.space)
+        except SpaceExhaustedError as exc:  # a finite space ran out while this trial was made
+            self._fail_before_start(trial, worker, str(exc))
+            return
         attrs = trial.user_attrs
         downscale = int(attrs.get(A.OOM_DOWNSCALE, 1))
         resume_from = None
@@ -121,10 +126,7 @@ class Driver:
                 gpu_fraction=self.cfg.pool.gpus_per_trial or 1.0,
             )
         except BatchRuleError as exc:
-            self.cfg.storage.set_trial_user_attr(trial._trial_id, A.FAIL_REASON, str(exc))
-            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            self.cfg.emit(f"  trial {trial.number}: failed before start ({exc})")
-            self.cfg.pool.release(worker)
+            self._fail_before_start(trial, worker, str(exc))
             return
         dispatched = {
             A.EFFECTIVE_BATCH: resolved.effective_batch_size,
@@ -155,6 +157,12 @@ class Driver:
         self.inflight[ref] = _InFlight(trial._trial_id, trial.number, worker)
         note = f", resuming {Path(resume_from).name}" if resume_from else ""
         self.cfg.emit(f"  trial {trial.number}: started on worker {worker}{note}")
+
+    def _fail_before_start(self, trial: optuna.Trial, worker: int, reason: str) -> None:
+        self.cfg.storage.set_trial_user_attr(trial._trial_id, A.FAIL_REASON, reason)
+        self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        self.cfg.emit(f"  trial {trial.number}: failed before start ({reason})")
+        self.cfg.pool.release(worker)
 
     def _fill_workers(self) -> None:
         while self._stop_signal is None and self.cfg.pool.has_idle():
@@ -311,6 +319,8 @@ class Driver:
         ledger = self.ledger()
         elapsed = self.progress.elapsed()
         lines = summary_lines(self.study, ledger, self.budget, elapsed, self.space.objective.metric)
+        if ledger.slots_used < self.budget and self.asker.exhausted():
+            lines.insert(1, exhausted_line(self.study.sampler, self.space.name, self.budget))
         return RunSummary(ledger, elapsed, lines)
 
     def _hand_over(self) -> None:

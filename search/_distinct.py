@@ -1,0 +1,292 @@
+"""Distinct sampling: every driver, concurrent or resumed, draws configurations new to the study.
+
+A seeded Optuna sampler draws from one random stream per *process*: two drivers on one study,
+or a driver resumed after Ctrl-C, replay the same stream and re-run the configurations already
+in the study. :class:`DistinctSampler` wraps the space's sampler (TPE, random, GP, CMA-ES; the
+grid sampler has its own no-repeat bookkeeping and is not wrapped) and changes two things:
+
+1. **Randomness per trial, not per process.** For each trial it builds a fresh inner sampler
+   through the public constructor, seeded from ``(space seed, trial number, attempt)``. Trial
+   numbers are unique in a study, so concurrent and resumed drivers draw from different
+   streams, while one driver on a fresh study repeats its sequence exactly. The inner samplers
+   keep no state across trials that changes what they draw: TPE's and CMA-ES's search-space
+   caches are recomputed, CMA-ES keeps its optimizer in the trials' system attributes, and GP
+   only loses its warm start for kernel fitting.
+2. **A guard against configurations already in the study.** hpsearch's space is declarative,
+   so the wrapper knows every distribution and every ``when:`` condition. It reports the whole
+   space as the relative search space, so ``Trial`` asks ``sample_relative`` once for the
+   complete configuration: the inner sampler's own relative sample, plus its
+   ``sample_independent`` for the parameters outside the inner's relative space (exactly the
+   split Optuna makes itself). If that configuration is already in the study (finished,
+   running, claimed, or waiting in the queue), it draws again with the next attempt's seed.
+   A chosen configuration is *claimed* (a trial system attribute written before the trial's
+   parameters) and the study re-read: if another trial claimed the same configuration
+   meanwhile, this one draws again. Of two concurrent claims at least one sees the other, so no
+   two trials keep the same configuration, without any lock.
+
+After a bounded number of inner draws it falls back to a uniform pick among the configurations
+not yet in the study (finite spaces, listed) or to uniform random draws (continuous spaces).
+When a finite space has no configuration left, :class:`SpaceExhaustedError` says so.
+
+Trials that carry given parameters (``enqueue_trial``: retries with ``retry_of``, warm starts)
+are left alone: every call is handed to the trial's inner sampler unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.samplers import BaseSampler, RandomSampler
+from optuna.trial import FrozenTrial, TrialState
+
+from hpsearch.search._configs import ConfigKey, SpaceConfigs
+from hpsearch.spaces import SearchSpace
+
+__all__ = ["CLAIM_ATTR", "DistinctSampler", "SpaceExhaustedError", "exhausted_line"]
+
+CLAIM_ATTR = "hpsearch:config"  # trial system attribute: the configuration a trial claimed
+_INNER_DRAWS = 8  # draws of the inner sampler before the fallback
+_FALLBACK_DRAWS = 64
+_KEEP_INNER = 16  # inner samplers kept for trials still expected to report (after_trial)
+
+
+class SpaceExhaustedError(RuntimeError):
+    """Every configuration of a finite space is already in the study."""
+
+
+class DistinctSampler(BaseSampler):
+    """The space's sampler, seeded per trial and never repeating a configuration.
+
+    ``factory(seed)`` builds the inner sampler; ``seed`` is the space's seed (None: a random
+    one per process, so runs are not reproducible but still distinct).
+    """
+
+    def __init__(
+        self, space: SearchSpace, factory: Callable[[int], BaseSampler], seed: int | None
+    ) -> None:
+        self._configs = SpaceConfigs(space)
+        self._factory = factory
+        self._entropy = (secrets.randbits(63) if seed is None else int(seed)) % 2**64
+        # Built once up front: bad options fail here (validation), and warnings show once.
+        self._template = factory(self._derive_seed(0, 0))
+        self._inners: OrderedDict[int, BaseSampler] = OrderedDict()
+        self._finished_keys: dict[int, ConfigKey | None] = {}
+
+    @property
+    def inner(self) -> BaseSampler:
+        """An inner sampler as this wrapper builds them (to inspect its options)."""
+        return self._template
+
+    @property
+    def n_configurations(self) -> int | None:
+        """How many configurations the space has (None: continuous or too many to list)."""
+        return self._configs.size
+
+    # -- seeding ----------------------------------------------------------------------------
+    def _derive_seed(self, number: int, attempt: int) -> int:
+        sequence = np.random.SeedSequence([self._entropy, number, attempt])
+        return int(sequence.generate_state(1, dtype=np.uint32)[0])
+
+    def _build(self, seed: int) -> BaseSampler:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the template already warned about these options
+            return self._factory(seed)
+
+    def _inner_for(self, study: optuna.Study, trial: FrozenTrial) -> BaseSampler:
+        inner = self._inners.get(trial._trial_id)
+        if inner is None:
+            inner = self._build(self._derive_seed(trial.number, 0))
+            inner.before_trial(study, trial)
+            self._keep(trial._trial_id, inner)
+        return inner
+
+    def _keep(self, trial_id: int, inner: BaseSampler) -> None:
+        self._inners[trial_id] = inner
+        self._inners.move_to_end(trial_id)
+        while len(self._inners) > _KEEP_INNER:
+            self._inners.popitem(last=False)
+
+    def reseed_rng(self) -> None:
+        """A new random base seed (Optuna calls this for ``optimize(n_jobs > 1)`` copies)."""
+        self._entropy = secrets.randbits(63)
+        self._inners.clear()
+
+    # -- BaseSampler ------------------------------------------------------------------------
+    @staticmethod
+    def _given(trial: FrozenTrial) -> bool:
+        return bool(trial.system_attrs.get("fixed_params"))
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self._inners.pop(trial._trial_id, None)
+        self._inner_for(study, trial)
+
+    def infer_relative_search_space(
+        self, study: optuna.Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        if self._given(trial):
+            return self._inner_for(study, trial).infer_relative_search_space(study, trial)
+        return {n: d for n, d in self._configs.distributions.items() if not d.single()}
+
+    def sample_relative(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        inner = self._inner_for(study, trial)
+        if self._given(trial):
+            return inner.sample_relative(study, trial, search_space)
+        params = self._draw(study, trial, inner)
+        return {n: v for n, v in params.items() if n in search_space}
+
+    def sample_independent(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        inner = self._inner_for(study, trial)
+        return inner.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        state: TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        inner = self._inners.pop(trial._trial_id, None) or self._template
+        inner.after_trial(study, trial, state, values)
+
+    # -- the guard --------------------------------------------------------------------------
+    def _complete(
+        self, inner: BaseSampler, study: optuna.Study, trial: FrozenTrial
+    ) -> dict[str, Any]:
+        """A complete configuration as Optuna would assemble it from ``inner``."""
+        inner_space = inner.infer_relative_search_space(study, trial)
+        relative = inner.sample_relative(study, trial, inner_space)
+
+        def pick(name: str, dist: BaseDistribution) -> Any:
+            if name in relative:
+                return relative[name]
+            return inner.sample_independent(study, trial, name, dist)
+
+        return self._configs.complete(pick)
+
+    def _draw(self, study: optuna.Study, trial: FrozenTrial, inner: BaseSampler) -> dict[str, Any]:
+        taken, _ = self._taken(study, trial._trial_id)
+        proposed: set[ConfigKey | None] = set()
+        for attempt in range(_INNER_DRAWS):
+            if attempt:
+                inner = self._build(self._derive_seed(trial.number, attempt))
+                inner.before_trial(study, trial)
+                self._keep(trial._trial_id, inner)
+            params = self._complete(inner, study, trial)
+            key = self._configs.key(params)
+            if key in proposed:
+                break  # the inner sampler converged there whatever the seed (GP's argmax)
+            proposed.add(key)
+            if key in taken:
+                continue
+            claimed, taken = self._claim(study, trial, params)
+            if claimed:
+                return params
+        return self._fallback(study, trial)
+
+    def _fallback(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
+        listed = self._configs.all_configurations()
+        rng = np.random.RandomState(self._derive_seed(trial.number, _INNER_DRAWS))
+        taken, _ = self._taken(study, trial._trial_id)
+        for attempt in range(_FALLBACK_DRAWS):
+            if listed is not None:
+                free = [c for c in listed if self._configs.key(c) not in taken]
+                if not free:
+                    raise SpaceExhaustedError(self._exhausted_message())
+                params = free[rng.randint(len(free))]
+            else:
+                seed = self._derive_seed(trial.number, _INNER_DRAWS + 1 + attempt)
+                uniform = RandomSampler(seed=seed)
+                params = self._complete(uniform, study, trial)
+                if self._configs.key(params) in taken:
+                    continue
+            claimed, taken = self._claim(study, trial, params)
+            if claimed:
+                return params
+        raise RuntimeError(
+            f"trial {trial.number}: found no configuration that is not already in the study "
+            f"after {_INNER_DRAWS + _FALLBACK_DRAWS} draws"
+        )
+
+    def _exhausted_message(self) -> str:
+        return (
+            f"the search space {self._configs.space.name!r} has {self.n_configurations} "
+            "distinct configuration(s) and every one is already in the study"
+        )
+
+    def _claim(
+        self, study: optuna.Study, trial: FrozenTrial, params: dict[str, Any]
+    ) -> tuple[bool, set[ConfigKey]]:
+        """Write the claim, then re-read: kept only if no other trial has it."""
+        study._storage.set_trial_system_attr(trial._trial_id, CLAIM_ATTR, json.dumps(params))
+        taken, _ = self._taken(study, trial._trial_id)
+        return self._configs.key(params) not in taken, taken
+
+    def trial_key(self, trial: FrozenTrial) -> ConfigKey | None:
+        """The configuration a trial runs (or claimed, or was enqueued with)."""
+        claim = trial.system_attrs.get(CLAIM_ATTR)
+        if claim is not None:
+            try:
+                return self._configs.key(json.loads(claim))
+            except (TypeError, ValueError, AttributeError):
+                pass
+        given = trial.system_attrs.get("fixed_params") or {}
+        return self._configs.key({**given, **trial.params})
+
+    def _taken(
+        self, study: optuna.Study, exclude_trial_id: int | None
+    ) -> tuple[set[ConfigKey], int]:
+        """Configurations of every other trial of the whole study (not a pruner's bracket),
+        and how many unfinished trials have none of the space's configurations yet."""
+        taken: set[ConfigKey] = set()
+        pending = 0
+        finite = self.n_configurations is not None
+        for other in study._storage.get_all_trials(study._study_id, deepcopy=False):
+            if other._trial_id == exclude_trial_id:
+                continue
+            if other.state.is_finished():
+                if other._trial_id not in self._finished_keys:
+                    self._finished_keys[other._trial_id] = self.trial_key(other)
+                key = self._finished_keys[other._trial_id]
+            else:
+                key = self.trial_key(other)
+                if finite and not self._configs.is_configuration(key):
+                    pending += 1
+            if key is not None:
+                taken.add(key)
+        return taken, pending
+
+    def is_exhausted(self, study: optuna.Study, n_trials: int | None = None) -> bool:
+        """True when every configuration of a finite space is in the study or about to be
+        (an unfinished trial without one will take one). ``n_trials``, the study's trial
+        count if known, skips the walk over trials while it is below the space's size."""
+        size = self.n_configurations
+        if size is None or (n_trials is not None and n_trials < size):
+            return False
+        taken, pending = self._taken(study, None)
+        return sum(self._configs.is_configuration(k) for k in taken) + pending >= size
+
+
+def exhausted_line(sampler: BaseSampler, space_name: str, budget: int) -> str:
+    """The summary line of a study that stopped short of its budget: no configuration left."""
+    size = sampler.n_configurations if isinstance(sampler, DistinctSampler) else None
+    what = f"all {size} distinct configurations" if size is not None else "every configuration"
+    return (
+        f"Search space {space_name!r} exhausted: {what} are in the study, so it stopped "
+        f"short of its budget of {budget} trials (nothing is run twice)."
+    )
