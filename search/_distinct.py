@@ -66,14 +66,24 @@ class DistinctSampler(BaseSampler):
     """The space's sampler, seeded per trial and never repeating a configuration.
 
     ``factory(seed)`` builds the inner sampler; ``seed`` is the space's seed (None: a random
-    one per process, so runs are not reproducible but still distinct).
+    one per process, so runs are not reproducible but still distinct). The relative search
+    space is inferred by one long-lived inner sampler, whose intersection-search-space cache
+    keeps that step incremental; ``infer_per_trial`` makes each trial's own sampler infer it,
+    for samplers whose ``sample_relative`` relies on what their ``infer_relative_search_space``
+    computed (TPE with ``group``, which recomputes its groups from all trials anyway).
     """
 
     def __init__(
-        self, space: SearchSpace, factory: Callable[[int], BaseSampler], seed: int | None
+        self,
+        space: SearchSpace,
+        factory: Callable[[int], BaseSampler],
+        seed: int | None,
+        *,
+        infer_per_trial: bool = False,
     ) -> None:
         self._configs = SpaceConfigs(space)
         self._factory = factory
+        self._infer_per_trial = infer_per_trial
         self._entropy = (secrets.randbits(63) if seed is None else int(seed)) % 2**64
         # Built once up front: bad options fail here (validation), and warnings show once.
         self._template = factory(self._derive_seed(0, 0))
@@ -132,8 +142,11 @@ class DistinctSampler(BaseSampler):
         self, study: optuna.Study, trial: FrozenTrial
     ) -> dict[str, BaseDistribution]:
         if self._given(trial):
-            return self._inner_for(study, trial).infer_relative_search_space(study, trial)
+            return self._inferrer(study, trial).infer_relative_search_space(study, trial)
         return {n: d for n, d in self._configs.distributions.items() if not d.single()}
+
+    def _inferrer(self, study: optuna.Study, trial: FrozenTrial) -> BaseSampler:
+        return self._inner_for(study, trial) if self._infer_per_trial else self._template
 
     def sample_relative(
         self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
@@ -166,10 +179,17 @@ class DistinctSampler(BaseSampler):
 
     # -- the guard --------------------------------------------------------------------------
     def _complete(
-        self, inner: BaseSampler, study: optuna.Study, trial: FrozenTrial
+        self,
+        inner: BaseSampler,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        *,
+        own_space: bool = False,
     ) -> dict[str, Any]:
-        """A complete configuration as Optuna would assemble it from ``inner``."""
-        inner_space = inner.infer_relative_search_space(study, trial)
+        """A complete configuration as Optuna would assemble it from ``inner`` (its relative
+        search space inferred by itself with ``own_space``, else as ``_inferrer`` says)."""
+        inferrer = inner if own_space or self._infer_per_trial else self._template
+        inner_space = inferrer.infer_relative_search_space(study, trial)
         relative = inner.sample_relative(study, trial, inner_space)
 
         def pick(name: str, dist: BaseDistribution) -> Any:
@@ -180,7 +200,7 @@ class DistinctSampler(BaseSampler):
         return self._configs.complete(pick)
 
     def _draw(self, study: optuna.Study, trial: FrozenTrial, inner: BaseSampler) -> dict[str, Any]:
-        taken, _ = self._taken(study, trial._trial_id)
+        taken: set[ConfigKey] = set()  # read after the first claim (one read per attempt)
         proposed: set[ConfigKey | None] = set()
         for attempt in range(_INNER_DRAWS):
             if attempt:
@@ -212,7 +232,7 @@ class DistinctSampler(BaseSampler):
             else:
                 seed = self._derive_seed(trial.number, _INNER_DRAWS + 1 + attempt)
                 uniform = RandomSampler(seed=seed)
-                params = self._complete(uniform, study, trial)
+                params = self._complete(uniform, study, trial, own_space=True)
                 if self._configs.key(params) in taken:
                     continue
             claimed, taken = self._claim(study, trial, params)

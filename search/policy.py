@@ -157,7 +157,12 @@ def build_sampler(space: SearchSpace, *, n_workers: int = 1, seed_offset: int = 
         return factory(seed=seed, **options)
     elif kind in ("cmaes", "gp"):
         options.setdefault("warn_independent_sampling", False)
-    return DistinctSampler(space, lambda trial_seed: factory(seed=trial_seed, **options), seed)
+    return DistinctSampler(
+        space,
+        lambda trial_seed: factory(seed=trial_seed, **options),
+        seed,
+        infer_per_trial=bool(options.get("group")),
+    )
 
 
 def build_pruner(
