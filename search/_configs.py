@@ -96,6 +96,16 @@ class SpaceConfigs:
             out.append((name, value_key))
         return tuple(sorted(out)) if out else None
 
+    def agrees(self, params: Mapping[str, Any], given: Mapping[str, Any]) -> bool:
+        """Does configuration ``params`` take every given value of a sampled parameter?"""
+        for name, value in given.items():
+            dist = self.distributions.get(name)
+            if dist is None:
+                continue  # fixed or unknown: not part of a configuration
+            if name not in params or _value_key(dist, params[name]) != _value_key(dist, value):
+                return False
+        return True
+
     def complete(self, pick: Any) -> dict[str, Any]:
         """One configuration, parents before children: ``pick(name, dist)`` gives each active
         parameter's value (distributions with a single value take it without a pick)."""

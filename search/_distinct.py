@@ -19,17 +19,29 @@ grid sampler has its own no-repeat bookkeeping and is not wrapped) and changes t
    ``sample_independent`` for the parameters outside the inner's relative space (exactly the
    split Optuna makes itself). If that configuration is already in the study (finished,
    running, claimed, or waiting in the queue), it draws again with the next attempt's seed.
-   A chosen configuration is *claimed* (a trial system attribute written before the trial's
-   parameters) and the study re-read: if another trial claimed the same configuration
-   meanwhile, this one draws again. Of two concurrent claims at least one sees the other, so no
-   two trials keep the same configuration, without any lock.
+   A chosen configuration is *claimed*: a trial system attribute written before the trial's
+   parameters, counted as taken by every other driver. The check and the claim happen under a
+   short cross-process lock (``use_claim_lock``: the driver sets a named lock in the study's
+   database, apart from the budget lock), so two drivers never claim the same configuration.
+   Without a lock (one process: the benchmarks) the claim is written first and the study read
+   after it: of two concurrent claims at least one sees the other and draws again, so no two
+   trials keep one configuration, but both may give way (then a finite space can end a
+   configuration short).
 
 After a bounded number of inner draws it falls back to a uniform pick among the configurations
 not yet in the study (finite spaces, listed) or to uniform random draws (continuous spaces).
 When a finite space has no configuration left, :class:`SpaceExhaustedError` says so.
 
 Trials that carry given parameters (``enqueue_trial``: retries with ``retry_of``, warm starts)
-are left alone: every call is handed to the trial's inner sampler unchanged.
+keep them: ``Trial`` uses enqueued values before any relative one, and a fully given trial
+never asks the sampler. Only the parameters a partial one leaves open (a warm start sharing
+some parameters, a retry of a trial killed while it wrote its parameters) are drawn, guarded
+like any other draw; if every completion is already in the study, it runs anyway.
+
+Cost: one claim write and one read of the study's unfinished trials per draw, and a walk over
+the (cached) configurations of finished trials. The relative search space is inferred by one
+long-lived inner sampler, so Optuna's incremental intersection-search-space cache keeps
+working; GP loses only its kernel-parameter warm start between trials.
 """
 
 from __future__ import annotations
@@ -39,6 +51,7 @@ import secrets
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
@@ -80,15 +93,21 @@ class DistinctSampler(BaseSampler):
         seed: int | None,
         *,
         infer_per_trial: bool = False,
+        claim_lock: Callable[[], AbstractContextManager[object]] | None = None,
     ) -> None:
         self._configs = SpaceConfigs(space)
         self._factory = factory
         self._infer_per_trial = infer_per_trial
+        self._claim_lock = claim_lock
         self._entropy = (secrets.randbits(63) if seed is None else int(seed)) % 2**64
         # Built once up front: bad options fail here (validation), and warnings show once.
         self._template = factory(self._derive_seed(0, 0))
         self._inners: OrderedDict[int, BaseSampler] = OrderedDict()
         self._finished_keys: dict[int, ConfigKey | None] = {}
+
+    def use_claim_lock(self, lock: Callable[[], AbstractContextManager[object]]) -> None:
+        """Claim configurations under ``lock()``, a lock all drivers of the study share."""
+        self._claim_lock = lock
 
     @property
     def inner(self) -> BaseSampler:
@@ -130,10 +149,6 @@ class DistinctSampler(BaseSampler):
         self._inners.clear()
 
     # -- BaseSampler ------------------------------------------------------------------------
-    @staticmethod
-    def _given(trial: FrozenTrial) -> bool:
-        return bool(trial.system_attrs.get("fixed_params"))
-
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
         self._inners.pop(trial._trial_id, None)
         self._inner_for(study, trial)
@@ -141,21 +156,16 @@ class DistinctSampler(BaseSampler):
     def infer_relative_search_space(
         self, study: optuna.Study, trial: FrozenTrial
     ) -> dict[str, BaseDistribution]:
-        if self._given(trial):
-            return self._inferrer(study, trial).infer_relative_search_space(study, trial)
         return {n: d for n, d in self._configs.distributions.items() if not d.single()}
-
-    def _inferrer(self, study: optuna.Study, trial: FrozenTrial) -> BaseSampler:
-        return self._inner_for(study, trial) if self._infer_per_trial else self._template
 
     def sample_relative(
         self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
-        inner = self._inner_for(study, trial)
-        if self._given(trial):
-            return inner.sample_relative(study, trial, search_space)
-        params = self._draw(study, trial, inner)
-        return {n: v for n, v in params.items() if n in search_space}
+        # Enqueued values (a retry, a warm start) always win: ``Trial`` uses them before any
+        # relative value. Only the parameters they leave open are drawn.
+        given = dict(trial.system_attrs.get("fixed_params") or {})
+        params = self._draw(study, trial, self._inner_for(study, trial), given)
+        return {n: v for n, v in params.items() if n in search_space and n not in given}
 
     def sample_independent(
         self,
@@ -183,61 +193,92 @@ class DistinctSampler(BaseSampler):
         inner: BaseSampler,
         study: optuna.Study,
         trial: FrozenTrial,
+        given: dict[str, Any],
         *,
         own_space: bool = False,
     ) -> dict[str, Any]:
-        """A complete configuration as Optuna would assemble it from ``inner`` (its relative
-        search space inferred by itself with ``own_space``, else as ``_inferrer`` says)."""
+        """A complete configuration as ``Trial`` would assemble it from ``inner``: given
+        values, else the relative sample, else ``sample_independent``. The relative search
+        space is inferred by ``inner`` itself (``own_space``, or ``infer_per_trial``) or by
+        the long-lived template."""
         inferrer = inner if own_space or self._infer_per_trial else self._template
         inner_space = inferrer.infer_relative_search_space(study, trial)
         relative = inner.sample_relative(study, trial, inner_space)
 
         def pick(name: str, dist: BaseDistribution) -> Any:
+            if name in given:
+                return given[name]
             if name in relative:
                 return relative[name]
             return inner.sample_independent(study, trial, name, dist)
 
         return self._configs.complete(pick)
 
-    def _draw(self, study: optuna.Study, trial: FrozenTrial, inner: BaseSampler) -> dict[str, Any]:
+    def _draw(
+        self, study: optuna.Study, trial: FrozenTrial, inner: BaseSampler, given: dict[str, Any]
+    ) -> dict[str, Any]:
         taken: set[ConfigKey] = set()  # read after the first claim (one read per attempt)
-        proposed: set[ConfigKey | None] = set()
+        proposed: list[dict[str, Any]] = []
         for attempt in range(_INNER_DRAWS):
             if attempt:
                 inner = self._build(self._derive_seed(trial.number, attempt))
                 inner.before_trial(study, trial)
                 self._keep(trial._trial_id, inner)
-            params = self._complete(inner, study, trial)
+            params = self._complete(inner, study, trial, given)
             key = self._configs.key(params)
-            if key in proposed:
+            if any(self._configs.key(p) == key for p in proposed):
                 break  # the inner sampler converged there whatever the seed (GP's argmax)
-            proposed.add(key)
+            proposed.append(params)
             if key in taken:
                 continue
             claimed, taken = self._claim(study, trial, params)
             if claimed:
                 return params
-        return self._fallback(study, trial)
+        try:
+            return self._fallback(study, trial, given)
+        except SpaceExhaustedError:
+            if not given:
+                raise
+        # What was enqueued runs, even if every completion of it is already in the study.
+        self._claim(study, trial, proposed[0])
+        return proposed[0]
 
-    def _fallback(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
+    def _fallback(
+        self, study: optuna.Study, trial: FrozenTrial, given: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A uniform pick among the configurations (completions of ``given``) not yet in the
+        study: listed for a finite space, drawn at random for a continuous one."""
         listed = self._configs.all_configurations()
+        if listed is not None:
+            listed = [c for c in listed if self._configs.agrees(c, given)]
         rng = np.random.RandomState(self._derive_seed(trial.number, _INNER_DRAWS))
         taken, _ = self._taken(study, trial._trial_id)
+        released = False
         for attempt in range(_FALLBACK_DRAWS):
             if listed is not None:
                 free = [c for c in listed if self._configs.key(c) not in taken]
+                if not free and not released:
+                    # This trial's last claim lost a tie to another claim, which may have lost
+                    # to this one too: withdraw it, so that whichever of them looks last finds
+                    # the point free, and look once more.
+                    released = True
+                    taken = self._release(study, trial)
+                    free = [c for c in listed if self._configs.key(c) not in taken]
                 if not free:
+                    self._release(study, trial)
                     raise SpaceExhaustedError(self._exhausted_message())
                 params = free[rng.randint(len(free))]
             else:
                 seed = self._derive_seed(trial.number, _INNER_DRAWS + 1 + attempt)
                 uniform = RandomSampler(seed=seed)
-                params = self._complete(uniform, study, trial, own_space=True)
+                params = self._complete(uniform, study, trial, given, own_space=True)
                 if self._configs.key(params) in taken:
                     continue
             claimed, taken = self._claim(study, trial, params)
             if claimed:
                 return params
+        if given:
+            raise SpaceExhaustedError(self._exhausted_message())  # runs as enqueued
         raise RuntimeError(
             f"trial {trial.number}: found no configuration that is not already in the study "
             f"after {_INNER_DRAWS + _FALLBACK_DRAWS} draws"
@@ -252,13 +293,33 @@ class DistinctSampler(BaseSampler):
     def _claim(
         self, study: optuna.Study, trial: FrozenTrial, params: dict[str, Any]
     ) -> tuple[bool, set[ConfigKey]]:
-        """Write the claim, then re-read: kept only if no other trial has it."""
+        """Claim ``params`` for this trial unless another trial has them. Under the lock:
+        check, then write; without: write, then check (and withdraw if taken)."""
+        key = self._configs.key(params)
+        if self._claim_lock is not None:
+            with self._claim_lock():
+                taken, _ = self._taken(study, trial._trial_id)
+                if key in taken:
+                    return False, taken
+                study._storage.set_trial_system_attr(
+                    trial._trial_id, CLAIM_ATTR, json.dumps(params)
+                )
+            return True, taken
         study._storage.set_trial_system_attr(trial._trial_id, CLAIM_ATTR, json.dumps(params))
         taken, _ = self._taken(study, trial._trial_id)
-        return self._configs.key(params) not in taken, taken
+        return key not in taken, taken
+
+    def _release(self, study: optuna.Study, trial: FrozenTrial) -> set[ConfigKey]:
+        """Withdraw this trial's claim, then re-read what the others have."""
+        study._storage.set_trial_system_attr(trial._trial_id, CLAIM_ATTR, None)
+        return self._taken(study, trial._trial_id)[0]
 
     def trial_key(self, trial: FrozenTrial) -> ConfigKey | None:
-        """The configuration a trial runs (or claimed, or was enqueued with)."""
+        """The configuration a trial ran with; for one still unfinished, the one it claimed
+        or was enqueued with. (A trial that ended before writing its parameters, its driver
+        killed, ran nothing: its claim does not count.)"""
+        if trial.state.is_finished():
+            return self._configs.key(trial.params)
         claim = trial.system_attrs.get(CLAIM_ATTR)
         if claim is not None:
             try:

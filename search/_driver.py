@@ -21,7 +21,7 @@ import optuna
 
 from hpsearch.search import _attrs as A
 from hpsearch.search._budget import BudgetedAsker
-from hpsearch.search._distinct import SpaceExhaustedError, exhausted_line
+from hpsearch.search._distinct import DistinctSampler, SpaceExhaustedError, exhausted_line
 from hpsearch.search._ledger import Ledger
 from hpsearch.search._meta import StudyMeta
 from hpsearch.search._pool import WorkerPool
@@ -31,7 +31,7 @@ from hpsearch.search._trialconfig import build_trial_config
 from hpsearch.search._worker import TrialOutcome, TrialTask
 from hpsearch.search.policy import sample_params
 from hpsearch.spaces import BatchRuleError
-from hpsearch.storage import ResilientRDBStorage, StorageLocation, StudyPaths
+from hpsearch.storage import ResilientRDBStorage, StorageLocation, StudyPaths, named_lock
 from hpsearch.trainers import finalize_checkpoints, newest_complete
 
 _logger = logging.getLogger(__name__)
@@ -85,6 +85,10 @@ class Driver:
         self.asker = BudgetedAsker(
             cfg.study, cfg.location, cfg.storage, self.budget, self.max_retries, self.owner
         )
+        if isinstance(cfg.study.sampler, DistinctSampler):
+            # Drivers of one study claim configurations one at a time (a short lock of its own).
+            name = f"hpsearch:configurations:{cfg.study.study_name}"
+            cfg.study.sampler.use_claim_lock(lambda: named_lock(cfg.location, name))
         self.inflight: dict[Any, _InFlight] = {}
         self.progress = Progress(cfg.emit, self.budget, self.space.objective.metric)
         self._stop_signal: int | None = None

@@ -16,6 +16,7 @@ import pytest
 from hpsearch.search._distinct import SpaceExhaustedError
 from hpsearch.search.policy import build_sampler, sample_params
 from hpsearch.spaces import SearchSpace, load_space_text
+from hpsearch.storage import named_lock, parse_storage_url
 
 SPACE = """
 name: distinct
@@ -99,14 +100,20 @@ def test_two_drivers_and_a_resumed_one_never_repeat_a_configuration(
 
 def test_concurrent_drivers_claim_distinct_points_of_a_finite_space(fresh_pg_url: str) -> None:
     """Four drivers ask at the same time until the 12 configurations are used up: each runs
-    once, and the drivers that find nothing left are told so instead of repeating one."""
+    exactly once, and the drivers that find nothing left are told so instead of repeating one."""
     space = _space(FINITE, "tpe", ", n_startup_trials: 3")
     _new_study(fresh_pg_url, "race")
     exhausted: list[str] = []
     errors: list[BaseException] = []
 
+    location = parse_storage_url(fresh_pg_url)
+
     def drive() -> None:
         study = _driver(fresh_pg_url, "race", space, workers=4)
+        # what each driver process sets up (hpsearch.search._driver.Driver)
+        study.sampler.use_claim_lock(  # type: ignore[attr-defined]
+            lambda: named_lock(location, "hpsearch:configurations:race")
+        )
         try:
             for _ in range(8):  # more than its share: 4 x 8 asks for 12 configurations
                 _run_one(study, space)
@@ -170,3 +177,21 @@ def test_given_parameters_are_left_alone(fresh_pg_url: str) -> None:
     assert _run_one(study, space) == first
     partial = _run_one(study, space)
     assert partial["learning_rate"] == 1e-3
+
+
+def test_partial_warm_starts_complete_to_new_configurations(fresh_pg_url: str) -> None:
+    """The parameters a partial enqueued trial leaves open are drawn like any others: never a
+    configuration already in the study, as long as one is left; then it runs anyway."""
+    space = _space(FINITE, "tpe", "")
+    _new_study(fresh_pg_url, "partial")
+    study = _driver(fresh_pg_url, "partial", space)
+    for _ in range(3):
+        _run_one(study, space)
+    free = 6 - sum(t.params["learning_rate"] == 1e-4 for t in study.trials)  # 6 have 1e-4
+    for _ in range(free + 1):
+        study.enqueue_trial({"learning_rate": 1e-4})
+    runs = [_run_one(study, space) for _ in range(free + 1)]
+    assert all(run["learning_rate"] == 1e-4 for run in runs)
+    configs = _configs(study)
+    assert len(set(configs[: 3 + free])) == 3 + free, configs
+    assert configs[-1] in configs[:-1]  # no completion was left: it ran as enqueued
