@@ -12,6 +12,7 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
+from hpsearch.search.policy import DistinctSampler
 from hpsearch.search.records import Ledger, build_ledger
 from hpsearch.search.records import attributes as A
 from hpsearch.storage import ResilientRDBStorage, StorageLocation, study_lock
@@ -30,9 +31,13 @@ class BudgetedAsker:
     def ledger(self) -> Ledger:
         return build_ledger(self.study.get_trials(deepcopy=False), self.max_retries)
 
-    def grid_exhausted(self) -> bool:
+    def exhausted(self, n_trials: int | None = None) -> bool:
+        """No new configuration is left: the grid is done, or every configuration of a finite
+        space is in the study (``n_trials``, the trial count, saves the walk while lower)."""
         sampler = self.study.sampler
-        return isinstance(sampler, optuna.samplers.GridSampler) and sampler.is_exhausted(self.study)
+        if isinstance(sampler, optuna.samplers.GridSampler):
+            return sampler.is_exhausted(self.study)
+        return isinstance(sampler, DistinctSampler) and sampler.is_exhausted(self.study, n_trials)
 
     def ask(self) -> optuna.Trial | None:
         """A trial to run now (an enqueued one first), or None when the budget is used.
@@ -42,7 +47,9 @@ class BudgetedAsker:
         recording its owner. Building the ``Trial`` (Optuna's cache sync of every trial written
         since this process last asked, the sampler's set-up) happens after the lock is released,
         so the lock's hold time does not grow with the study. A grid sampler assigns grid
-        points when the trial is built, so it is built under the lock.
+        points when the trial is built, so it is built under the lock. Only a finite space
+        whose size the study has reached walks the trials under the lock, to stop at
+        exhaustion (see :class:`~hpsearch.search.policy.DistinctSampler`).
         """
         build_under_lock = isinstance(self.study.sampler, optuna.samplers.GridSampler)
         trial: optuna.Trial | None = None
@@ -50,7 +57,7 @@ class BudgetedAsker:
             # Counted by the database (slots in use = trials not superseded by a retry), not by
             # walking every trial under the lock: flat latency at any study size.
             total, waiting, superseded = self.storage.trial_counts(self.study._study_id, A.RETRY_OF)
-            if waiting == 0 and (total - superseded >= self.budget or self.grid_exhausted()):
+            if waiting == 0 and (total - superseded >= self.budget or self.exhausted(total)):
                 return None
             trial_id = self._pop_waiting() if waiting else None
             popped = trial_id is not None
@@ -89,4 +96,4 @@ class BudgetedAsker:
         """Every budget slot finished, nothing running, waiting or awaiting a retry."""
         if inflight or ledger.running or ledger.waiting or ledger.pending_retry:
             return False
-        return ledger.slots_used >= self.budget or self.grid_exhausted()
+        return ledger.slots_used >= self.budget or self.exhausted(len(ledger.trials))

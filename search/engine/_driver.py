@@ -25,7 +25,12 @@ from hpsearch.search.engine._reaper import mark_for_retry, owner_token, reap_sta
 from hpsearch.search.engine._trial_config import build_trial_config
 from hpsearch.search.engine._trial_log import append_to_trial_log, trial_log_path
 from hpsearch.search.engine._worker import TrialOutcome, TrialTask
-from hpsearch.search.policy import sample_params
+from hpsearch.search.policy import (
+    DistinctSampler,
+    SpaceExhaustedError,
+    exhausted_line,
+    sample_params,
+)
 from hpsearch.search.records import (
     Ledger,
     Progress,
@@ -36,7 +41,7 @@ from hpsearch.search.records import (
 )
 from hpsearch.search.records import attributes as A
 from hpsearch.spaces import BatchRuleError
-from hpsearch.storage import ResilientRDBStorage, StorageLocation, StudyPaths
+from hpsearch.storage import ResilientRDBStorage, StorageLocation, StudyPaths, named_lock
 from hpsearch.trainers import finalize_checkpoints, newest_complete
 
 _logger = logging.getLogger(__name__)
@@ -90,6 +95,10 @@ class Driver:
         self.asker = BudgetedAsker(
             cfg.study, cfg.location, cfg.storage, self.budget, self.max_retries, self.owner
         )
+        if isinstance(cfg.study.sampler, DistinctSampler):
+            # Drivers of one study claim configurations one at a time (a short lock of its own).
+            name = f"hpsearch:configurations:{cfg.study.study_name}"
+            cfg.study.sampler.use_claim_lock(lambda: named_lock(cfg.location, name))
         self.inflight: dict[Any, _InFlight] = {}
         self.progress = Progress(cfg.emit, self.budget, self.space.objective.metric)
         self._stop_signal: int | None = None
@@ -104,7 +113,11 @@ class Driver:
 
     # -- dispatch -----------------------------------------------------------------------
     def _dispatch(self, trial: optuna.Trial, worker: int) -> None:
-        params = sample_params(trial, self.space)
+        try:
+            params = sample_params(trial, self.space)
+        except SpaceExhaustedError as exc:  # a finite space ran out while this trial was made
+            self._fail_before_start(trial, worker, str(exc))
+            return
         attrs = trial.user_attrs
         downscale = int(attrs.get(A.OOM_DOWNSCALE, 1))
         resume_from = None
@@ -127,10 +140,7 @@ class Driver:
                 gpu_fraction=self.cfg.pool.gpus_per_trial or 1.0,
             )
         except BatchRuleError as exc:
-            self.cfg.storage.set_trial_user_attr(trial._trial_id, A.FAIL_REASON, str(exc))
-            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            self.cfg.emit(f"  trial {trial.number}: failed before start ({exc})")
-            self.cfg.pool.release(worker)
+            self._fail_before_start(trial, worker, str(exc))
             return
         dispatched = {
             A.EFFECTIVE_BATCH: resolved.effective_batch_size,
@@ -161,6 +171,12 @@ class Driver:
         self.inflight[ref] = _InFlight(trial._trial_id, trial.number, worker)
         note = f", resuming {Path(resume_from).name}" if resume_from else ""
         self.cfg.emit(f"  trial {trial.number}: started on worker {worker}{note}")
+
+    def _fail_before_start(self, trial: optuna.Trial, worker: int, reason: str) -> None:
+        self.cfg.storage.set_trial_user_attr(trial._trial_id, A.FAIL_REASON, reason)
+        self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        self.cfg.emit(f"  trial {trial.number}: failed before start ({reason})")
+        self.cfg.pool.release(worker)
 
     def _fill_workers(self) -> None:
         while self._stop_signal is None and self.cfg.pool.has_idle():
@@ -323,6 +339,8 @@ class Driver:
         ledger = self.ledger()
         elapsed = self.progress.elapsed()
         lines = summary_lines(self.study, ledger, self.budget, elapsed, self.space.objective.metric)
+        if ledger.slots_used < self.budget and self.asker.exhausted():
+            lines.insert(1, exhausted_line(self.study.sampler, self.space.name, self.budget))
         return RunSummary(ledger, elapsed, lines)
 
     def _hand_over(self) -> None:

@@ -8,10 +8,14 @@ from hpsearch.search.policy._build import (
     sample_params,
     validate_policy,
 )
+from hpsearch.search.policy._distinct import DistinctSampler, SpaceExhaustedError, exhausted_line
 
 __all__ = [
+    "DistinctSampler",
+    "SpaceExhaustedError",
     "build_pruner",
     "build_sampler",
+    "exhausted_line",
     "grid_search_space",
     "grid_size",
     "sample_params",

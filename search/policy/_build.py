@@ -17,6 +17,7 @@ import optuna
 from optuna.pruners import BasePruner
 from optuna.samplers import BaseSampler
 
+from hpsearch.search.policy._distinct import DistinctSampler
 from hpsearch.search.policy._option_checks import (
     check_cross,
     check_option_values,
@@ -160,11 +161,17 @@ def grid_size(space: SearchSpace) -> int:
 
 
 def build_sampler(space: SearchSpace, *, n_workers: int = 1, seed_offset: int = 0) -> BaseSampler:
-    """The space's sampler. ``n_workers > 1`` switches TPE's constant liar on (unless set)."""
+    """The space's sampler. ``n_workers > 1`` switches TPE's constant liar on (unless set).
+
+    Every sampler but the grid is a :class:`~hpsearch.search.policy.DistinctSampler`: the
+    space's sampler seeded per trial from the space's seed and the trial number, which never
+    hands out a configuration already in the study (concurrent or resumed drivers included).
+    """
     kind = space.sampler.type
     options = dict(space.sampler.options)
-    if "seed" in options and options["seed"] is not None:
-        options["seed"] = int(options["seed"]) + seed_offset
+    seed = options.pop("seed", None)
+    if seed is not None:
+        seed = int(seed) + seed_offset
     factory = _sampler_classes()[kind]
     if kind == "tpe":
         options.setdefault("multivariate", True)
@@ -172,9 +179,15 @@ def build_sampler(space: SearchSpace, *, n_workers: int = 1, seed_offset: int = 
         options["group"] = space.is_conditional and options["multivariate"]
     elif kind == "grid":
         options["search_space"] = grid_search_space(space)
+        return factory(seed=seed, **options)
     elif kind in ("cmaes", "gp"):
         options.setdefault("warn_independent_sampling", False)
-    return factory(**options)
+    return DistinctSampler(
+        space,
+        lambda trial_seed: factory(seed=trial_seed, **options),
+        seed,
+        infer_per_trial=bool(options.get("group")),
+    )
 
 
 def build_pruner(

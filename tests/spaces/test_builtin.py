@@ -80,13 +80,16 @@ def test_seed_grid_is_the_classic_27_point_grid() -> None:
 def test_lora_small_sampler_and_pruner_are_built_from_the_space() -> None:
     import optuna
 
-    from hpsearch.search.policy import build_pruner, build_sampler
+    from hpsearch.search.policy import DistinctSampler, build_pruner, build_sampler
 
     space = load_space("lora_small")
     sampler = build_sampler(space, n_workers=4)
-    assert isinstance(sampler, optuna.samplers.TPESampler)
-    assert sampler._constant_liar is True and sampler._multivariate is True
-    assert build_sampler(space, n_workers=1)._constant_liar is False
+    assert isinstance(sampler, DistinctSampler)  # TPE seeded per trial, never repeating
+    inner = sampler.inner
+    assert isinstance(inner, optuna.samplers.TPESampler)
+    assert inner._constant_liar is True and inner._multivariate is True
+    single = build_sampler(space, n_workers=1)
+    assert isinstance(single, DistinctSampler) and single.inner._constant_liar is False
     pruner = build_pruner(space, first_eval_step=10, max_step=40)
     assert isinstance(pruner, optuna.pruners.SuccessiveHalvingPruner)
     assert pruner._min_resource == 30  # the 3rd evaluation
