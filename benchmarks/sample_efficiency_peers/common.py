@@ -112,6 +112,8 @@ class Ledger:
         self.epochs = 0
         self.sim_time = 0.0
         self.trajectory: list[list[float]] = []
+        self.best_config: dict[str, Any] | None = None  # of the best full-fidelity value
+        self._best = -1
         self.n_trials = 0  # trials (or evaluations) started from scratch
         self.n_resumes = 0  # paused trials resumed from their checkpoint
         self.epochs_retrained = 0  # epochs of a configuration trained a second time
@@ -172,6 +174,8 @@ class Ledger:
         value = float(curve.val_accuracy[epoch - 1])
         if epoch == self.max_epoch:
             self.trajectory.append([self.epochs, round(self.sim_time, 3), value])
+            if self.best_config is None or value > self.trajectory[self._best][2]:
+                self.best_config, self._best = dict(config), len(self.trajectory) - 1
         return value
 
     def evaluate_from_scratch(self, config: dict[str, Any], epochs: int) -> tuple[float, float]:
@@ -214,6 +218,7 @@ class Ledger:
             "n_reports": self.n_reports,
             "n_full": len(self.trajectory),
             "trajectory": self.trajectory,
+            "best_config": self.best_config,
             "decision": {
                 # Wall seconds inside the library's calls (inflated on a loaded machine) and
                 # the CPU seconds they used; per_start: per trial started or resumed.
