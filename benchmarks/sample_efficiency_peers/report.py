@@ -47,16 +47,24 @@ __all__ = [
 ]
 
 
-def load_runs(path: str | Path) -> list[dict[str, Any]]:
-    """The runs of a ``run_peers.py`` output file (one JSON object per line)."""
-    runs = []
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            runs.append(json.loads(line))
-        except json.JSONDecodeError as exc:  # a line cut by a kill: say where, keep the rest out
-            raise ValueError(f"{path}:{n}: not a JSON line ({exc})") from exc
+def load_runs(*paths: str | Path) -> list[dict[str, Any]]:
+    """The runs of ``run_peers.py`` output files (one JSON object per line).
+
+    A run (method, instance, seed, budget) found twice is kept once: the first one read.
+    """
+    runs, seen = [], set()
+    for path in paths:
+        for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                run = json.loads(line)
+            except json.JSONDecodeError as exc:  # a line cut by a kill: say where
+                raise ValueError(f"{path}:{n}: not a JSON line ({exc})") from exc
+            key = (run["method"], str(run["instance"]), run["seed"], float(run["budget_fbe"]))
+            if key not in seen:
+                seen.add(key)
+                runs.append(run)
     return runs
 
 
@@ -204,15 +212,15 @@ def markdown_report(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="figures of run_peers.py's output")
-    parser.add_argument("results", help="the JSON-lines file run_peers.py wrote")
+    parser.add_argument("results", nargs="+", help="JSON-lines files run_peers.py wrote")
     parser.add_argument("--targets", help="JSON file {instance: target val_accuracy}")
     parser.add_argument("--budget-fbe", type=float, help="only runs of this budget")
     args = parser.parse_args(argv)
-    runs = load_runs(args.results)
+    runs = load_runs(*args.results)
     if args.budget_fbe is not None:
         runs = [r for r in runs if r["budget_fbe"] == args.budget_fbe]
     if not runs:
-        print(f"no runs in {args.results}", file=sys.stderr)
+        print(f"no runs in {' '.join(args.results)}", file=sys.stderr)
         return 2
     if args.targets:
         targets = {str(k): float(v) for k, v in json.loads(Path(args.targets).read_text()).items()}

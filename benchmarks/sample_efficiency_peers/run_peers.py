@@ -152,6 +152,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="METHOD=N",
         help="run only seeds 0..N-1 of METHOD (to cap the slowest methods' cost)",
     )
+    parser.add_argument(
+        "--skip-from",
+        nargs="*",
+        default=[],
+        metavar="FILE",
+        help="also skip the runs already in these JSON-lines files (e.g. a cost measurement)",
+    )
     parser.add_argument("--timeout", type=float, default=6 * 3600, help="seconds per run")
     parser.add_argument(
         "--skip-missing", action="store_true", help="skip methods whose env is not installed"
@@ -194,6 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     caps = parse_seed_caps(args.max_seeds)
     out = Path(args.out)
     done = done_keys(out)
+    for other in args.skip_from:
+        done |= done_keys(Path(other))
     jobs = [
         (m, str(i), s)
         for s in range(args.seeds)  # seeds outermost: a partial grid covers every cell
@@ -201,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for m in methods
         if s < caps.get(m, args.seeds) and run_key(m, i, s, args.budget_fbe) not in done
     ]
-    print(f"{len(jobs)} runs to do ({len(done)} already in {out})", file=sys.stderr, flush=True)
+    print(f"{len(jobs)} runs to do ({len(done)} already done)", file=sys.stderr, flush=True)
     failures = 0
     started = time.perf_counter()
     for n, (method, instance, seed) in enumerate(jobs, start=1):

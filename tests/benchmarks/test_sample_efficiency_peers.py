@@ -84,6 +84,13 @@ def test_driver_appends_one_line_per_run_and_skips_done_runs(tmp_path: Path) -> 
     assert again.returncode == 0, again.stderr
     assert "1 runs to do (2 already" in again.stderr
     assert out.read_text().splitlines()[:2] == lines and len(out.read_text().splitlines()) == 3
+    # Runs found in another file (e.g. a cost measurement) count as done too.
+    other = tmp_path / "other.jsonl"
+    skipped = _driver(other, "--methods", "random", "--seeds", "3", "--budget-fbe", "3",
+                      "--skip-from", str(out))  # fmt: skip
+    assert skipped.returncode == 0, skipped.stderr
+    assert "0 runs to do (3 already done)" in skipped.stderr and not other.exists()
+    assert len(report.load_runs(out, out)) == 3  # a run read twice is kept once
 
 
 # One cheap method per library; the syne-tune one pauses and resumes trials.
