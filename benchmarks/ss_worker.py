@@ -53,10 +53,17 @@ def open_study(cfg: WorkerConfig, sink: dict[str, float]) -> tuple[Any, Any, Any
     import optuna
 
     from hpsearch.search._budget import BudgetedAsker
+    from hpsearch.search._distinct import DistinctSampler
     from hpsearch.search._reaper import owner_token
     from hpsearch.search.policy import build_pruner, build_sampler
     from hpsearch.spaces import load_space
-    from hpsearch.storage import ResilientRDBStorage, _locks, open_storage, parse_storage_url
+    from hpsearch.storage import (
+        ResilientRDBStorage,
+        _locks,
+        named_lock,
+        open_storage,
+        parse_storage_url,
+    )
 
     space = load_space("lora_small")
     if cfg.sampler == "random":
@@ -66,6 +73,8 @@ def open_study(cfg: WorkerConfig, sink: dict[str, float]) -> tuple[Any, Any, Any
     pruner = build_pruner(space, first_eval_step=1, max_step=cfg.steps)
     location = parse_storage_url(cfg.url)
     if cfg.plain_optuna:
+        if isinstance(sampler, DistinctSampler):
+            sampler = sampler.inner  # Optuna's own sampler, with the space's options
         storage: Any = optuna.storages.RDBStorage(location.url)
         study = optuna.load_study(
             study_name=cfg.study, storage=storage, sampler=sampler, pruner=pruner
@@ -73,6 +82,9 @@ def open_study(cfg: WorkerConfig, sink: dict[str, float]) -> tuple[Any, Any, Any
         return space, study, storage, None
     storage = open_storage(location, check=False, create_schema=False)
     study = optuna.load_study(study_name=cfg.study, storage=storage, sampler=sampler, pruner=pruner)
+    if isinstance(sampler, DistinctSampler):  # as the driver does (hpsearch.search._driver)
+        claims = f"hpsearch:configurations:{cfg.study}"
+        sampler.use_claim_lock(lambda: named_lock(location, claims))
     _timed(ResilientRDBStorage, "trial_counts", sink)
     _timed(_locks, "_connect_and_lock", sink)
     _timed(BudgetedAsker, "_build", sink)
