@@ -53,9 +53,15 @@ def open_study(cfg: WorkerConfig, sink: dict[str, float]) -> tuple[Any, Any, Any
     import optuna
 
     from hpsearch.search.engine import BudgetedAsker, owner_token
-    from hpsearch.search.policy import build_pruner, build_sampler
+    from hpsearch.search.policy import DistinctSampler, build_pruner, build_sampler
     from hpsearch.spaces import load_space
-    from hpsearch.storage import ResilientRDBStorage, _locks, open_storage, parse_storage_url
+    from hpsearch.storage import (
+        ResilientRDBStorage,
+        _locks,
+        named_lock,
+        open_storage,
+        parse_storage_url,
+    )
 
     space = load_space("lora_small")
     if cfg.sampler == "random":
@@ -65,6 +71,8 @@ def open_study(cfg: WorkerConfig, sink: dict[str, float]) -> tuple[Any, Any, Any
     pruner = build_pruner(space, first_eval_step=1, max_step=cfg.steps)
     location = parse_storage_url(cfg.url)
     if cfg.plain_optuna:
+        if isinstance(sampler, DistinctSampler):
+            sampler = sampler.inner  # Optuna's own sampler, with the space's options
         storage: Any = optuna.storages.RDBStorage(location.url)
         study = optuna.load_study(
             study_name=cfg.study, storage=storage, sampler=sampler, pruner=pruner
@@ -72,6 +80,9 @@ def open_study(cfg: WorkerConfig, sink: dict[str, float]) -> tuple[Any, Any, Any
         return space, study, storage, None
     storage = open_storage(location, check=False, create_schema=False)
     study = optuna.load_study(study_name=cfg.study, storage=storage, sampler=sampler, pruner=pruner)
+    if isinstance(sampler, DistinctSampler):  # as the driver does (hpsearch.search._driver)
+        claims = f"hpsearch:configurations:{cfg.study}"
+        sampler.use_claim_lock(lambda: named_lock(location, claims))
     _timed(ResilientRDBStorage, "trial_counts", sink)
     _timed(_locks, "_connect_and_lock", sink)
     _timed(BudgetedAsker, "_build", sink)

@@ -262,8 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"\nask = BudgetedAsker.ask() + sample_params; tell = study.tell; one report = "
         f"trial.report + should_prune + record_heartbeat; inside ask: lock wait (acquiring the "
-        f"study lock), budget count (under it), Trial set-up (after it: Optuna's cache sync "
-        f"and the sampler's set-up). "
+        f"study lock, and the configurations lock while sampling), budget count (under the "
+        f"study lock), Trial set-up (after it: Optuna's cache sync and the sampler's set-up). "
         f"{machine()}; PostgreSQL {pg_server_version()}; "
         f"{versions('optuna', 'sqlalchemy', 'psycopg2-binary', 'optuna-dashboard', 'ray')}. "
         f"Ran in {time.perf_counter() - began:.0f}s."

@@ -8,10 +8,10 @@ grid sampler has its own no-repeat bookkeeping and is not wrapped) and changes t
 1. **Randomness per trial, not per process.** For each trial it builds a fresh inner sampler
    through the public constructor, seeded from ``(space seed, trial number, attempt)``. Trial
    numbers are unique in a study, so concurrent and resumed drivers draw from different
-   streams, while one driver on a fresh study repeats its sequence exactly. The inner samplers
-   keep no state across trials that changes what they draw: TPE's and CMA-ES's search-space
-   caches are recomputed, CMA-ES keeps its optimizer in the trials' system attributes, and GP
-   only loses its warm start for kernel fitting.
+   streams, while one driver on a fresh study repeats its sequence exactly. No state that
+   changes what is drawn is lost between trials: the relative search space is inferred by one
+   long-lived inner sampler (Optuna's incremental intersection cache), CMA-ES keeps its
+   optimizer in the trials' system attributes, and GP only loses its kernel-fitting warm start.
 2. **A guard against configurations already in the study.** hpsearch's space is declarative,
    so the wrapper knows every distribution and every ``when:`` condition. It reports the whole
    space as the relative search space, so ``Trial`` asks ``sample_relative`` once for the
@@ -38,10 +38,8 @@ never asks the sampler. Only the parameters a partial one leaves open (a warm st
 some parameters, a retry of a trial killed while it wrote its parameters) are drawn, guarded
 like any other draw; if every completion is already in the study, it runs anyway.
 
-Cost: one claim write and one read of the study's unfinished trials per draw, and a walk over
-the (cached) configurations of finished trials. The relative search space is inferred by one
-long-lived inner sampler, so Optuna's incremental intersection-search-space cache keeps
-working; GP loses only its kernel-parameter warm start between trials.
+Cost per trial: one read of the study's unfinished trials and one claim write (under the
+lock), and a walk over the cached configurations of finished trials (about 2 ms at 5,000).
 """
 
 from __future__ import annotations
