@@ -5,6 +5,7 @@ from hpsearch.storage._paths import StudyPaths, ensure_writable
 from hpsearch.storage._rdb import (
     ResilientRDBStorage,
     RunningTrial,
+    StorageSchemaError,
     StorageUnavailableError,
     check_reachable,
     is_connection_error,
@@ -36,6 +37,7 @@ __all__ = [
     "ResilientRDBStorage",
     "RunningTrial",
     "StorageLocation",
+    "StorageSchemaError",
     "StorageURLError",
     "StorageUnavailableError",
     "StudyHandle",

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import random
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -42,6 +43,32 @@ CONNECT_TIMEOUT_S = 10
 
 class StorageUnavailableError(RuntimeError):
     """The database cannot be reached (message is password-free)."""
+
+
+class StorageSchemaError(StorageUnavailableError):
+    """The database's Optuna schema is not this Optuna's: older (upgrade the storage) or
+    newer (upgrade Optuna). Nothing was written to it."""
+
+
+def _schema_error(exc: RuntimeError, location: StorageLocation) -> StorageUnavailableError:
+    """Optuna's two-sentence schema-version error as one line naming the storage and the
+    command to run (Optuna's own text names neither)."""
+    text = str(exc)
+    if "table schema" not in text:
+        return StorageUnavailableError(redact(text))
+    found = re.search(r"set up by optuna ([^)\s]+)\)", text)
+    by = f"set up by Optuna {found.group(1)}, " if found else ""
+    runtime = f"this is Optuna {optuna.__version__}"
+    if "optuna storage upgrade" in text:
+        return StorageSchemaError(
+            f"the study storage at {location.display} has an older Optuna schema ({by}{runtime}); "
+            f"back it up, then upgrade it with: optuna storage upgrade --storage "
+            f"'{location.display}'"
+        )
+    return StorageSchemaError(
+        f"the study storage at {location.display} has a newer Optuna schema than this "
+        f"Optuna knows ({by}{runtime}); upgrade Optuna (pip install -U optuna) and hpsearch"
+    )
 
 
 def is_connection_error(exc: BaseException) -> bool:
@@ -341,6 +368,6 @@ def open_storage(
             f"cannot open the study storage at {location.display}: {redact(reason)}"
         ) from None
     except RuntimeError as exc:  # Optuna's schema-version check
-        raise StorageUnavailableError(redact(str(exc))) from None
+        raise _schema_error(exc, location) from None
     storage.retry_seconds = retry
     return storage

@@ -32,6 +32,7 @@ def describe(exc: BaseException) -> Failure:
     from hpsearch.search._session import InputError
     from hpsearch.spaces import SpaceError
     from hpsearch.storage import (
+        StorageSchemaError,
         StorageUnavailableError,
         StorageURLError,
         StudyNameError,
@@ -45,6 +46,8 @@ def describe(exc: BaseException) -> Failure:
             "fix the space and check it with: hpsearch spaces validate FILE",
             EXIT_BAD_INPUT,
         )
+    if isinstance(exc, StorageSchemaError):  # the message says what to run
+        return Failure(str(exc), None, EXIT_UNAVAILABLE)
     if isinstance(exc, StorageUnavailableError):
         return Failure(
             str(exc),
