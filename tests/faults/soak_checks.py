@@ -130,8 +130,18 @@ def check_round(
             problems.append((CHECKPOINT, problem))
     repeats = [numbers for numbers in roots.values() if len(numbers) > 1]
     if repeats:
+        # Told apart: repeats across driver processes (each seeds its sampler alike, issue 12
+        # item 2) and repeats within one driver process (would be another bug).
+        same = [
+            g for g in repeats if len({by_number[n].user_attrs.get(A.DRIVER) for n in g}) < len(g)
+        ]
         problems.append(
-            (NO_REPEAT, f"{len(repeats)} configurations ran more than once: {repeats[:10]}")
+            (
+                NO_REPEAT,
+                f"{len(repeats)} configurations ran more than once, {len(same)} of them within "
+                f"one driver process: {repeats[:10]}"
+                + (f"; within one: {same[:10]}" if same else ""),
+            )
         )
     try:
         check_study_invariants(study, budget=budget, max_retries=max_retries)
