@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import random
 import shutil
@@ -20,73 +21,19 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
+from hpsearch.trainers import is_complete
 from tests.faults.harness import _descendants, kill_tree, sa_url, start_cli
 from tests.faults.pgcluster import PrivatePostgres
-from tests.faults.soak_checks import RoundResult, check_round
+from tests.faults.soak_checks import NO_REPEAT, RoundResult, check_round
+from tests.faults.soak_setup import SPACE, SoakConfig, SoakReport
 
 FAULTS = ("worker", "driver", "postgres", "disk")
-
-SPACE = """
-name: soak
-trials: {budget}
-sampler: {{type: tpe, seed: 1, n_startup_trials: 6}}
-pruner: {{type: median, n_warmup_steps: 10}}
-early_stopping: {{patience: null}}
-resources: {{gpus_per_trial: 0, cpus_per_trial: 1}}
-retries: {{max_retries: {max_retries}, heartbeat_interval: 1, grace_period: 30}}
-params:
-  learning_rate: {{type: float, low: 1.0e-5, high: 1.0e-2, log: true}}
-  warmup_ratio: {{type: float, low: 0.0, high: 0.2}}
-  per_device_train_batch_size: {{type: categorical, choices: [4, 8]}}
-  effective_batch_size: 16
-task:
-  type: simulated
-  max_steps: {max_steps}
-  eval_steps: 5
-  simulated: {{seconds_per_step: {seconds_per_step}}}
-"""
-
-
-@contextlib.contextmanager
-def small_disk(path: Path, size_mb: int) -> Iterator[bool]:
-    """A tmpfs of ``size_mb`` at ``path`` (True), or a plain folder where mounting fails."""
-    path.mkdir(parents=True, exist_ok=True)
-    mounted = (
-        subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(path)],
-            capture_output=True,
-        ).returncode
-        == 0
-    )
-    try:
-        yield mounted
-    finally:
-        if mounted:
-            subprocess.run(["umount", "-l", str(path)], check=False)
-
-
-@dataclass
-class SoakConfig:
-    duration_s: float
-    budget: int = 30
-    max_retries: int = 3
-    max_steps: int = 40
-    seconds_per_step: float = 0.2
-    workers_per_driver: int = 2
-    drivers: int = 2
-    gap_s: tuple[float, float] = (8.0, 20.0)  # time between two faults
-    disk_full_s: tuple[float, float] = (1.0, 3.0)
-    finish_s: float = 600.0  # a round must end this long after the chaos has stopped
-    seed: int = 0
 
 
 @dataclass
@@ -107,52 +54,19 @@ def _in_ray_of(pid: int, driver: _Driver) -> bool:
     return f"RAY_TMPDIR={driver.ray_tmp}".encode() in environ
 
 
-@dataclass
-class SoakReport:
-    config: SoakConfig
-    disk_mounted: bool
-    rounds: list[RoundResult] = field(default_factory=list)
-    faults: Counter[str] = field(default_factory=Counter)
-    driver_exits: list[dict[str, Any]] = field(default_factory=list)  # non-zero, not killed
-    events: list[dict[str, Any]] = field(default_factory=list)
-    hangs: list[dict[str, Any]] = field(default_factory=list)  # rounds that did not end
-    started: float = field(default_factory=time.time)
-    ended: float = 0.0
-
-    def figures(self) -> dict[str, Any]:
-        states: Counter[str] = Counter()
-        for result in self.rounds:
-            states.update(result.states)
-        return {
-            "duration_s": round(self.ended - self.started, 1),
-            "chaos_window_s": self.config.duration_s,
-            "rounds": len(self.rounds),
-            "budget_per_round": self.config.budget,
-            "trials": sum(r.trials for r in self.rounds),
-            "finished": sum(r.finished for r in self.rounds),
-            "states": dict(states),
-            "retries": sum(r.retries for r in self.rounds),
-            "retries_from_checkpoint": sum(r.resumed for r in self.rounds),
-            "retries_from_scratch": sum(r.scratch for r in self.rounds),
-            "disk_full_failures": sum(r.disk_full for r in self.rounds),
-            "faults": dict(self.faults),
-            "disk": "tmpfs" if self.disk_mounted else "failpoint checkpoint.write=enospc",
-            "unexpected_driver_exits": self.driver_exits,
-            "hangs": self.hangs,
-            "problems": [p for r in self.rounds for p in r.problems],
-            "per_round": [
-                {"study": r.study, "trials": r.trials, "elapsed_s": r.elapsed_s, **r.states}
-                for r in self.rounds
-            ],
-            "events": self.events,
-        }
-
-
 class Soak:
     def __init__(
-        self, cfg: SoakConfig, pg: PrivatePostgres, database: str, workdir: Path, disk: Path
+        self,
+        cfg: SoakConfig,
+        pg: PrivatePostgres,
+        database: str,
+        workdir: Path,
+        disk: Path,
+        keep: Path,
     ) -> None:
-        self.cfg, self.pg, self.disk, self.workdir = cfg, pg, disk, workdir
+        """``keep``: where the drivers' logs and, for a round that breaks an invariant, its
+        trials and checkpoint folders are kept (outside the test's temporary folder)."""
+        self.cfg, self.pg, self.disk, self.workdir, self.keep = cfg, pg, disk, workdir, keep
         self.url = pg.url(database)
         self.rng = random.Random(cfg.seed)
         self.space = workdir / "soak.yaml"
@@ -164,7 +78,7 @@ class Soak:
                 seconds_per_step=cfg.seconds_per_step,
             )
         )
-        (workdir / "logs").mkdir(exist_ok=True)
+        (keep / "logs").mkdir(parents=True, exist_ok=True)
         self._storage: optuna.storages.RDBStorage | None = None
         self._cycle: list[str] = []
         self._disk_full_until: float | None = None
@@ -177,7 +91,7 @@ class Soak:
     def _start_driver(self, study: str, command: str) -> _Driver:
         ray_tmp = tempfile.mkdtemp(prefix="hs", dir="/tmp")  # short: socket paths < 107 chars
         self._ray_tmps.append(ray_tmp)
-        log = self.workdir / "logs" / f"{study}-{len(self._ray_tmps):03d}-{command}.log"
+        log = self.keep / "logs" / f"{study}-{len(self._ray_tmps):03d}-{command}.log"
         args = ["resume", study]
         if command == "run":
             args = ["run", "--space", str(self.space), "--study", study]
@@ -360,9 +274,33 @@ class Soak:
             if driver.proc.poll() is None:
                 kill_tree(driver.proc, also_matching=driver.ray_tmp)
         elapsed = time.monotonic() - started
-        return check_round(
+        result = check_round(
             self._study(study), self.cfg.budget, self.cfg.max_retries, self.disk, elapsed
         )
+        if any(invariant != NO_REPEAT for invariant, _ in result.problems):
+            self._keep_round(study)
+        return result
+
+    def _keep_round(self, study: str) -> None:
+        """The trials and checkpoint folders of a round that broke an invariant, for a look."""
+        trials = [
+            {
+                "number": t.number,
+                "state": t.state.name,
+                "params": t.params,
+                "user_attrs": t.user_attrs,
+                "steps": sorted(t.intermediate_values),
+                "start": str(t.datetime_start),
+                "end": str(t.datetime_complete),
+            }
+            for t in self._study(study).get_trials(deepcopy=False)
+        ]
+        folders = {
+            str(p.relative_to(self.disk)): is_complete(p)
+            for p in sorted((self.disk / study).glob("trial-*/checkpoints/checkpoint-*"))
+        }
+        dump = {"trials": trials, "checkpoints": folders}
+        (self.keep / f"{study}.json").write_text(json.dumps(dump, indent=1, default=str))
 
     def run(self) -> SoakReport:
         report = SoakReport(self.cfg, self.disk_mounted)

@@ -37,6 +37,7 @@ class RoundResult:
     resumed: int  # retries that continued from a predecessor's checkpoint
     scratch: int  # retries whose predecessors had no complete checkpoint
     disk_full: int  # trials failed because the checkpoint disk was full
+    completed_params: int  # retries of trials killed before all their parameters were written
     elapsed_s: float
     problems: list[tuple[str, str]] = field(default_factory=list)  # (invariant, detail)
 
@@ -53,6 +54,14 @@ def _predecessors(trial: FrozenTrial, by_number: dict[int, FrozenTrial]) -> list
         chain.append(by_number[prev])
         prev = by_number[prev].user_attrs.get(A.RETRY_OF)
     return chain
+
+
+def _sampled_by(head: FrozenTrial, by_number: dict[int, FrozenTrial]) -> object:
+    """The driver process that sampled ``head``'s parameters: that of the earliest trial of
+    its lineage that had all of them."""
+    lineage = [*reversed(_predecessors(head, by_number)), head]
+    first = next(t for t in lineage if set(t.params) == set(head.params))
+    return first.user_attrs.get(A.DRIVER)
 
 
 def _check_checkpoint(
@@ -108,38 +117,51 @@ def check_round(
     twice = [n for n, count in successors.items() if count > 1]
     if twice:
         problems.append((NO_RERUN, f"trials {twice} were retried more than once"))
-    roots: dict[tuple[tuple[str, object], ...], list[int]] = {}
-    resumed = scratch = 0
+    resumed = scratch = completed = 0
     paths = StudyPaths(root, study.study_name)
     for trial in trials:
         prev = trial.user_attrs.get(A.RETRY_OF)
         if prev is None:
-            roots.setdefault(_key(trial), []).append(trial.number)
             continue
         before = by_number.get(prev)
         if before is None or before.state != TrialState.FAIL:
             state = before.state.name if before else "missing"
             problems.append((NO_RERUN, f"trial {trial.number} reruns trial {prev} ({state})"))
             continue
-        if _key(trial) != _key(before):
-            problems.append((NO_RERUN, f"retry {trial.number} changed the parameters of {prev}"))
+        changed = {k: v for k, v in before.params.items() if trial.params.get(k) != v}
+        if changed:
+            problems.append(
+                (NO_RERUN, f"retry {trial.number} changed parameters {changed} of trial {prev}")
+            )
+        elif set(trial.params) != set(before.params):
+            # Its predecessor was killed before all its parameters were written (between ask
+            # and dispatch): the retry keeps those it had and samples the rest.
+            completed += 1
         problem, from_checkpoint = _check_checkpoint(trial, _predecessors(trial, by_number), paths)
         resumed += from_checkpoint
         scratch += not from_checkpoint and problem is None
         if problem:
             problems.append((CHECKPOINT, problem))
-    repeats = [numbers for numbers in roots.values() if len(numbers) > 1]
+    # A configuration is what a lineage ran: its last trial's parameters (a retry may have
+    # sampled those its predecessor never got). Which driver process sampled it tells repeats
+    # across drivers (each seeds its sampler alike: issue 12, item 2) from repeats within one.
+    configs: dict[tuple[tuple[str, object], ...], list[FrozenTrial]] = {}
+    for head in trials:
+        if head.number not in successors and head.params:
+            configs.setdefault(_key(head), []).append(head)
+    repeats = [group for group in configs.values() if len(group) > 1]
     if repeats:
-        # Told apart: repeats across driver processes (each seeds its sampler alike, issue 12
-        # item 2) and repeats within one driver process (would be another bug).
+        numbers = [[t.number for t in group] for group in repeats]
         same = [
-            g for g in repeats if len({by_number[n].user_attrs.get(A.DRIVER) for n in g}) < len(g)
+            [t.number for t in group]
+            for group in repeats
+            if len({_sampled_by(t, by_number) for t in group}) < len(group)
         ]
         problems.append(
             (
                 NO_REPEAT,
                 f"{len(repeats)} configurations ran more than once, {len(same)} of them within "
-                f"one driver process: {repeats[:10]}"
+                f"one driver process: {numbers[:10]}"
                 + (f"; within one: {same[:10]}" if same else ""),
             )
         )
@@ -160,6 +182,7 @@ def check_round(
         resumed=resumed,
         scratch=scratch,
         disk_full=disk_full,
+        completed_params=completed,
         elapsed_s=round(elapsed_s, 1),
-        problems=problems,
+        problems=[(invariant, f"{study.study_name}: {detail}") for invariant, detail in problems],
     )

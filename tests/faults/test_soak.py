@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.chaos import Soak, SoakConfig, small_disk
+from tests.faults.chaos import Soak
 from tests.faults.pgcluster import PrivatePostgres
 from tests.faults.soak_checks import NO_REPEAT
+from tests.faults.soak_setup import SoakConfig, small_disk
 
 pytestmark = [pytest.mark.slow, pytest.mark.soak]
 
@@ -41,10 +42,11 @@ def test_chaos_soak(
     private_pg: PrivatePostgres, tmp_path: Path, artifacts_dir: Path, request: pytest.FixtureRequest
 ) -> None:
     cfg = SoakConfig(duration_s=soak_seconds(request.config), seed=int(time.time()))
+    keep = artifacts_dir / f"soak-{cfg.seed}"  # logs, and the rounds that broke an invariant
     database = private_pg.create_database("hpsearch_soak")
     try:
         with small_disk(tmp_path / "ck", size_mb=32):
-            report = Soak(cfg, private_pg, database, tmp_path, tmp_path / "ck").run()
+            report = Soak(cfg, private_pg, database, tmp_path, tmp_path / "ck", keep).run()
     finally:
         private_pg.drop_database(database)
     figures = {
@@ -53,7 +55,7 @@ def test_chaos_soak(
         "machine": f"{platform.node()}, {os.cpu_count()} CPUs, {platform.platform()}",
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
-    out = artifacts_dir / f"soak-{int(report.started)}.json"
+    out = keep / "figures.json"
     out.write_text(json.dumps(figures, indent=2, default=str))
     print(f"chaos soak figures: {out}\n{json.dumps(figures, indent=2, default=str)}")
 
