@@ -36,6 +36,16 @@ from tests.faults.soak_setup import SPACE, SoakConfig, SoakReport
 FAULTS = ("worker", "driver", "postgres", "disk")
 
 
+def _is_trial_worker(pid: int) -> bool:
+    """Whether ``pid`` is a Ray trial-worker process. Pids wrap around (at 32768 here) within
+    a soak: the pid a trial recorded for its worker, once that worker is gone, may by now be
+    any other process, even another driver's GCS server."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"ray::TrialWorker")
+    except OSError:
+        return False
+
+
 @dataclass
 class _Driver:
     proc: subprocess.Popen[str]
@@ -155,7 +165,7 @@ class Soak:
         targets = [
             (number, pid)
             for number, pid in targets
-            if pid in ours or any(_in_ray_of(pid, d) for d in live)
+            if _is_trial_worker(pid) and (pid in ours or any(_in_ray_of(pid, d) for d in live))
         ]
         if not targets:
             return None
