@@ -31,7 +31,7 @@ from hpsearch.trainers import is_complete
 from tests.faults.harness import _descendants, kill_tree, sa_url, start_cli
 from tests.faults.pgcluster import PrivatePostgres
 from tests.faults.soak_checks import NO_REPEAT, RoundResult, check_round
-from tests.faults.soak_setup import SPACE, SoakConfig, SoakReport
+from tests.faults.soak_setup import SPACE, SoakConfig, SoakReport, exit_cause
 
 FAULTS = ("worker", "driver", "postgres", "disk")
 
@@ -261,8 +261,9 @@ class Soak:
                 rc = driver.proc.poll()
                 if rc not in (None, 0) and not driver.killed:
                     driver.killed = True  # handled: counted once, then replaced
+                    tail = driver.log.read_text()[-1500:]
                     report.driver_exits.append(
-                        {"round": index, "rc": rc, "log": driver.log.read_text()[-1500:]}
+                        {"round": index, "rc": rc, "cause": exit_cause(tail), "log": tail}
                     )
                     drivers.append(self._replacement(study))
             if all(d.proc.poll() is not None for d in drivers):

@@ -67,6 +67,29 @@ class SoakConfig:
     seed: int = 0
 
 
+# Why a driver the soak did not kill may exit non-zero, and still leave the study resumable
+# (a replacement continues it): it started while the database was restarting (refused at once,
+# by design, exit 3), or its private Ray died under it (a `ray stop --force` anywhere on this
+# shared machine kills every Ray). Any other exit fails the soak.
+EXPLAINED_EXITS = {
+    "database down at start": ("cannot reach the database", "cannot open the study storage"),
+    "its Ray died": (
+        "Failed to connect to GCS",
+        "GCS has been unavailable",
+        "node timed out during startup",
+        "Failed to start GCS",
+        "raylet because it is dead",
+    ),
+}
+
+
+def exit_cause(log_tail: str) -> str:
+    for cause, marks in EXPLAINED_EXITS.items():
+        if any(mark in log_tail for mark in marks):
+            return cause
+    return "unexplained"
+
+
 @dataclass
 class SoakReport:
     config: SoakConfig
@@ -78,6 +101,9 @@ class SoakReport:
     hangs: list[dict[str, Any]] = field(default_factory=list)  # rounds that did not end
     started: float = field(default_factory=time.time)
     ended: float = 0.0
+
+    def unexplained_exits(self) -> list[dict[str, Any]]:
+        return [e for e in self.driver_exits if e["cause"] == "unexplained"]
 
     def figures(self) -> dict[str, Any]:
         states: Counter[str] = Counter()
@@ -98,7 +124,8 @@ class SoakReport:
             "retries_completing_params": sum(r.completed_params for r in self.rounds),
             "faults": dict(self.faults),
             "disk": "tmpfs" if self.disk_mounted else "failpoint checkpoint.write=enospc",
-            "unexpected_driver_exits": self.driver_exits,
+            "driver_exits": dict(Counter(e["cause"] for e in self.driver_exits)),
+            "unexplained_driver_exits": self.unexplained_exits(),
             "hangs": self.hangs,
             "problems": [p for r in self.rounds for p in r.problems],
             "per_round": [

@@ -61,7 +61,7 @@ def test_chaos_soak(
 
     assert report.faults, "no fault was injected"
     assert not report.hangs, report.hangs
-    assert not report.driver_exits, report.driver_exits
+    assert not report.unexplained_exits(), report.unexplained_exits()
     problems = figures["problems"]
     others = [p for p in problems if p[0] != NO_REPEAT]
     assert not others, others
