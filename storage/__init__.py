@@ -3,6 +3,7 @@
 from hpsearch.storage._errors import (
     StorageNotFoundError,
     StoragePathError,
+    StorageSchemaError,
     StorageUnavailableError,
 )
 from hpsearch.storage._locks import named_lock, schema_lock, study_lock
@@ -45,6 +46,7 @@ __all__ = [
     "StorageLocation",
     "StorageNotFoundError",
     "StoragePathError",
+    "StorageSchemaError",
     "StorageURLError",
     "StorageUnavailableError",
     "StudyHandle",

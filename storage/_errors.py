@@ -7,6 +7,11 @@ class StorageUnavailableError(RuntimeError):
     """The database cannot be reached (message is password-free)."""
 
 
+class StorageSchemaError(StorageUnavailableError):
+    """The database's Optuna schema is not this Optuna's: older (upgrade the storage) or
+    newer (upgrade Optuna). Nothing was written to it."""
+
+
 class StoragePathError(RuntimeError):
     """The embedded database's file or folder cannot be used (message names the path)."""
 

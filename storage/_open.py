@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from typing import Any
 
@@ -19,7 +20,12 @@ import optuna
 import sqlalchemy
 from sqlalchemy import exc as sa_exc
 
-from hpsearch.storage._errors import StorageNotFoundError, StoragePathError, StorageUnavailableError
+from hpsearch.storage._errors import (
+    StorageNotFoundError,
+    StoragePathError,
+    StorageSchemaError,
+    StorageUnavailableError,
+)
 from hpsearch.storage._locks import schema_lock
 from hpsearch.storage._rdb import ResilientRDBStorage
 from hpsearch.storage._secrets import redact
@@ -121,7 +127,7 @@ def _storage(location: StorageLocation, *, create_schema: bool) -> ResilientRDBS
             f"cannot open the study storage at {location.display}: {redact(reason)}"
         ) from None
     except RuntimeError as exc:  # Optuna's schema-version check
-        raise StorageUnavailableError(redact(str(exc))) from None
+        raise _schema_error(exc, location) from None
     storage.retry_seconds = float(os.environ.get(ENV_RETRY_SECONDS, "300"))
     return storage
 
@@ -198,3 +204,24 @@ __all__ = [
     "open_storage",
     "require_studies",
 ]
+
+
+def _schema_error(exc: RuntimeError, location: StorageLocation) -> StorageUnavailableError:
+    """Optuna's two-sentence schema-version error as one line naming the storage and the
+    command to run (Optuna's own text names neither)."""
+    text = str(exc)
+    if "table schema" not in text:
+        return StorageUnavailableError(redact(text))
+    found = re.search(r"set up by optuna ([^)\s]+)\)", text)
+    by = f"set up by Optuna {found.group(1)}, " if found else ""
+    runtime = f"this is Optuna {optuna.__version__}"
+    if "optuna storage upgrade" in text:
+        return StorageSchemaError(
+            f"the study storage at {location.display} has an older Optuna schema ({by}{runtime}); "
+            f"back it up, then upgrade it with: optuna storage upgrade --storage "
+            f"'{location.display}'"
+        )
+    return StorageSchemaError(
+        f"the study storage at {location.display} has a newer Optuna schema than this "
+        f"Optuna knows ({by}{runtime}); upgrade Optuna (pip install -U optuna) and hpsearch"
+    )

@@ -140,10 +140,15 @@ class SimulatedTrialRunner(TrialRunner):
             result.reason = f"early stopping at step {last}"
         if result.status == "complete":
             final = Path(config.paths.final_dir)
-            _checkpoints.write_dir_atomically(
-                final,
-                lambda tmp: (tmp / "simulated_model.json").write_text(json.dumps({"best": best})),
-            )
+            try:
+                _checkpoints.write_dir_atomically(
+                    final,
+                    lambda tmp: (tmp / "simulated_model.json").write_text(
+                        json.dumps({"best": best})
+                    ),
+                )
+            except OSError as exc:
+                raise CheckpointWriteError(_checkpoints.describe_write_error(exc, final)) from exc
             result.final_dir = str(final)
         elapsed = time.perf_counter() - started
         steps_run = last - start_step
@@ -170,18 +175,20 @@ class SimulatedTrialRunner(TrialRunner):
         context: dict[str, Any],
     ) -> None:
         folder = Path(config.paths.checkpoints_dir) / f"checkpoint-{step}"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / _STATE_FILE).write_text(json.dumps({"step": step, "history": history}))
         action = _failpoints.triggered("checkpoint.write", step=step, **context)
-        if action in ("kill", "tear"):
-            _failpoints.kill_self()
         try:
+            # Like the HF runner's: any failure to write or commit it (a full disk included)
+            # is a checkpoint-write failure, described in one line.
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / _STATE_FILE).write_text(json.dumps({"step": step, "history": history}))
+            if action in ("kill", "tear"):
+                _failpoints.kill_self()
             if action == "enospc":
                 _failpoints.raise_enospc()
             _checkpoints.commit(folder, step=step, metric=history[-1][1])
         except OSError as exc:
             raise CheckpointWriteError(
-                f"cannot write checkpoint {folder}: {exc.strerror}", step=step
+                _checkpoints.describe_write_error(exc, folder), step=step
             ) from exc
         keep = []
         if best is not None:

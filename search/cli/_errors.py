@@ -65,6 +65,7 @@ def _describe(exc: BaseException) -> Failure:
     from hpsearch.storage import (
         StorageNotFoundError,
         StoragePathError,
+        StorageSchemaError,
         StorageUnavailableError,
         StorageURLError,
         StudyNameError,
@@ -78,6 +79,8 @@ def _describe(exc: BaseException) -> Failure:
             "fix the space and check it with: hpsearch spaces validate FILE",
             EXIT_BAD_INPUT,
         )
+    if isinstance(exc, StorageSchemaError):  # the message says what to run
+        return Failure(str(exc), None, EXIT_UNAVAILABLE)
     if isinstance(exc, StoragePathError | StorageNotFoundError):
         return Failure(str(exc), None, EXIT_BAD_INPUT)
     if isinstance(exc, StorageUnavailableError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import platform
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -83,37 +84,73 @@ def scrub_stored_secrets(study: optuna.Study) -> bool:
     return changed
 
 
+def _release(version: str) -> tuple[int, ...] | None:
+    found = re.match(r"(\d+(?:\.\d+)*)", version)
+    return tuple(int(part) for part in found.group(1).split(".")) if found else None
+
+
+def _newer_than_this(stored: str) -> bool:
+    """Whether ``stored`` is a later release than this hpsearch (by its release numbers)."""
+    ours, theirs = _release(hpsearch_version()), _release(stored)
+    if ours is None or theirs is None or hpsearch_version().startswith("0+"):
+        return False
+    width = max(len(ours), len(theirs))
+    return theirs + (0,) * (width - len(theirs)) > ours + (0,) * (width - len(ours))
+
+
 def load_meta(study: optuna.Study) -> StudyMeta:
+    """The study's stored settings; a layout this version cannot read is a one-line
+    :class:`StudyMetaError` that says what to do."""
     attrs = study.user_attrs
-    missing = [k for k in (A.STUDY_SPACE, A.STUDY_TASK, A.STUDY_BUDGET) if k not in attrs]
-    if missing:
+    name = study.study_name
+    stored = str(attrs.get(A.STUDY_VERSION, ""))
+    if stored and _newer_than_this(stored):
         raise StudyMetaError(
-            f"study {study.study_name!r} was not created by hpsearch (it has no "
+            f"study {name!r} was written by hpsearch {stored}, newer than this hpsearch "
+            f"{hpsearch_version()}; upgrade hpsearch (pip install -U hpsearch) to continue it"
+        )
+    missing = [k for k in (A.STUDY_SPACE, A.STUDY_TASK, A.STUDY_BUDGET) if k not in attrs]
+    if missing and not stored:
+        raise StudyMetaError(
+            f"study {name!r} was not created by hpsearch (it has no "
             f"{', '.join(missing)}); start a new one with hpsearch run --study NEW_NAME"
         )
+    written = f" (written by hpsearch {stored})" if stored else ""
+    if missing:
+        raise StudyMetaError(
+            f"study {name!r}{written} has no {', '.join(missing)}, so hpsearch cannot continue "
+            "it; start a new one with hpsearch run --study NEW_NAME"
+        )
     try:
-        stored = dict(attrs[A.STUDY_SPACE])
+        stored_space = dict(attrs[A.STUDY_SPACE])
         # The stored name is kept as it is: earlier versions accepted names (from file names,
         # say) that a new space may no longer use, and such a study must still resume.
-        name = stored.pop("name", None)
-        space = load_space_dict(stored, source=f"study {study.study_name!r}", default_name="s")
-        if isinstance(name, str) and name:
-            space = replace(space, name=name)
+        space_name = stored_space.pop("name", None)
+        space = load_space_dict(stored_space, source=f"study {name!r}", default_name="s")
+        if isinstance(space_name, str) and space_name:
+            space = replace(space, name=space_name)
         issues = IssueCollector()
         task = load_task(attrs[A.STUDY_TASK], issues)
-        issues.raise_if_any(f"study {study.study_name!r} task")
-    except SpaceError as exc:
+        issues.raise_if_any(f"study {name!r} task")
+        budget = int(attrs[A.STUDY_BUDGET])
+    except (SpaceError, TypeError, ValueError) as exc:
+        detail = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        advice = (
+            f"continue it with hpsearch {stored} (pip install hpsearch=={stored})"
+            if stored and stored != hpsearch_version()
+            else "start a new one with hpsearch run --study NEW_NAME"
+        )
         raise StudyMetaError(
-            f"the settings stored in study {study.study_name!r} are not "
-            f"valid for this hpsearch version: {exc}"
+            f"the settings stored in study {name!r}{written} are not valid for this hpsearch "
+            f"version ({hpsearch_version()}): {detail[:300]}; {advice}"
         ) from None
     return StudyMeta(
         space=space,
         task=task,
-        budget=int(attrs[A.STUDY_BUDGET]),
+        budget=budget,
         checkpoint_root=Path(attrs.get(A.STUDY_CHECKPOINT_ROOT, ".")),
         command=str(attrs.get(A.STUDY_COMMAND, "")),
-        version=str(attrs.get(A.STUDY_VERSION, "")),
+        version=stored,
     )
 
 

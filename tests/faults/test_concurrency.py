@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -14,7 +16,15 @@ from pathlib import Path
 import optuna
 import pytest
 
-from tests.faults.harness import kill_tree, load, sa_url, start_cli, wait_for
+from tests.faults.harness import (
+    _descendants,
+    _processes_mentioning,
+    kill_tree,
+    load,
+    sa_url,
+    start_cli,
+    wait_for,
+)
 from tests.search.invariants import check_study_invariants
 
 pytestmark = pytest.mark.slow
@@ -111,15 +121,8 @@ def test_sixteen_workers_four_drivers_enqueued_trials(fresh_pg_url: str, tmp_pat
         for driver in drivers:
             if driver.poll() is None:
                 kill_tree(driver)
-        subprocess.run(
-            [ray, "stop", "--force"],
-            env={"RAY_TMPDIR": ray_tmp, "PATH": ""},
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
-        for pid_dir in (ray_tmp,):
-            kill_tree_by_dir(pid_dir)
+        # Not `ray stop --force`: it kills every Ray process on the machine, other tests' too.
+        kill_tree_by_dir(ray_tmp)
         shutil.rmtree(ray_tmp, ignore_errors=True)
 
     study = optuna.load_study(study_name="crowd", storage=sa_url(fresh_pg_url))
@@ -146,16 +149,12 @@ def test_sixteen_workers_four_drivers_enqueued_trials(fresh_pg_url: str, tmp_pat
 
 
 def kill_tree_by_dir(directory: str) -> None:
-    """Ray daemons started by ``ray start`` mention their temp dir on the command line."""
-    import os
-    import signal
-
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if directory in (entry / "cmdline").read_bytes().decode(errors="replace"):
-                os.kill(int(entry.name), signal.SIGKILL)
-        except (OSError, ProcessLookupError):
-            continue
+    """SIGKILL this test's Ray head: the daemons that ``ray start`` gave ``directory`` on their
+    command line, and their children (the workers)."""
+    victims = _processes_mentioning(directory)
+    for pid in list(victims):
+        victims |= _descendants(pid)
+    for pid in victims:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     time.sleep(0.5)
