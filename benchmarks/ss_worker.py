@@ -80,7 +80,7 @@ def open_study(cfg: WorkerConfig, sink: dict[str, float]) -> tuple[Any, Any, Any
         return space, study, storage, None
     storage = open_storage(location, check=False, create_schema=False)
     study = optuna.load_study(study_name=cfg.study, storage=storage, sampler=sampler, pruner=pruner)
-    if isinstance(sampler, DistinctSampler):  # as the driver does (hpsearch.search._driver)
+    if isinstance(sampler, DistinctSampler):  # as the driver does (hpsearch.search.engine.Driver)
         claims = f"hpsearch:configurations:{cfg.study}"
         sampler.use_claim_lock(lambda: named_lock(location, claims))
     _timed(ResilientRDBStorage, "trial_counts", sink)

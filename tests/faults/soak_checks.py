@@ -11,8 +11,8 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.search import _attrs as A
-from hpsearch.search._ledger import build_ledger
+from hpsearch.search.records import attributes as A
+from hpsearch.search.records import build_ledger
 from hpsearch.storage import StudyPaths
 from hpsearch.trainers import is_complete, newest_complete
 from tests.search.invariants import check_study_invariants
