@@ -64,6 +64,19 @@ def rule_of(cls: type, name: str) -> Rule | None:
     raise KeyError(name)
 
 
+def declared(cls: type, name: str) -> Rule:
+    """The rule of a field that declares one."""
+    rule = rule_of(cls, name)
+    if rule is None:
+        raise KeyError(f"{cls.__name__}.{name} declares no rule")
+    return rule
+
+
+def keys_of(cls: type) -> tuple[str, ...]:
+    """The YAML keys of a section: its dataclass's fields, in order."""
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
 @dataclass(frozen=True)
 class FieldType:
     """A field's annotation, reduced to what a YAML value can be."""
@@ -109,10 +122,10 @@ def default_of(cls: type, name: str) -> Any:
 
 
 def pattern_of(cls: type, name: str) -> str:
-    rule = rule_of(cls, name)
-    if rule is None or rule.pattern is None:
+    pattern = declared(cls, name).pattern
+    if pattern is None:
         raise KeyError(f"{cls.__name__}.{name} declares no pattern")
-    return rule.pattern
+    return pattern
 
 
 def read_field(reader: Reader, cls: type, name: str) -> Any:
@@ -157,8 +170,10 @@ __all__ = [
     "FieldType",
     "Rule",
     "choices_of",
+    "declared",
     "default_of",
     "field_type",
+    "keys_of",
     "pattern_of",
     "read_field",
     "read_fields",

@@ -11,7 +11,14 @@ from typing import Any
 from hpsearch.spaces._check import Reader
 from hpsearch.spaces._cross import cross_checks
 from hpsearch.spaces._errors import IssueCollector, SpaceIssue, join_path
-from hpsearch.spaces._fields import choices_of, pattern_of, read_field, read_fields
+from hpsearch.spaces._fields import (
+    choices_of,
+    declared,
+    keys_of,
+    pattern_of,
+    read_field,
+    read_fields,
+)
 from hpsearch.spaces._limits import (
     MAX_DOCUMENT_BYTES,
     MAX_NAME_LENGTH,
@@ -37,22 +44,6 @@ from hpsearch.spaces._yaml import load_yaml, read_space_file, safe_load_yaml
 
 __all__ = ["load_space_dict", "load_space_file", "load_space_text", "safe_load_yaml"]
 
-TOP_LEVEL_KEYS = (
-    "name",
-    "description",
-    "method",
-    "objective",
-    "trials",
-    "sampler",
-    "pruner",
-    "early_stopping",
-    "resources",
-    "batch",
-    "retries",
-    "params",
-    "warm_start",
-    "task",
-)
 _SCALAR_OPTION = (bool, int, float, str, type(None))
 VALID_NAME_RE = re.compile(NAME_PATTERN)
 NAME_RE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -85,7 +76,7 @@ def _load(data: Any, source: str, default_name: str, early: list[SpaceIssue]) ->
     if not check_document(data, issues):
         issues.raise_if_any(source)  # past the bounds: not read further
     root = Reader(data, "", issues)
-    root.unknown_keys(TOP_LEVEL_KEYS)
+    root.unknown_keys(keys_of(SearchSpace))
     name = _name(root, default_name)
     params = load_params(root.raw("params"), issues)
     space = SearchSpace(
@@ -141,7 +132,7 @@ def _check_stored_size(space: SearchSpace, issues: IssueCollector) -> None:
 
 def _objective(data: Any, issues: IssueCollector) -> ObjectiveSpec:
     reader = Reader(data, "objective", issues)
-    reader.unknown_keys(("metric", "direction"))
+    reader.unknown_keys(keys_of(ObjectiveSpec))
     metric = reader.string("metric", ObjectiveSpec().metric)
     if not re.match(pattern_of(ObjectiveSpec, "metric"), str(metric)):
         issues.add(
@@ -177,14 +168,15 @@ def _plugin(
 
 def _early_stopping(data: Any, issues: IssueCollector) -> EarlyStoppingSpec:
     reader = Reader(data, "early_stopping", issues)
-    reader.unknown_keys(("patience", "threshold"))
-    return EarlyStoppingSpec(**read_fields(reader, EarlyStoppingSpec, ("patience", "threshold")))
+    reader.unknown_keys(keys_of(EarlyStoppingSpec))
+    return EarlyStoppingSpec(**read_fields(reader, EarlyStoppingSpec, keys_of(EarlyStoppingSpec)))
 
 
 def _resources(data: Any, issues: IssueCollector) -> ResourcesSpec:
     reader = Reader(data, "resources", issues)
-    reader.unknown_keys(("gpus_per_trial", "cpus_per_trial", "memory_gb"))
-    gpus = reader.number("gpus_per_trial", ResourcesSpec().gpus_per_trial, minimum=0)
+    reader.unknown_keys(keys_of(ResourcesSpec))
+    rule = declared(ResourcesSpec, "gpus_per_trial")
+    gpus = reader.number("gpus_per_trial", ResourcesSpec().gpus_per_trial, minimum=rule.minimum)
     if 0 < gpus < RAY_GRANULARITY:
         issues.add(
             reader.at("gpus_per_trial"),
@@ -193,7 +185,7 @@ def _resources(data: Any, issues: IssueCollector) -> ResourcesSpec:
             f"0 (CPU trials) or a number from {RAY_GRANULARITY} to 1",
         )
         gpus = 1.0
-    elif gpus > 1:
+    elif rule.maximum is not None and gpus > rule.maximum:
         issues.add(
             reader.at("gpus_per_trial"),
             "data-parallel trials over several GPUs are not supported yet",
@@ -211,14 +203,14 @@ def _resources(data: Any, issues: IssueCollector) -> ResourcesSpec:
 
 def _batch(data: Any, issues: IssueCollector) -> BatchSpec:
     reader = Reader(data, "batch", issues)
-    reader.unknown_keys(("lr_scaling", "reference_batch_size"))
-    return BatchSpec(**read_fields(reader, BatchSpec, ("lr_scaling", "reference_batch_size")))
+    reader.unknown_keys(keys_of(BatchSpec))
+    return BatchSpec(**read_fields(reader, BatchSpec, keys_of(BatchSpec)))
 
 
 def _retries(data: Any, issues: IssueCollector) -> RetrySpec:
     reader = Reader(data, "retries", issues)
-    reader.unknown_keys(("max_retries", "heartbeat_interval", "grace_period"))
-    read = read_fields(reader, RetrySpec, ("max_retries", "heartbeat_interval", "grace_period"))
+    reader.unknown_keys(keys_of(RetrySpec))
+    read = read_fields(reader, RetrySpec, keys_of(RetrySpec))
     interval, grace = read["heartbeat_interval"], read["grace_period"]
     if grace < 2 * interval:
         issues.add(

@@ -222,6 +222,12 @@ class TaskSpec:
         (),
         doc="Experiment trackers: tensorboard, mlflow, wandb (a list, one name, or none).",
         choices=REPORT_TO,
+        schema={
+            "anyOf": [
+                {"enum": [*REPORT_TO, "none"]},
+                {"type": "array", "items": {"enum": list(REPORT_TO)}},
+            ]
+        },
     )
     seed: int = spec_field(0, doc="The task's seed.", minimum=0)
     demo: bool = spec_field(
