@@ -29,6 +29,7 @@ from rich.text import Text
 from hpsearch.search.records import LiveStudy, fmt_duration, fmt_value, live_study
 
 REFRESH_PER_SECOND = 4  # redraws (the elapsed times tick); the data is read less often
+READ_SHARE = 10  # wait at least 10x as long as the last read took before reading again
 
 
 def live_wanted(stream: TextIO | None = None, *, disabled: bool = False) -> bool:
@@ -111,9 +112,9 @@ class TerminalView:
     """Keeps a :func:`render_live` of the newest snapshot on screen while the block runs.
 
     ``read`` returns the snapshot; given ``poll=True`` a background thread calls it (at least
-    ``interval`` seconds apart, and never more than a fifth of the time: a slow read on a huge
+    ``interval`` seconds apart, and never more than a tenth of the time: a slow read on a huge
     study is not repeated back to back), otherwise the caller hands snapshots to
-    :meth:`update`. Anything printed meanwhile appears above the view.
+    :meth:`update`. Anything printed or logged meanwhile appears above the view.
     """
 
     def __init__(
@@ -166,7 +167,7 @@ class TerminalView:
     def _loop(self) -> None:
         wait = self._interval
         while not self._stop.wait(wait):
-            wait = max(self._interval, 5 * self._read_once())
+            wait = max(self._interval, READ_SHARE * self._read_once())
 
     def __enter__(self) -> TerminalView:
         if self._poll:
@@ -204,10 +205,12 @@ class TerminalView:
 
     def _route_logging(self, terminal: tuple[Any, ...]) -> None:
         """Log records for the terminal go above the view too (a handler keeps the stream it
-        was given; one writing to a file is left alone)."""
-        for handler in logging.getLogger().handlers:
-            if type(handler) is logging.StreamHandler and handler.stream in terminal:
-                self._handlers.append((handler, handler.setStream(sys.stderr)))
+        was given: the root's, Ray's, ...; one writing to a file is left alone)."""
+        loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+        for logger in loggers:
+            for handler in getattr(logger, "handlers", ()):
+                if type(handler) is logging.StreamHandler and handler.stream in terminal:
+                    self._handlers.append((handler, handler.setStream(sys.stderr)))
 
     def _restore_logging(self) -> None:
         for handler, stream in self._handlers:
