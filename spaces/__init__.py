@@ -16,8 +16,16 @@ from hpsearch.spaces._params import (
     IntParam,
     Param,
 )
-from hpsearch.spaces._registry import builtin_names, builtin_text, dump_space, load_space
+from hpsearch.spaces._registry import (
+    builtin_copy,
+    builtin_names,
+    builtin_text,
+    dump_space,
+    load_space,
+    schema_path,
+)
 from hpsearch.spaces._resolve import BatchRuleError, ResolvedTrial, resolve_trial
+from hpsearch.spaces._schema import PluginNames, schema_text, space_schema
 from hpsearch.spaces._spec import (
     BatchSpec,
     EarlyStoppingSpec,
@@ -45,6 +53,7 @@ __all__ = [
     "Knob",
     "ObjectiveSpec",
     "Param",
+    "PluginNames",
     "PrunerSpec",
     "ResolvedTrial",
     "ResourcesSpec",
@@ -54,6 +63,7 @@ __all__ = [
     "SpaceError",
     "SpaceIssue",
     "TaskSpec",
+    "builtin_copy",
     "builtin_names",
     "builtin_text",
     "dump_space",
@@ -64,4 +74,7 @@ __all__ = [
     "load_task",
     "resolve_trial",
     "sampling_order",
+    "schema_path",
+    "schema_text",
+    "space_schema",
 ]

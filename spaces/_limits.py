@@ -78,3 +78,14 @@ def check_document(data: Any, issues: IssueCollector, path: str = "") -> bool:
             children = [(v, join_path(where, i)) for i, v in enumerate(value)]
         stack.extend((child, child_path, depth + 1) for child, child_path in reversed(children))
     return bounded
+
+
+# Bounds of single settings (the spec's fields declare them; the loader and the schema read them).
+RAY_GRANULARITY = 0.0001
+"""Ray rejects a fractional resource request below this."""
+MAX_CPUS_PER_TRIAL = 10_000
+MIN_HEARTBEAT_S, MAX_HEARTBEAT_S = 0.1, 3600.0
+MAX_GRACE_S = 7 * 24 * 3600.0
+MAX_NAME_LENGTH = 100
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+"""A space's name: it starts the default study name."""

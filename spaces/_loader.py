@@ -11,13 +11,25 @@ from typing import Any
 from hpsearch.spaces._check import Reader
 from hpsearch.spaces._cross import cross_checks
 from hpsearch.spaces._errors import IssueCollector, SpaceIssue, join_path
-from hpsearch.spaces._limits import MAX_DOCUMENT_BYTES, check_document, describe_bytes
+from hpsearch.spaces._fields import (
+    choices_of,
+    declared,
+    keys_of,
+    pattern_of,
+    read_field,
+    read_fields,
+)
+from hpsearch.spaces._limits import (
+    MAX_DOCUMENT_BYTES,
+    MAX_NAME_LENGTH,
+    NAME_PATTERN,
+    RAY_GRANULARITY,
+    check_document,
+    describe_bytes,
+)
 from hpsearch.spaces._param_loader import load_params
 from hpsearch.spaces._params import Param
 from hpsearch.spaces._spec import (
-    METHODS,
-    PRUNER_TYPES,
-    SAMPLER_TYPES,
     BatchSpec,
     EarlyStoppingSpec,
     ObjectiveSpec,
@@ -32,29 +44,8 @@ from hpsearch.spaces._yaml import load_yaml, read_space_file, safe_load_yaml
 
 __all__ = ["load_space_dict", "load_space_file", "load_space_text", "safe_load_yaml"]
 
-TOP_LEVEL_KEYS = (
-    "name",
-    "description",
-    "method",
-    "objective",
-    "trials",
-    "sampler",
-    "pruner",
-    "early_stopping",
-    "resources",
-    "batch",
-    "retries",
-    "params",
-    "warm_start",
-    "task",
-)
 _SCALAR_OPTION = (bool, int, float, str, type(None))
-RAY_GRANULARITY = 0.0001  # Ray rejects a fractional resource request below this
-MAX_CPUS_PER_TRIAL = 10_000
-MIN_HEARTBEAT_S, MAX_HEARTBEAT_S = 0.1, 3600.0
-MAX_GRACE_S = 7 * 24 * 3600.0
-MAX_NAME_LENGTH = 100
-VALID_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+VALID_NAME_RE = re.compile(NAME_PATTERN)
 NAME_RE = re.compile(r"[^A-Za-z0-9_.-]+")
 _NAME_ALLOWED = (
     f"1 to {MAX_NAME_LENGTH} letters, digits and _ . - starting with a letter or digit "
@@ -85,19 +76,17 @@ def _load(data: Any, source: str, default_name: str, early: list[SpaceIssue]) ->
     if not check_document(data, issues):
         issues.raise_if_any(source)  # past the bounds: not read further
     root = Reader(data, "", issues)
-    root.unknown_keys(TOP_LEVEL_KEYS)
+    root.unknown_keys(keys_of(SearchSpace))
     name = _name(root, default_name)
     params = load_params(root.raw("params"), issues)
     space = SearchSpace(
         name=name,
         description=root.string("description", "") or "",
-        method=root.choice("method", METHODS, "lora"),
+        method=read_field(root, SearchSpace, "method"),
         objective=_objective(root.raw("objective"), issues),
-        trials=root.integer("trials", 20, minimum=1),
-        sampler=SamplerSpec(*_plugin(root.raw("sampler"), "sampler", SAMPLER_TYPES, "tpe", issues)),
-        pruner=PrunerSpec(
-            *_plugin(root.raw("pruner"), "pruner", PRUNER_TYPES, "hyperband", issues)
-        ),
+        trials=read_field(root, SearchSpace, "trials"),
+        sampler=SamplerSpec(*_plugin(root.raw("sampler"), "sampler", SamplerSpec(), issues)),
+        pruner=PrunerSpec(*_plugin(root.raw("pruner"), "pruner", PrunerSpec(), issues)),
         early_stopping=_early_stopping(root.raw("early_stopping"), issues),
         resources=_resources(root.raw("resources"), issues),
         batch=_batch(root.raw("batch"), issues),
@@ -143,26 +132,26 @@ def _check_stored_size(space: SearchSpace, issues: IssueCollector) -> None:
 
 def _objective(data: Any, issues: IssueCollector) -> ObjectiveSpec:
     reader = Reader(data, "objective", issues)
-    reader.unknown_keys(("metric", "direction"))
-    metric = reader.string("metric", "eval_loss")
-    if not str(metric).startswith("eval_"):
+    reader.unknown_keys(keys_of(ObjectiveSpec))
+    metric = reader.string("metric", ObjectiveSpec().metric)
+    if not re.match(pattern_of(ObjectiveSpec, "metric"), str(metric)):
         issues.add(
             reader.at("metric"),
             "the objective must be an evaluation metric",
             metric,
             "a name starting with eval_ (eval_loss, eval_accuracy, eval_perplexity)",
         )
-    direction = reader.choice("direction", ("minimize", "maximize"), "minimize")
-    return ObjectiveSpec(metric=metric, direction=direction)
+    return ObjectiveSpec(metric=metric, **read_fields(reader, ObjectiveSpec, ("direction",)))
 
 
 def _plugin(
-    data: Any, section: str, types: tuple[str, ...], default: str, issues: IssueCollector
+    data: Any, section: str, default: SamplerSpec | PrunerSpec, issues: IssueCollector
 ) -> tuple[str, dict[str, Any]]:
     if isinstance(data, str):
         data = {"type": data}
     reader = Reader(data, section, issues)
-    kind = reader.choice("type", types, default)
+    types = choices_of(SearchSpace, section) or ()
+    kind = reader.choice("type", tuple(types), default.type)
     options: dict[str, Any] = {}
     for key, value in reader.data.items():
         if key == "type":
@@ -179,17 +168,15 @@ def _plugin(
 
 def _early_stopping(data: Any, issues: IssueCollector) -> EarlyStoppingSpec:
     reader = Reader(data, "early_stopping", issues)
-    reader.unknown_keys(("patience", "threshold"))
-    return EarlyStoppingSpec(
-        patience=reader.integer("patience", 3, minimum=1, optional=True),
-        threshold=reader.number("threshold", 0.0, minimum=0),
-    )
+    reader.unknown_keys(keys_of(EarlyStoppingSpec))
+    return EarlyStoppingSpec(**read_fields(reader, EarlyStoppingSpec, keys_of(EarlyStoppingSpec)))
 
 
 def _resources(data: Any, issues: IssueCollector) -> ResourcesSpec:
     reader = Reader(data, "resources", issues)
-    reader.unknown_keys(("gpus_per_trial", "cpus_per_trial", "memory_gb"))
-    gpus = reader.number("gpus_per_trial", 1.0, minimum=0)
+    reader.unknown_keys(keys_of(ResourcesSpec))
+    rule = declared(ResourcesSpec, "gpus_per_trial")
+    gpus = reader.number("gpus_per_trial", ResourcesSpec().gpus_per_trial, minimum=rule.minimum)
     if 0 < gpus < RAY_GRANULARITY:
         issues.add(
             reader.at("gpus_per_trial"),
@@ -198,7 +185,7 @@ def _resources(data: Any, issues: IssueCollector) -> ResourcesSpec:
             f"0 (CPU trials) or a number from {RAY_GRANULARITY} to 1",
         )
         gpus = 1.0
-    elif gpus > 1:
+    elif rule.maximum is not None and gpus > rule.maximum:
         issues.add(
             reader.at("gpus_per_trial"),
             "data-parallel trials over several GPUs are not supported yet",
@@ -206,33 +193,25 @@ def _resources(data: Any, issues: IssueCollector) -> ResourcesSpec:
             "a number between 0 and 1 (fractions pack several trials on one GPU)",
         )
         gpus = 1.0
+    read = read_fields(reader, ResourcesSpec, ("cpus_per_trial", "memory_gb"))
     return ResourcesSpec(
         gpus_per_trial=float(gpus),
-        cpus_per_trial=float(
-            reader.number(
-                "cpus_per_trial", 1.0, minimum=RAY_GRANULARITY, maximum=MAX_CPUS_PER_TRIAL
-            )
-        ),
-        memory_gb=reader.number("memory_gb", None, exclusive_minimum=0, optional=True),
+        cpus_per_trial=float(read["cpus_per_trial"]),
+        memory_gb=read["memory_gb"],
     )
 
 
 def _batch(data: Any, issues: IssueCollector) -> BatchSpec:
     reader = Reader(data, "batch", issues)
-    reader.unknown_keys(("lr_scaling", "reference_batch_size"))
-    return BatchSpec(
-        lr_scaling=reader.choice("lr_scaling", ("none", "linear", "sqrt"), "none"),
-        reference_batch_size=reader.integer("reference_batch_size", 16, minimum=1),
-    )
+    reader.unknown_keys(keys_of(BatchSpec))
+    return BatchSpec(**read_fields(reader, BatchSpec, keys_of(BatchSpec)))
 
 
 def _retries(data: Any, issues: IssueCollector) -> RetrySpec:
     reader = Reader(data, "retries", issues)
-    reader.unknown_keys(("max_retries", "heartbeat_interval", "grace_period"))
-    interval = reader.number(
-        "heartbeat_interval", 10.0, minimum=MIN_HEARTBEAT_S, maximum=MAX_HEARTBEAT_S
-    )
-    grace = reader.number("grace_period", 60.0, exclusive_minimum=0, maximum=MAX_GRACE_S)
+    reader.unknown_keys(keys_of(RetrySpec))
+    read = read_fields(reader, RetrySpec, keys_of(RetrySpec))
+    interval, grace = read["heartbeat_interval"], read["grace_period"]
     if grace < 2 * interval:
         issues.add(
             reader.at("grace_period"),
@@ -240,7 +219,7 @@ def _retries(data: Any, issues: IssueCollector) -> RetrySpec:
             grace,
             f">= 2 x heartbeat_interval = {2 * interval}",
         )
-    return RetrySpec(reader.integer("max_retries", 2, minimum=0), float(interval), float(grace))
+    return RetrySpec(read["max_retries"], float(interval), float(grace))
 
 
 def _warm_start(

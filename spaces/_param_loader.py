@@ -11,21 +11,18 @@ from hpsearch.spaces._errors import IssueCollector, join_path
 from hpsearch.spaces._knobs import KNOBS
 from hpsearch.spaces._limits import MAX_EXACT_INT
 from hpsearch.spaces._params import (
+    PARAM_CLASSES,
     CategoricalParam,
     Condition,
     FixedParam,
     FloatParam,
     IntParam,
     Param,
+    yaml_keys,
 )
 
-PARAM_TYPES = ("float", "int", "categorical", "fixed")
-_KEYS = {
-    "float": ("type", "low", "high", "log", "step", "when", "description"),
-    "int": ("type", "low", "high", "log", "step", "when", "description"),
-    "categorical": ("type", "choices", "when", "description"),
-    "fixed": ("type", "value", "when", "description"),
-}
+PARAM_TYPES = tuple(PARAM_CLASSES)
+_KEYS = {kind: yaml_keys(kind) for kind in PARAM_TYPES}
 _SCALAR = (bool, int, float, str, type(None))
 
 
@@ -77,7 +74,7 @@ def _load_param(name: str, spec: Any, path: str, issues: IssueCollector) -> Para
         )
     if kind == "categorical":
         return _load_categorical(name, reader, when, description)
-    return _load_numeric(name, kind, reader, when, description)
+    return _load_numeric(name, str(kind), reader, when, description)
 
 
 def _load_categorical(

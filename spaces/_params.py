@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal, TypeAlias
+
+from hpsearch.spaces._fields import spec_field
 
 Scalar: TypeAlias = bool | int | float | str | None
 ParamKind = Literal["float", "int", "categorical", "fixed"]
@@ -34,8 +36,15 @@ class Condition:
 @dataclass(frozen=True)
 class _ParamBase:
     name: str
-    when: tuple[Condition, ...] = field(default=(), kw_only=True)
-    description: str | None = field(default=None, kw_only=True)
+    when: tuple[Condition, ...] = spec_field(
+        (),
+        doc="Sample this parameter only when a categorical or fixed parent took one of the "
+        "given values: {parent: value} or {parent: [v1, v2]}.",
+        kw_only=True,
+    )
+    description: str | None = spec_field(
+        None, doc="What this parameter is for (shown with the space).", kw_only=True
+    )
 
     def active(self, sampled: Mapping[str, Any]) -> bool:
         return all(condition.holds(sampled) for condition in self.when)
@@ -43,10 +52,12 @@ class _ParamBase:
 
 @dataclass(frozen=True)
 class FloatParam(_ParamBase):
-    low: float
-    high: float
-    log: bool = False
-    step: float | None = None
+    """A float range: uniform, log-uniform (log: true) or on a grid (step)."""
+
+    low: float = spec_field(doc="The lowest value (below high; above 0 when log: true).")
+    high: float = spec_field(doc="The highest value.")
+    log: bool = spec_field(False, doc="Sample log-uniformly (needs low > 0; excludes step).")
+    step: float | None = spec_field(None, doc="Sample on a grid low, low + step, ...")
     kind: ParamKind = field(default="float", init=False)
 
     def contains(self, value: Any) -> bool:
@@ -68,10 +79,12 @@ class FloatParam(_ParamBase):
 
 @dataclass(frozen=True)
 class IntParam(_ParamBase):
-    low: int
-    high: int
-    log: bool = False
-    step: int = 1
+    """An integer range: uniform, log-uniform (log: true) or with a step."""
+
+    low: int = spec_field(doc="The lowest value (below high; above 0 when log: true).")
+    high: int = spec_field(doc="The highest value.")
+    log: bool = spec_field(False, doc="Sample log-uniformly (needs low > 0).")
+    step: int = spec_field(1, doc="Sample low, low + step, ... (log: true needs step 1).")
     kind: ParamKind = field(default="int", init=False)
 
     def contains(self, value: Any) -> bool:
@@ -94,7 +107,11 @@ class IntParam(_ParamBase):
 
 @dataclass(frozen=True)
 class CategoricalParam(_ParamBase):
-    choices: tuple[Any, ...]
+    """One of a list of values."""
+
+    choices: tuple[Any, ...] = spec_field(
+        doc="The values: unique scalars (strings, numbers, booleans or null)."
+    )
     kind: ParamKind = field(default="categorical", init=False)
 
     def contains(self, value: Any) -> bool:
@@ -106,7 +123,9 @@ class CategoricalParam(_ParamBase):
 
 @dataclass(frozen=True)
 class FixedParam(_ParamBase):
-    value: Any
+    """One value, the same in every trial (a bare value is shorthand for this)."""
+
+    value: Any = spec_field(doc="The value (any YAML value).")
     kind: ParamKind = field(default="fixed", init=False)
 
     def contains(self, value: Any) -> bool:
@@ -117,6 +136,21 @@ class FixedParam(_ParamBase):
 
 
 Param: TypeAlias = FloatParam | IntParam | CategoricalParam | FixedParam
+
+PARAM_CLASSES: dict[str, type[Param]] = {
+    "float": FloatParam,
+    "int": IntParam,
+    "categorical": CategoricalParam,
+    "fixed": FixedParam,
+}
+"""Each parameter kind (its ``type:`` in YAML) and the class it loads into."""
+
+
+def yaml_keys(kind: str) -> tuple[str, ...]:
+    """The keys a parameter definition of ``kind`` may hold, in the order the docs use."""
+    common = tuple(f.name for f in fields(_ParamBase) if f.name != "name")
+    own = [f.name for f in fields(PARAM_CLASSES[kind]) if f.init and f.name not in common]
+    return ("type", *(n for n in own if n != "name"), *common)
 
 
 def param_to_dict(param: Param) -> dict[str, Any]:

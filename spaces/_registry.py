@@ -9,6 +9,7 @@ import yaml
 
 from hpsearch.spaces._errors import SpaceError, SpaceIssue
 from hpsearch.spaces._loader import load_space_file, load_space_text
+from hpsearch.spaces._schema import MODELINE, SCHEMA_FILE
 from hpsearch.spaces._spec import SearchSpace
 
 _PACKAGE = "hpsearch.spaces.builtin"
@@ -28,6 +29,18 @@ def builtin_text(name: str) -> str:
             "--space",
         )
     return resources.files(_PACKAGE).joinpath(f"{name}.yaml").read_text(encoding="utf-8")
+
+
+def schema_path() -> Path:
+    """The installed copy of the space JSON Schema (``spaces/space.schema.json``)."""
+    return Path(str(resources.files("hpsearch.spaces").joinpath(SCHEMA_FILE)))
+
+
+def builtin_copy(name: str) -> str:
+    """A built-in space to copy (``hpsearch spaces show``): its schema line points at the
+    installed schema, so an editor finds it wherever the copy is saved."""
+    text = builtin_text(name)
+    return text.replace(MODELINE, f"# yaml-language-server: $schema={schema_path()}", 1)
 
 
 def looks_like_path(ref: str) -> bool:

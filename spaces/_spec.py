@@ -10,6 +10,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
+from hpsearch.spaces._fields import spec_field
+from hpsearch.spaces._limits import (
+    MAX_CPUS_PER_TRIAL,
+    MAX_GRACE_S,
+    MAX_HEARTBEAT_S,
+    MAX_NAME_LENGTH,
+    MIN_HEARTBEAT_S,
+    NAME_PATTERN,
+    RAY_GRANULARITY,
+)
 from hpsearch.spaces._params import Param, param_to_dict
 
 Method = Literal["lora", "full", "qlora"]
@@ -23,12 +33,20 @@ PRUNER_TYPES = ("hyperband", "successive_halving", "median", "none")
 METHODS = ("lora", "full", "qlora")
 TASK_TYPES = ("causal_lm", "classification", "simulated")
 DATA_FORMATS = ("auto", "text", "prompt_completion", "messages", "classification")
+REPORT_TO = ("tensorboard", "mlflow", "wandb")
 
 
 @dataclass(frozen=True)
 class ObjectiveSpec:
-    metric: str = "eval_loss"
-    direction: Direction = "minimize"
+    """What a trial is scored by."""
+
+    metric: str = spec_field(
+        "eval_loss",
+        doc="The evaluation metric to optimise: eval_loss, eval_perplexity (causal LM), "
+        "eval_accuracy (classification), any eval_ metric.",
+        pattern="^eval_",
+    )
+    direction: Direction = spec_field("minimize", doc="minimize or maximize the metric.")
 
 
 @dataclass(frozen=True)
@@ -45,15 +63,39 @@ class PrunerSpec:
 
 @dataclass(frozen=True)
 class EarlyStoppingSpec:
-    patience: int | None = 3
-    threshold: float = 0.0
+    """When a trial stops on a plateau."""
+
+    patience: int | None = spec_field(
+        3,
+        doc="Evaluations without improvement before a trial stops (null: off); the guides use 3-5.",
+        minimum=1,
+    )
+    threshold: float = spec_field(0.0, doc="The minimum improvement that counts.", minimum=0)
 
 
 @dataclass(frozen=True)
 class ResourcesSpec:
-    gpus_per_trial: float = 1.0
-    cpus_per_trial: float = 1.0
-    memory_gb: float | None = None  # per-trial memory budget; None: the trial's GPU share
+    """What one trial is given."""
+
+    gpus_per_trial: float = spec_field(
+        1.0,
+        doc="GPUs per trial: 0 (CPU trials), or 0.0001 to 1; a fraction such as 0.25 packs "
+        "several trials on one GPU.",
+        minimum=0,
+        maximum=1,
+        schema={"anyOf": [{"const": 0}, {"minimum": RAY_GRANULARITY}]},
+    )
+    cpus_per_trial: float = spec_field(
+        1.0,
+        doc="CPU cores per trial (also torch's thread count).",
+        minimum=RAY_GRANULARITY,
+        maximum=MAX_CPUS_PER_TRIAL,
+    )
+    memory_gb: float | None = spec_field(
+        None,
+        doc="Memory one trial may use, in GB; null: its share of the GPU (no check on CPU).",
+        exclusive_minimum=0,
+    )
 
     @property
     def devices(self) -> int:
@@ -63,50 +105,138 @@ class ResourcesSpec:
 
 @dataclass(frozen=True)
 class BatchSpec:
-    lr_scaling: LrScaling = "none"
-    reference_batch_size: int = 16
+    """Learning-rate scaling with the effective batch size."""
+
+    lr_scaling: LrScaling = spec_field(
+        "none",
+        doc="none, linear or sqrt: the learning rate is scaled by (effective batch / "
+        "reference)^1 or ^0.5.",
+    )
+    reference_batch_size: int = spec_field(
+        16,
+        doc="The effective batch size at which the sampled learning rate applies unscaled.",
+        minimum=1,
+    )
 
 
 @dataclass(frozen=True)
 class RetrySpec:
-    max_retries: int = 2
-    heartbeat_interval: float = 10.0
-    grace_period: float = 60.0
+    """Retries of trials whose worker or heartbeat was lost."""
+
+    max_retries: int = spec_field(
+        2,
+        doc="Retries per trial after a lost worker or heartbeat (driver interruptions do not "
+        "count).",
+        minimum=0,
+    )
+    heartbeat_interval: float = spec_field(
+        10.0,
+        doc="Seconds between heartbeats.",
+        minimum=MIN_HEARTBEAT_S,
+        maximum=MAX_HEARTBEAT_S,
+    )
+    grace_period: float = spec_field(
+        60.0,
+        doc="Seconds without a heartbeat before a trial is reaped (at least 2 heartbeat "
+        "intervals).",
+        exclusive_minimum=0,
+        maximum=MAX_GRACE_S,
+    )
 
 
 @dataclass(frozen=True)
 class TaskSpec:
     """What a trial trains; defaults describe the built-in offline demo."""
 
-    type: TaskType = "classification"
-    model: str | None = None
-    dataset: str | None = None
-    dataset_config: str | None = None
-    train_split: str = "train"
-    eval_split: str | None = None
-    eval_fraction: float = 0.1
-    format: str = "auto"
-    text_field: str = "text"
-    prompt_field: str = "prompt"
-    completion_field: str = "completion"
-    messages_field: str = "messages"
-    label_field: str = "label"
-    max_seq_length: int = 128
-    max_steps: int | None = None
-    num_train_epochs: float = 1.0
-    eval_steps: int = 10
-    checkpoint_every: int = 1
-    max_train_samples: int | None = None
-    max_eval_samples: int | None = None
-    per_device_eval_batch_size: int = 32
-    fidelity: Fidelity = "steps"
-    completion_only_loss: bool = False
-    packing: bool = False
-    chat_template: bool = True
-    report_to: tuple[str, ...] = ()
-    seed: int = 0
-    demo: bool = False
-    simulated: dict[str, Any] = field(default_factory=dict)
+    type: TaskType = spec_field(
+        "classification",
+        doc="causal_lm, classification or simulated (default: classification for the demo, "
+        "causal_lm with --model).",
+        choices=TASK_TYPES,
+    )
+    model: str | None = spec_field(
+        None, doc="A local model folder or a hub id (e.g. Qwen/Qwen3-0.6B)."
+    )
+    dataset: str | None = spec_field(
+        None,
+        doc="A local .jsonl/.json/.csv/.parquet/.txt file, a folder (save_to_disk or data "
+        "files) or a hub id.",
+    )
+    dataset_config: str | None = spec_field(None, doc="The hub dataset's config name.")
+    train_split: str = spec_field("train", doc="The training split.")
+    eval_split: str | None = spec_field(
+        None, doc="The evaluation split; without it, eval_fraction of train is held out."
+    )
+    eval_fraction: float = spec_field(
+        0.1,
+        doc="Fraction of the training split held out for evaluation when there is no eval_split.",
+        exclusive_minimum=0,
+        maximum=0.9,
+    )
+    format: str = spec_field(
+        "auto",
+        doc="text, prompt_completion, messages (chat), classification; auto picks from the "
+        "columns.",
+        choices=DATA_FORMATS,
+    )
+    text_field: str = spec_field("text", doc="Column of plain text.")
+    prompt_field: str = spec_field("prompt", doc="Column of prompts.")
+    completion_field: str = spec_field("completion", doc="Column of completions.")
+    messages_field: str = spec_field("messages", doc="Column of chat messages.")
+    label_field: str = spec_field("label", doc="Column of classification labels.")
+    max_seq_length: int = spec_field(128, doc="Truncation (or block) length in tokens.", minimum=8)
+    max_steps: int | None = spec_field(
+        None, doc="Optimizer steps per trial (else num_train_epochs).", minimum=1
+    )
+    num_train_epochs: float = spec_field(
+        1.0, doc="Epochs per trial when max_steps is not set.", exclusive_minimum=0
+    )
+    eval_steps: int = spec_field(
+        10, doc="Evaluate (and report to the pruner) every N steps.", minimum=1
+    )
+    checkpoint_every: int = spec_field(1, doc="Commit a checkpoint every N evaluations.", minimum=1)
+    max_train_samples: int | None = spec_field(
+        None, doc="Subsample the training split to this many examples.", minimum=1
+    )
+    max_eval_samples: int | None = spec_field(
+        None, doc="Subsample the evaluation split to this many examples.", minimum=1
+    )
+    per_device_eval_batch_size: int = spec_field(
+        32, doc="Evaluation batch size per device.", minimum=1
+    )
+    fidelity: Fidelity = spec_field(
+        "steps",
+        doc="What the pruner's step counts: optimizer steps, or tokens seen (fair across batch "
+        "sizes).",
+    )
+    completion_only_loss: bool = spec_field(
+        False,
+        doc="Learn only the completion (the prompt, or every non-assistant turn, is masked).",
+    )
+    packing: bool = spec_field(False, doc="Concatenate examples into full max_seq_length blocks.")
+    chat_template: bool = spec_field(
+        True,
+        doc="Format prompt/completion and chats with the model's chat template when it has one.",
+    )
+    report_to: tuple[str, ...] = spec_field(
+        (),
+        doc="Experiment trackers: tensorboard, mlflow, wandb (a list, one name, or none).",
+        choices=REPORT_TO,
+        schema={
+            "anyOf": [
+                {"enum": [*REPORT_TO, "none"]},
+                {"type": "array", "items": {"enum": list(REPORT_TO)}},
+            ]
+        },
+    )
+    seed: int = spec_field(0, doc="The task's seed.", minimum=0)
+    demo: bool = spec_field(
+        False,
+        doc="The built-in offline demo (default: true when neither model nor dataset is set).",
+    )
+    simulated: dict[str, Any] = spec_field(
+        doc="Options of the simulated trainer (task type simulated).", default_factory=dict
+    )
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -120,20 +250,62 @@ class TaskSpec:
 
 @dataclass(frozen=True)
 class SearchSpace:
-    name: str
-    params: tuple[Param, ...]
-    description: str = ""
-    method: Method = "lora"
-    objective: ObjectiveSpec = field(default_factory=ObjectiveSpec)
-    trials: int = 20
-    sampler: SamplerSpec = field(default_factory=SamplerSpec)
-    pruner: PrunerSpec = field(default_factory=PrunerSpec)
-    early_stopping: EarlyStoppingSpec = field(default_factory=EarlyStoppingSpec)
-    resources: ResourcesSpec = field(default_factory=ResourcesSpec)
-    batch: BatchSpec = field(default_factory=BatchSpec)
-    retries: RetrySpec = field(default_factory=RetrySpec)
-    warm_start: tuple[dict[str, Any], ...] = ()
-    task: dict[str, Any] = field(default_factory=dict)
+    """A search space: what to tune, how to search, and what a trial may use."""
+
+    name: str = spec_field(
+        doc="The space's name: 1 to 100 letters, digits and _ . - starting with a letter or "
+        "digit; the default study name is <name>-<model>. Default: the file name.",
+        pattern=NAME_PATTERN,
+        max_length=MAX_NAME_LENGTH,
+    )
+    params: tuple[Param, ...] = spec_field(
+        doc="The parameters: an hpsearch knob or any transformers.TrainingArguments field, "
+        "each a float, int, categorical or fixed definition (a bare value is fixed)."
+    )
+    description: str = spec_field("", doc="Shown by spaces list and in the dashboard's note.")
+    method: Method = spec_field(
+        "lora",
+        doc="lora, full (every weight trains) or qlora (4-bit NF4 base + LoRA).",
+        choices=METHODS,
+    )
+    objective: ObjectiveSpec = spec_field(
+        doc="The metric and direction trials are scored by.", default_factory=ObjectiveSpec
+    )
+    trials: int = spec_field(
+        20, doc="Finished trials the study should reach (--trials overrides).", minimum=1
+    )
+    sampler: SamplerSpec = spec_field(
+        doc="The Optuna sampler: a name, or a mapping with type and the sampler's "
+        "constructor options.",
+        default_factory=SamplerSpec,
+        choices=SAMPLER_TYPES,
+    )
+    pruner: PrunerSpec = spec_field(
+        doc="The Optuna pruner: a name, or a mapping with type and the pruner's constructor "
+        "options (min_evaluations: N puts the first rung at the N-th evaluation).",
+        default_factory=PrunerSpec,
+        choices=PRUNER_TYPES,
+    )
+    early_stopping: EarlyStoppingSpec = spec_field(
+        doc="Stop a trial on a plateau.", default_factory=EarlyStoppingSpec
+    )
+    resources: ResourcesSpec = spec_field(
+        doc="GPUs, CPUs and memory per trial.", default_factory=ResourcesSpec
+    )
+    batch: BatchSpec = spec_field(
+        doc="Learning-rate scaling with the effective batch.", default_factory=BatchSpec
+    )
+    retries: RetrySpec = spec_field(
+        doc="Retries after a lost worker or heartbeat.", default_factory=RetrySpec
+    )
+    warm_start: tuple[dict[str, Any], ...] = spec_field(
+        (),
+        doc="Parameter sets that run first, in order (a partial set: the rest is sampled).",
+    )
+    task: dict[str, Any] = spec_field(
+        doc="The task (model, data, length); command-line flags override it.",
+        default_factory=dict,
+    )
 
     def param(self, name: str) -> Param | None:
         for param in self.params:

@@ -15,7 +15,12 @@ from hpsearch.storage._open import (
     require_studies,
 )
 from hpsearch.storage._paths import StudyPaths, check_writable, ensure_writable
-from hpsearch.storage._rdb import ResilientRDBStorage, RunningTrial, is_connection_error
+from hpsearch.storage._rdb import (
+    ResilientRDBStorage,
+    RunningProgress,
+    RunningTrial,
+    is_connection_error,
+)
 from hpsearch.storage._secrets import RedactingStream, redact, redact_value, register_secrets_in
 from hpsearch.storage._studies import (
     StudyHandle,
@@ -42,6 +47,7 @@ __all__ = [
     "ENV_STORAGE",
     "RedactingStream",
     "ResilientRDBStorage",
+    "RunningProgress",
     "RunningTrial",
     "StorageLocation",
     "StorageNotFoundError",

@@ -40,6 +40,8 @@ def test_wheel_contains_every_subpackage(wheel: Path) -> None:
         assert f"hpsearch/{package}/__init__.py" in names, package
     for space in ("lora_small", "full_ft", "qlora", "seed_grid"):
         assert f"hpsearch/spaces/builtin/{space}.yaml" in names
+    # the JSON Schema the built-in spaces' first line points editors at (../space.schema.json)
+    assert "hpsearch/spaces/space.schema.json" in names
     top_levels = {n.split("/")[0] for n in names}
     assert top_levels <= {"hpsearch", next(n for n in top_levels if n.endswith(".dist-info"))}
     for source in ROOT.joinpath("search").rglob("*.py"):

@@ -65,6 +65,12 @@ def _add_execution_flags(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="finished trials the study should reach (default: the space's)",
     )
+    parser.add_argument(
+        "--no-live",
+        action="store_true",
+        help="plain log lines even in a terminal (default there: a live view of the running "
+        "trials, redrawn in place; plain lines when the output is a file or a pipe)",
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -156,6 +162,12 @@ def _command_line(args: argparse.Namespace) -> str:
     return display_command(getattr(args, "argv", None) or sys.argv[1:])
 
 
+def _live(args: argparse.Namespace) -> bool:
+    from hpsearch.search.outputs import live_wanted
+
+    return live_wanted(disabled=args.no_live)
+
+
 def _finish(summary: Any) -> int:
     emit()
     for line in summary.lines:
@@ -179,6 +191,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         command=_command_line(args),
         dashboard=run_options(args),
         warm_start_from=args.warm_start_from,
+        live=_live(args),
     )
     return _finish(execute(request, emit))
 
@@ -197,5 +210,6 @@ def cmd_resume(args: argparse.Namespace) -> int:
         command=_command_line(args),
         resume_only=True,
         dashboard=run_options(args),
+        live=_live(args),
     )
     return _finish(execute(request, emit))

@@ -1,4 +1,4 @@
-"""``hpsearch spaces list | show NAME | validate FILE``."""
+"""``hpsearch spaces list | show NAME | validate FILE | schema``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 
 from hpsearch.search.cli import _args
 from hpsearch.search.cli._common import emit
-from hpsearch.spaces import builtin_names, builtin_text, load_space
+from hpsearch.spaces import builtin_copy, builtin_names, load_space, schema_text
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,6 +19,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     validate = commands.add_parser("validate", help="check a space file; all problems at once")
     validate.add_argument("file", type=_args.text)
     validate.set_defaults(func=cmd_validate)
+    commands.add_parser(
+        "schema",
+        help="print the JSON Schema of a space, for editors: hpsearch spaces schema > "
+        "space.schema.json",
+    ).set_defaults(func=cmd_schema)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -32,7 +37,12 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    print(builtin_text(args.name), end="")
+    print(builtin_copy(args.name), end="")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    print(schema_text(), end="")
     return 0
 
 

@@ -31,7 +31,7 @@ from hpsearch.search.engine._ray_pool import (
 )
 from hpsearch.search.engine._run_checks import build_task, validate_run
 from hpsearch.search.engine._trial_config import build_trial_config
-from hpsearch.search.outputs import DashboardOptions, check_bind, dashboard_beside_run
+from hpsearch.search.outputs import DashboardOptions, check_bind, dashboard_beside_run, study_view
 from hpsearch.search.policy import build_pruner, build_sampler, grid_size
 from hpsearch.search.records import (
     StudyMeta,
@@ -85,6 +85,7 @@ class RunRequest:
     resume_only: bool = False  # hpsearch resume: the study must exist
     dashboard: DashboardOptions | None = None  # hpsearch run --dashboard
     warm_start_from: str | None = None  # the best trial of this study runs first
+    live: bool = False  # a live terminal view instead of periodic status lines
 
 
 @dataclass
@@ -405,15 +406,21 @@ def _drive(
             first_eval_step=_first_eval_step(meta),
             max_step=meta.task.max_steps if meta.task.fidelity == "steps" else None,
             emit=emit,
+            **({"status_interval": float("inf")} if request.live else {}),
         )
     )
     try:
-        with dashboard_beside_run(
-            request.dashboard,
-            prepared.location,
-            study,
-            StudyPaths(root, study.study_name).artifacts_dir,
-            emit,
+        with (
+            dashboard_beside_run(
+                request.dashboard,
+                prepared.location,
+                study,
+                StudyPaths(root, study.study_name).artifacts_dir,
+                emit,
+            ),
+            study_view(
+                storage, study._study_id, max_step=driver.cfg.max_step, enabled=request.live
+            ),
         ):
             return driver.run()
     finally:

@@ -27,6 +27,12 @@ from hpsearch.search.outputs._dashboard_guard import (
 )
 from hpsearch.search.outputs._export import ExportError, NoBestTrialError, export_best, require_best
 from hpsearch.search.outputs._html_report import build_report
+from hpsearch.search.outputs._terminal_view import (
+    TerminalView,
+    live_wanted,
+    render_live,
+    study_view,
+)
 
 __all__ = [
     "DEFAULT_HOST",
@@ -42,15 +48,19 @@ __all__ = [
     "ExportError",
     "GuardConfig",
     "NoBestTrialError",
+    "TerminalView",
     "build_report",
     "check_bind",
     "dashboard_access",
     "dashboard_beside_run",
     "export_best",
     "is_read_only_request",
+    "live_wanted",
     "redact_token",
+    "render_live",
     "require_best",
     "server_command",
     "start_dashboard",
+    "study_view",
     "upload_trial_artifacts",
 ]

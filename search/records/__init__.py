@@ -4,7 +4,13 @@ progress lines and the status overview.
 
 from hpsearch.search.records import attributes
 from hpsearch.search.records._ledger import Ledger, build_ledger
-from hpsearch.search.records._overview import all_overviews, overview, render_table
+from hpsearch.search.records._live import LiveStudy, RunningRow, live_study, running_rows
+from hpsearch.search.records._overview import (
+    StudyOverview,
+    all_overviews,
+    overview,
+    render_table,
+)
 from hpsearch.search.records._progress import (
     Progress,
     best_trial,
@@ -28,9 +34,12 @@ from hpsearch.search.records._study_settings import (
 
 __all__ = [
     "Ledger",
+    "LiveStudy",
     "Progress",
+    "RunningRow",
     "StudyMeta",
     "StudyMetaError",
+    "StudyOverview",
     "all_overviews",
     "attributes",
     "best_trial",
@@ -39,10 +48,12 @@ __all__ = [
     "fmt_value",
     "hardware_summary",
     "hpsearch_version",
+    "live_study",
     "load_meta",
     "overview",
     "reason_line",
     "render_table",
+    "running_rows",
     "save_meta",
     "scrub_stored_secrets",
     "set_budget",

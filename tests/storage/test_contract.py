@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import time
 from pathlib import Path
@@ -146,6 +147,31 @@ def test_trial_summaries_match_the_full_trials(storage_url: str) -> None:
         assert small.user_attrs == {k: v for k, v in big.user_attrs.items() if k in keys}
         assert small.params == {} and small.intermediate_values == {}
     assert lean[1].value == float("inf") and lean[3].user_attrs == {"retry_requested": "oom"}
+
+
+def test_running_progress_matches_the_full_trials(storage_url: str) -> None:
+    """The live view's one query: each RUNNING trial's newest intermediate value, as Optuna's
+    full trials have it; finished and waiting trials are not read."""
+    storage = open_storage(parse_storage_url(storage_url))
+    study = create_or_load_study(storage, "progress", "minimize").study
+    reported = study.ask()
+    for step, value in ((10, 0.9), (30, 0.5), (20, 0.7)):  # reported out of order
+        reported.report(value, step)
+    study.ask()  # running, nothing reported yet
+    study.ask().report(float("nan"), 5)
+    done = study.ask()
+    done.report(0.1, 10)
+    study.tell(done, 0.1)
+    study.enqueue_trial({})
+    progress = storage.running_progress(study._study_id)
+    full = storage.get_all_trials(study._study_id, states=(TrialState.RUNNING,))
+    assert [p.number for p in progress] == [t.number for t in full] == [0, 1, 2]
+    for row, trial in zip(progress, full, strict=True):
+        step = max(trial.intermediate_values, default=None)
+        assert (row.trial_id, row.step) == (trial._trial_id, step)
+        assert row.running_for_s >= 0
+    assert [progress[0].value, progress[1].value] == [0.5, None]
+    assert math.isnan(progress[2].value)  # type: ignore[arg-type]
 
 
 def _hold_lock(url: str, hold: float, log: str) -> None:
