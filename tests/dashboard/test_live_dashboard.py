@@ -15,6 +15,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import optuna
 import pytest
 from optuna.trial import TrialState
 
@@ -330,7 +331,10 @@ def test_started_server_has_no_url_in_argv_and_stops(live_study: LiveStudy, tmp_
 
 
 def test_server_ends_with_its_parent_even_on_sigkill(tmp_path: Path) -> None:
-    env = {**os.environ, "HPSEARCH_STORAGE": f"sqlite:///{tmp_path / 'studies.db'}"}
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    # Reading commands never create a database: the study must exist first.
+    optuna.create_study(study_name="exists", storage=url)
+    env = {**os.environ, "HPSEARCH_STORAGE": url}
     log = tmp_path / "dashboard.log"
     with open(log, "wb") as out:
         parent = subprocess.Popen(
