@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from hpsearch.search.outputs import DashboardOptions, DashboardStartError
-from hpsearch.storage import check_writable
+from hpsearch.storage import check_writable, ensure_writable
 
 # Every note added by resumable() starts with this; the CLI shows it as the hint.
 RESUME_NOTE_PREFIX = "the study "
@@ -35,6 +35,24 @@ def check_checkpoint_root(root: Path) -> Path:
         raise CheckpointDirError(
             f"checkpoint folder {root} cannot be used: {reason}: {where}; pass "
             "--checkpoint-dir DIR on a writable filesystem (nothing was written)"
+        ) from None
+
+
+def open_checkpoint_root(root: Path) -> Path:
+    """Create ``root`` and prove it writable now, when the driver starts (the disk may be full).
+
+    :func:`check_checkpoint_root` ran before the study was written; between the two the
+    folder's disk can fill or its permissions change, so this one fails the same clear way.
+    """
+    try:
+        return ensure_writable(root)
+    except OSError as exc:
+        where = exc.filename or root
+        reason = exc.strerror or str(exc)
+        fix = "free space there" if exc.errno == errno.ENOSPC else "fix its permissions"
+        raise CheckpointDirError(
+            f"checkpoint folder {root} cannot be used: {reason}: {where}; {fix}, or pass "
+            "--checkpoint-dir DIR on a writable filesystem"
         ) from None
 
 

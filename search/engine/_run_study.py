@@ -20,6 +20,7 @@ from hpsearch.search.engine._driver import Driver, DriverConfig, RunSummary
 from hpsearch.search.engine._preflight import (
     check_checkpoint_root,
     check_dashboard_port,
+    open_checkpoint_root,
     resumable,
 )
 from hpsearch.search.engine._ray_pool import (
@@ -51,7 +52,6 @@ from hpsearch.storage import (
     StudyNotFoundError,
     StudyPaths,
     create_or_load_study,
-    ensure_writable,
     list_study_names,
     load_existing_study,
     open_existing_storage,
@@ -383,7 +383,7 @@ def _drive(
             "BERT) to tell which standard-library package a docstring comes from. Pass "
             "--model PATH_OR_HUB_ID --dataset PATH_OR_HUB_ID to tune your own."
         )
-    root = ensure_writable(meta.checkpoint_root)
+    root = open_checkpoint_root(meta.checkpoint_root)
     study = _open(storage, prepared, meta, workers)
     where = "GPU" if gpus > 0 else "CPU"
     emit(

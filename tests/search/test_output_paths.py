@@ -52,3 +52,38 @@ def test_output_paths_never_create_missing_folders(
     assert (tmp_path / "r.html").is_file()
     assert main(["best", "out", "--export", str(tmp_path / "best"), "--storage", finished]) == 0
     assert (tmp_path / "best" / "best_trial.json").is_file()
+
+
+def test_a_full_checkpoint_disk_at_driver_start_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The disk fills between the pre-write check and the driver's start (the chaos soak found
+    it): one line naming the folder and the fix, exit 2, the study left resumable."""
+    import subprocess
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mount = ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)]
+    if subprocess.run(mount, capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        (disk / "ckpt").mkdir()
+        with open(disk / "fill", "wb") as fill:
+            try:
+                while True:
+                    fill.write(b"\0" * 65536)
+            except OSError:
+                pass
+        space = tmp_path / "outputs.yaml"
+        space.write_text(SPACE)
+        url = f"sqlite:///{tmp_path / 'studies.db'}"
+        argv = ["run", "--space", str(space), "--study", "full", "--storage", url]
+        capsys.readouterr()
+        assert main([*argv, "--checkpoint-dir", str(disk / "ckpt")]) == 2
+        err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+        assert len(err) == 1 and "No space left on device" in err[0], err
+        assert "free space there" in err[0] and "unexpected" not in err[0], err
+        (disk / "fill").unlink()
+        assert main(["resume", "full", "--storage", url]) == 0
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
