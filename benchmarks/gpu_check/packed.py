@@ -10,6 +10,7 @@ over the span when all four trained together.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -71,10 +72,8 @@ class BusySampler:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            try:
+            with contextlib.suppress(Exception):  # one failed read is one sample fewer
                 self.samples.append((time.time(), self._read()))
-            except Exception:  # one failed read is one sample fewer
-                pass
             self._stop.wait(self.interval)
 
     def stop(self) -> None:
@@ -135,10 +134,9 @@ def run_packed(specs: list[dict[str, Any]], work: Path, timeout_s: float) -> dic
 
 def _worker(spec_path: Path) -> None:
     """One packed trial: build its config from the spec, run it, write its result."""
-    from hpsearch.trainers import TrialConfig
-
     from benchmarks.gpu_check.fixtures import Sizes
     from benchmarks.gpu_check.trials import open_study, run_trial, trial_config
+    from hpsearch.trainers import TrialConfig
 
     spec = json.loads(spec_path.read_text())
     sizes = Sizes(**spec["sizes"])

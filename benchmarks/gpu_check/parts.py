@@ -15,7 +15,7 @@ from typing import Any
 from benchmarks.gpu_check import trials
 from benchmarks.gpu_check.baseline import run_standalone
 from benchmarks.gpu_check.fixtures import Sizes
-from benchmarks.gpu_check.packed import GPU_FRACTION, packed_specs, run_packed
+from benchmarks.gpu_check.packed import GPU_FRACTION, PACKED_TRIALS, packed_specs, run_packed
 from benchmarks.gpu_check.report import flash_attn_reason, part
 
 OOM_FAILPOINT = "train.step=oom@step=1,trial=oom"  # the dry run's stand-in for a real OOM
@@ -159,12 +159,12 @@ def oom_retry(ctx: Context) -> dict[str, Any]:
     return part(name, ctx.status, reason=reason, figures=figures, details=details)
 
 
-def packed(ctx: Context, timeout_s: float) -> dict[str, Any]:
+def packed(ctx: Context, timeout_s: float, count: int = PACKED_TRIALS) -> dict[str, Any]:
     """Four LoRA trials at gpu_fraction 0.25, one process each, on the one GPU."""
     name = "packed_4x0.25"
     specs = packed_specs(
         ctx.sizes, ctx.model_dir, ctx.data_dir, ctx.work / "packed", ctx.db, ctx.precision
-    )
+    )[:count]
     out = run_packed(specs, ctx.work / "packed", timeout_s)
     states = [t.get("state") for t in out["trials"]]
     details = {**out, "gpu_fraction": GPU_FRACTION}

@@ -98,6 +98,13 @@ def machine() -> dict[str, Any]:
         out["gpu"] = props.name
         out["gpu_memory_gib"] = round(props.total_memory / 2**30, 1)
         out["cuda_runtime"] = torch.version.cuda
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            out["driver"] = pynvml.nvmlSystemGetDriverVersion()
+        except Exception:
+            out["driver"] = None  # NVML unavailable: the busy-fraction sampler says so too
     return out
 
 

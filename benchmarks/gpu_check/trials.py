@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from benchmarks.gpu_check.fixtures import Sizes
 from hpsearch.storage import create_or_load_study, open_storage, parse_storage_url
 from hpsearch.trainers import (
     DataConfig,
@@ -29,8 +30,6 @@ from hpsearch.trainers import (
     TrialError,
     runner_for,
 )
-
-from benchmarks.gpu_check.fixtures import Sizes
 
 LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "target_modules": "all-linear"}
 LEARNING_RATE = {"lora": 2e-4, "qlora": 2e-4, "full": 2e-5}
@@ -235,7 +234,8 @@ def oom_batch(config: TrialConfig, model_dir: Path, total_gb: float) -> tuple[in
 
     def estimate(batch: int) -> float:
         trial = replace(config, hparams=replace(config.hparams, per_device_train_batch_size=batch))
-        return estimate_memory(trial, str(model_dir), num_labels=None, compute_dtype="bf16").total_gb
+        found = estimate_memory(trial, str(model_dir), num_labels=None, compute_dtype="bf16")
+        return found.total_gb
 
     batch = 1
     while estimate(batch * 2) <= 0.55 * total_gb:
