@@ -58,8 +58,10 @@ def _setup(args: argparse.Namespace, work: Path) -> tuple[parts.Context, dict[st
         ctx.gpu_total_gb = torch.cuda.get_device_properties(0).total_memory / 2**30
         _warm_up(ctx)  # CUDA libraries' first-use costs would otherwise fall on the first trial
         ctx.baseline_mib = trials.collect()
-    figures = {"parameters": float(model["parameters"]), "setup_s": 0.0}
-    figures["setup_s"] = round(time.perf_counter() - started, 2)
+    figures = {
+        "parameters": float(model["parameters"]),
+        "setup_s": round(time.perf_counter() - started, 2),
+    }
     details = {
         "sizes": sizes.__dict__,
         "weights_dtype": model["dtype"],
