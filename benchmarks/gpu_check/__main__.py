@@ -200,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--budget-s must be positive, got {args.budget_s}")
     if not 1 <= args.packed_trials <= 4:
         parser.error(f"--packed-trials must be 1 to 4, got {args.packed_trials}")
+    if args.dry_run:  # the CPU even on a GPU machine (read when CUDA starts; workers inherit it)
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     started = time.time()

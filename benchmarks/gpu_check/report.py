@@ -120,6 +120,10 @@ def wheel_check(folder: Path | None) -> dict[str, Any]:
             raise ValueError(f"{WHEELS_LIST}: {line!r} is not a pinned NAME==VERSION line")
         listed.append((match.group(1), match.group(2)))
     out: dict[str, Any] = {"listed": [f"{n}=={v}" for n, v in listed], "folder": None}
+    # pins that differ from this environment (the one the tests ran in): worth a look
+    out["differs_here"] = {
+        n: here for n, v in listed if (here := _installed(n)) is not None and here != v
+    }
     if folder is None or not folder.is_dir():
         out["note"] = "no wheel folder here (build it with build_wheels.sh)"
         return out
@@ -135,6 +139,13 @@ def wheel_check(folder: Path | None) -> dict[str, Any]:
         total_mib=round(total / 2**20, 1),
     )
     return out
+
+
+def _installed(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def _norm(name: str) -> str:
