@@ -83,7 +83,14 @@ def _warm_up(ctx: parts.Context) -> None:
     del model, ids
 
 
-def _run_parts(ctx: parts.Context, deadline: float, packed_trials: int) -> list[dict[str, Any]]:
+def _run_parts(
+    ctx: parts.Context,
+    deadline: float,
+    packed_trials: int,
+    out: list[dict[str, Any]],
+    save: Callable[[list[dict[str, Any]]], None],
+) -> list[dict[str, Any]]:
+    """Run the parts in order after ``out`` (setup), saving the record after each."""
     steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
         ("lora_sdpa", lambda: parts.lora(ctx)),
         ("standalone_trainer", lambda: parts.standalone(ctx)),
@@ -96,12 +103,14 @@ def _run_parts(ctx: parts.Context, deadline: float, packed_trials: int) -> list[
             lambda: parts.packed(ctx, max(30.0, deadline - time.time() - 10), packed_trials),
         ),
     ]
-    out = []
+    out = list(out)
+    save(out)
     for name, step in steps:
         left = deadline - time.time()
         if ctx.cuda and left < NEEDS_S[name]:
             reason = f"time budget: {left:.0f} s left, the part needs up to {NEEDS_S[name]} s"
             out.append(report.part(name, "not run", reason=reason))
+            save(out)
             continue
         started = time.perf_counter()
         try:
@@ -114,6 +123,7 @@ def _run_parts(ctx: parts.Context, deadline: float, packed_trials: int) -> list[
         if ctx.cuda:  # the next part starts from a clean GPU whatever this one left behind
             record["details"]["allocated_after_gc_mib"] = trials.collect()
         out.append(record)
+        save(out)
         note = record["reason"] or ""
         print(f"{name}: {record['status']} {record['figures']} {note}", flush=True)
     return out
@@ -208,17 +218,27 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work or Path(tempfile.mkdtemp(prefix="hpsearch-gpu-check-"))
     work.mkdir(parents=True, exist_ok=True)
     ctx, setup = _setup(args, work)
-    done = [setup, *_run_parts(ctx, started + args.budget_s, args.packed_trials)]
-    record = {
+    base = {
         "mode": "GPU" if ctx.cuda else ("dry run (CPU)" if args.dry_run else "CPU: no CUDA"),
         "machine": report.machine(),
         "versions": report.versions(),
         "wheels": report.wheel_check(args.wheels),
-        "parts": done,
-        "goals": _goals(ctx, done),
-        "wall_s": round(time.time() - started, 1),
     }
-    json_path, md_path = report.write(args.out, record)
+
+    def record(done: list[dict[str, Any]], complete: bool) -> dict[str, Any]:
+        return {
+            **base,
+            "complete": complete,
+            "parts": done,
+            "goals": _goals(ctx, done),
+            "wall_s": round(time.time() - started, 1),
+        }
+
+    def save(done: list[dict[str, Any]]) -> None:  # after each part: a killed run keeps them
+        report.write(args.out, record(done, complete=False))
+
+    done = _run_parts(ctx, started + args.budget_s, args.packed_trials, [setup], save)
+    json_path, md_path = report.write(args.out, record(done, complete=True))
     print(md_path.read_text())
     print(f"wrote {json_path} and {md_path}", file=sys.stderr)
     return 0

@@ -189,6 +189,11 @@ def markdown(record: dict[str, Any]) -> str:
         "| part | status | figures | note |",
         "| --- | --- | --- | --- |",
     ]
+    if not record.get("complete", True):
+        lines[1:1] = [
+            "",
+            "**Incomplete: written after the last part that ended; the run stopped.**",
+        ]
     for p in record["parts"]:
         figures = ", ".join(f"{k} {_fmt(v)}" for k, v in p["figures"].items()) or "-"
         note = (p["reason"] or "").replace("|", "/").replace("\n", " ")[:300]

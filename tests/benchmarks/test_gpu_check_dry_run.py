@@ -49,6 +49,7 @@ def test_dry_run_record_format(dry_run: tuple[dict, str, Path]) -> None:
     record, md, _ = dry_run
     assert record["mode"] == "dry run (CPU)"
     assert {"machine", "versions", "wheels", "parts", "goals", "wall_s"} <= set(record)
+    assert record["complete"] is True  # the record saved after each part is marked incomplete
     assert [p["name"] for p in record["parts"]] == PARTS
     for p in record["parts"]:
         assert p["status"] in report.STATUSES, p
