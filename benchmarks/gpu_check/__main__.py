@@ -22,6 +22,8 @@ from typing import Any
 from benchmarks.gpu_check import parts, report, trials
 from benchmarks.gpu_check.fixtures import QWEN3_06B, TINY, build_model, write_data
 
+__all__ = ["main"]
+
 # Seconds each part needs at most on an H200 (what the budget checks before starting it).
 NEEDS_S = {
     "lora_sdpa": 45,

@@ -15,6 +15,8 @@ from typing import Any
 
 from hpsearch.trainers import TrialConfig
 
+__all__ = ["run_standalone"]
+
 
 def _blocks(path: Path, tokenizer: Any, size: int, limit: int | None = None) -> Any:
     import datasets

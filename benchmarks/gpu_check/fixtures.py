@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+__all__ = ["EOS", "QWEN3_06B", "TINY", "Sizes", "build_model", "build_tokenizer", "write_data"]
+
 EOS = "<|endoftext|>"
 
 

@@ -22,6 +22,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+__all__ = ["GPU_FRACTION", "PACKED_TRIALS", "BusySampler", "main", "packed_specs", "run_packed"]
+
 PACKED_TRIALS = 4
 GPU_FRACTION = 1.0 / PACKED_TRIALS
 

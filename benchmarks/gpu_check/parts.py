@@ -18,6 +18,19 @@ from benchmarks.gpu_check.fixtures import Sizes
 from benchmarks.gpu_check.packed import GPU_FRACTION, PACKED_TRIALS, packed_specs, run_packed
 from benchmarks.gpu_check.report import flash_attn_reason, part
 
+__all__ = [
+    "OOM_FAILPOINT",
+    "Context",
+    "full",
+    "lora",
+    "lora_flash",
+    "oom_retry",
+    "packed",
+    "qlora",
+    "standalone",
+    "trial_part",
+]
+
 OOM_FAILPOINT = "train.step=oom@step=1,trial=oom"  # the dry run's stand-in for a real OOM
 
 

@@ -19,6 +19,21 @@ import socket
 from pathlib import Path
 from typing import Any
 
+__all__ = [
+    "DEFAULT_WHEELS",
+    "RESULTS",
+    "STATUSES",
+    "WHEELS_LIST",
+    "flash_attn_reason",
+    "goal",
+    "machine",
+    "markdown",
+    "part",
+    "versions",
+    "wheel_check",
+    "write",
+]
+
 HERE = Path(__file__).resolve().parent
 WHEELS_LIST = HERE / "wheels.txt"
 DEFAULT_WHEELS = HERE / "wheels"

@@ -31,6 +31,20 @@ from hpsearch.trainers import (
     runner_for,
 )
 
+__all__ = [
+    "LORA",
+    "StudyReporter",
+    "collect",
+    "cuda_allocated_mib",
+    "halved",
+    "is_number",
+    "oom_batch",
+    "open_study",
+    "run_trial",
+    "run_with_oom_retry",
+    "trial_config",
+]
+
 LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "target_modules": "all-linear"}
 LEARNING_RATE = {"lora": 2e-4, "qlora": 2e-4, "full": 2e-5}
 MIB = 2**20
