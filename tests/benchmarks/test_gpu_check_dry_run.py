@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import optuna
@@ -39,7 +40,12 @@ GPU_ONLY = {
 def dry_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str, Path]:
     root = tmp_path_factory.mktemp("gpu_check")
     argv = ["--out", str(root / "out"), "--work", str(root / "work"), "--dry-run"]
-    assert main([*argv, "--packed-trials", "2", "--wheels", str(root / "no-wheels")]) == 0
+    saved = dict(os.environ)  # main() sets CUDA_VISIBLE_DEVICES and HF_HUB_OFFLINE for itself
+    try:
+        assert main([*argv, "--packed-trials", "2", "--wheels", str(root / "no-wheels")]) == 0
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
     record = json.loads((root / "out" / "gpu_check.json").read_text())
     return record, (root / "out" / "gpu_check.md").read_text(), root / "work"
 
