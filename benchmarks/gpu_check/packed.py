@@ -1,0 +1,192 @@
+"""Four trials at ``gpus_per_trial: 0.25`` on one GPU, one worker process each, and a sampler.
+
+Each process (``python -m benchmarks.gpu_check.packed --spec FILE``) runs one LoRA trial of the
+shared SQLite study with ``gpu_fraction=0.25``, as a Ray worker given a quarter of a GPU would,
+and writes a marker when its training starts and its result when it ends. The parent samples
+the GPU's busy percentage (NVML through ``pynvml``, else ``nvidia-smi``) and reports the mean
+over the span when all four trained together.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+__all__ = ["GPU_FRACTION", "PACKED_TRIALS", "BusySampler", "main", "packed_specs", "run_packed"]
+
+PACKED_TRIALS = 4
+GPU_FRACTION = 1.0 / PACKED_TRIALS
+
+
+class BusySampler:
+    """Samples the GPU's utilisation (percent of time a kernel ran) every ``interval`` s."""
+
+    def __init__(self, interval: float = 0.2) -> None:
+        self.interval = interval
+        self.samples: list[tuple[float, float]] = []
+        self.source, self._read = self._reader()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @staticmethod
+    def _reader() -> tuple[str | None, Any]:
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            handle = pynvml.nvmlDeviceGetHandleByIndex(0)
+            return "nvml", lambda: float(pynvml.nvmlDeviceGetUtilizationRates(handle).gpu)
+        except Exception:
+            pass
+        if shutil.which("nvidia-smi"):
+            command = [
+                "nvidia-smi",
+                "--query-gpu=utilization.gpu",
+                "--format=csv,noheader,nounits",
+                "--id=0",
+            ]
+
+            def smi() -> float:
+                return float(subprocess.run(command, capture_output=True, text=True).stdout)
+
+            try:
+                smi()
+                return "nvidia-smi", smi
+            except (OSError, ValueError):
+                pass
+        return None, None
+
+    def start(self) -> None:
+        if self._read is None:
+            return
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(Exception):  # one failed read is one sample fewer
+                self.samples.append((time.time(), self._read()))
+            self._stop.wait(self.interval)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def mean_between(self, start: float, end: float) -> tuple[float | None, int]:
+        window = [u for t, u in self.samples if start <= t <= end]
+        if not window:
+            return None, 0
+        return round(sum(window) / len(window) / 100.0, 3), len(window)
+
+
+def run_packed(specs: list[dict[str, Any]], work: Path, timeout_s: float) -> dict[str, Any]:
+    """Start one process per spec, sample the GPU while they run, and gather their results."""
+    work.mkdir(parents=True, exist_ok=True)
+    sampler = BusySampler()
+    sampler.start()
+    procs = []
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    root = Path(__file__).resolve().parents[2]
+    for index, spec in enumerate(specs):
+        spec_path = work / f"spec-{index}.json"
+        spec_path.write_text(json.dumps(spec))
+        log = open(work / f"worker-{index}.log", "w")  # noqa: SIM115  (closed below)
+        command = [sys.executable, "-m", "benchmarks.gpu_check.packed", "--spec", str(spec_path)]
+        procs.append((subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=log), log))
+    deadline = time.time() + timeout_s
+    timed_out = False
+    for proc, log in procs:
+        try:
+            proc.wait(timeout=max(1.0, deadline - time.time()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            timed_out = True
+        log.close()
+    sampler.stop()
+    results = []
+    for index, spec in enumerate(specs):
+        path = Path(spec["result"])
+        if path.is_file():
+            results.append(json.loads(path.read_text()))
+        else:
+            tail = (work / f"worker-{index}.log").read_text(errors="replace")[-2000:]
+            results.append({"state": "NO RESULT", "error": tail})
+    out: dict[str, Any] = {"trials": results, "timed_out": timed_out, "sampler": sampler.source}
+    starts = [r.get("train_started") for r in results]
+    ends = [r.get("ended") for r in results]
+    if all(isinstance(t, float) for t in starts + ends):
+        window = (max(starts), min(ends))  # type: ignore[type-var]
+        out["overlap_s"] = round(window[1] - window[0], 2)
+        busy, count = sampler.mean_between(*window)
+        out["busy_fraction"], out["busy_samples"] = busy, count
+    return out
+
+
+def _worker(spec_path: Path) -> None:
+    """One packed trial: build its config from the spec, run it, write its result."""
+    from benchmarks.gpu_check.fixtures import Sizes
+    from benchmarks.gpu_check.trials import open_study, run_trial, trial_config
+    from hpsearch.trainers import TrialConfig
+
+    spec = json.loads(spec_path.read_text())
+    sizes = Sizes(**spec["sizes"])
+    config: TrialConfig = trial_config(
+        spec["name"],
+        Path(spec["model_dir"]),
+        Path(spec["data_dir"]),
+        Path(spec["work"]),
+        sizes,
+        method="lora",
+        precision=spec["precision"],
+        gpu_fraction=GPU_FRACTION,
+    )
+    study = open_study(Path(spec["db"]))
+    marks: dict[str, float] = {}
+
+    def on_record(attrs: Any) -> None:  # the runner records load_time_s just before training
+        if "load_time_s" in attrs and "train_started" not in marks:
+            marks["train_started"] = time.time()
+
+    result = run_trial(study, config, on_record)
+    result.update(marks, ended=time.time(), pid=os.getpid(), gpu_fraction=config.gpu_fraction)
+    Path(spec["result"]).write_text(json.dumps(result))
+
+
+def packed_specs(
+    sizes: Any, model_dir: Path, data_dir: Path, work: Path, db: Path, precision: str
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": f"packed-{i}",
+            "sizes": asdict(sizes),
+            "model_dir": str(model_dir),
+            "data_dir": str(data_dir),
+            "work": str(work),
+            "db": str(db),
+            "precision": precision,
+            "result": str(work / f"packed-{i}.json"),
+        }
+        for i in range(PACKED_TRIALS)
+    ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="one packed trial of the GPU check")
+    parser.add_argument("--spec", type=Path, required=True)
+    _worker(parser.parse_args(argv).spec)
+
+
+if __name__ == "__main__":
+    main()
