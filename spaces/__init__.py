@@ -4,6 +4,16 @@ This layer imports no optuna, ray or torch: it is plain data and validation, so 
 checked (``hpsearch spaces validate``) on any machine.
 """
 
+from hpsearch.spaces._configs import (
+    DEFAULT_EVAL_BATCH,
+    HPSEARCH_DEFAULTS,
+    LORA_DEFAULTS,
+    DataConfig,
+    DataFields,
+    LengthFields,
+    ModelConfig,
+    ScheduleConfig,
+)
 from hpsearch.spaces._errors import SpaceError, SpaceIssue
 from hpsearch.spaces._knobs import KNOBS, MANAGED_TRAINING_ARGS, Knob
 from hpsearch.spaces._loader import load_space_dict, load_space_file, load_space_text
@@ -15,6 +25,18 @@ from hpsearch.spaces._params import (
     FloatParam,
     IntParam,
     Param,
+)
+from hpsearch.spaces._plugins import (
+    DOTTED_PATH,
+    METHODS,
+    PRUNERS,
+    REGISTRIES,
+    SAMPLERS,
+    TASKS,
+    Plugin,
+    PluginError,
+    Registry,
+    import_target,
 )
 from hpsearch.spaces._registry import (
     builtin_copy,
@@ -40,25 +62,42 @@ from hpsearch.spaces._spec import (
 from hpsearch.spaces._task import load_task
 
 __all__ = [
+    "DEFAULT_EVAL_BATCH",
+    "DOTTED_PATH",
+    "HPSEARCH_DEFAULTS",
     "KNOBS",
+    "LORA_DEFAULTS",
     "MANAGED_TRAINING_ARGS",
+    "METHODS",
+    "PRUNERS",
+    "REGISTRIES",
+    "SAMPLERS",
+    "TASKS",
     "BatchRuleError",
     "BatchSpec",
     "CategoricalParam",
     "Condition",
+    "DataConfig",
+    "DataFields",
     "EarlyStoppingSpec",
     "FixedParam",
     "FloatParam",
     "IntParam",
     "Knob",
+    "LengthFields",
+    "ModelConfig",
     "ObjectiveSpec",
     "Param",
+    "Plugin",
+    "PluginError",
     "PluginNames",
     "PrunerSpec",
+    "Registry",
     "ResolvedTrial",
     "ResourcesSpec",
     "RetrySpec",
     "SamplerSpec",
+    "ScheduleConfig",
     "SearchSpace",
     "SpaceError",
     "SpaceIssue",
@@ -67,6 +106,7 @@ __all__ = [
     "builtin_names",
     "builtin_text",
     "dump_space",
+    "import_target",
     "load_space",
     "load_space_dict",
     "load_space_file",

@@ -8,11 +8,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hpsearch.spaces._check import Reader
+from hpsearch.spaces._check import Reader, suggest
 from hpsearch.spaces._cross import cross_checks
 from hpsearch.spaces._errors import IssueCollector, SpaceIssue, join_path
 from hpsearch.spaces._fields import (
-    choices_of,
     declared,
     keys_of,
     pattern_of,
@@ -29,6 +28,7 @@ from hpsearch.spaces._limits import (
 )
 from hpsearch.spaces._param_loader import load_params
 from hpsearch.spaces._params import Param
+from hpsearch.spaces._plugins import REGISTRIES
 from hpsearch.spaces._spec import (
     BatchSpec,
     EarlyStoppingSpec,
@@ -150,8 +150,16 @@ def _plugin(
     if isinstance(data, str):
         data = {"type": data}
     reader = Reader(data, section, issues)
-    types = choices_of(SearchSpace, section) or ()
-    kind = reader.choice("type", tuple(types), default.type)
+    registry = REGISTRIES[section]
+    kind = reader.raw("type", default.type)
+    if not registry.accepts(kind):
+        issues.add(
+            reader.at("type"),
+            "is not a known value" + suggest(str(kind), registry.names),
+            kind,
+            registry.allowed(),
+        )
+        kind = default.type
     options: dict[str, Any] = {}
     for key, value in reader.data.items():
         if key == "type":
