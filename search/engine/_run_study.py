@@ -43,7 +43,7 @@ from hpsearch.search.records import (
     set_checkpoint_root,
     study_note,
 )
-from hpsearch.spaces import SearchSpace, SpaceIssue, TaskSpec, load_space
+from hpsearch.spaces import SAMPLERS, SearchSpace, SpaceIssue, TaskSpec, load_space
 from hpsearch.spaces._errors import IssueCollector
 from hpsearch.storage import (
     ResilientRDBStorage,
@@ -172,7 +172,7 @@ def prepare(request: RunRequest) -> Prepared:
     found = IssueCollector()
     task = build_task(space, request.task, found)
     budget = request.trials if request.trials is not None else space.trials
-    if space.sampler.type == "grid" and request.trials is None:
+    if SAMPLERS.get(space.sampler.type).needs_grid_space and request.trials is None:
         budget = min(budget, grid_size(space))
     found.extend(validate_run(space, task, budget))
     problems = _check_trainable(space, task, location)

@@ -34,7 +34,7 @@ def _resolve(registry: Registry, name: str, base: type) -> Callable[..., Any]:
             f"{where}: {type(obj).__name__} object is neither an optuna {base.__name__} "
             "subclass nor a factory function"
         )
-    return obj  # type: ignore[no-any-return]
+    return obj
 
 
 def resolve_sampler(name: str) -> Callable[..., BaseSampler]:
