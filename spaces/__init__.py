@@ -5,6 +5,7 @@ checked (``hpsearch spaces validate``) on any machine.
 """
 
 from hpsearch.spaces._configs import (
+    DATA_FORMATS,
     DEFAULT_EVAL_BATCH,
     HPSEARCH_DEFAULTS,
     LORA_DEFAULTS,
@@ -62,6 +63,7 @@ from hpsearch.spaces._spec import (
 from hpsearch.spaces._task import load_task
 
 __all__ = [
+    "DATA_FORMATS",
     "DEFAULT_EVAL_BATCH",
     "DOTTED_PATH",
     "HPSEARCH_DEFAULTS",
