@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from hpsearch.spaces._check import Reader
+from hpsearch.spaces._check import Reader, is_number
 from hpsearch.spaces._errors import IssueCollector
 from hpsearch.spaces._fields import choices_of, read_field, read_fields
 from hpsearch.spaces._limits import check_document
@@ -61,7 +61,7 @@ def load_task(
     if not isinstance(simulated, Mapping):
         issues.add(reader.at("simulated"), "must be a mapping", simulated)
         simulated = {}
-    Reader(simulated, reader.at("simulated"), issues).unknown_keys(TASKS.get("simulated").options)
+    _check_simulated(Reader(simulated, reader.at("simulated"), issues))
     max_steps = read_field(reader, TaskSpec, "max_steps")
     eval_steps = read_field(reader, TaskSpec, "eval_steps")
     if max_steps is not None and eval_steps > max_steps:
@@ -83,3 +83,13 @@ def load_task(
         simulated=dict(simulated),
         **read_fields(reader, TaskSpec, plain),
     )
+
+
+def _check_simulated(reader: Reader) -> None:
+    """The simulated trainer's options: its own keys only, each a number."""
+    allowed = TASKS.get("simulated").options
+    reader.unknown_keys(allowed)
+    for key in allowed:
+        value = reader.raw(key)
+        if value is not None and not is_number(value):
+            reader.issues.add(reader.at(key), "must be a number", value)
