@@ -61,6 +61,7 @@ from hpsearch.spaces._spec import (
     TaskSpec,
 )
 from hpsearch.spaces._task import load_task
+from hpsearch.spaces._warm_start import warm_start_issues
 
 __all__ = [
     "DATA_FORMATS",
@@ -119,4 +120,5 @@ __all__ = [
     "schema_path",
     "schema_text",
     "space_schema",
+    "warm_start_issues",
 ]

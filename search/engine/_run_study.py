@@ -43,7 +43,14 @@ from hpsearch.search.records import (
     set_checkpoint_root,
     study_note,
 )
-from hpsearch.spaces import SAMPLERS, SearchSpace, SpaceIssue, TaskSpec, load_space
+from hpsearch.spaces import (
+    SAMPLERS,
+    SearchSpace,
+    SpaceIssue,
+    TaskSpec,
+    load_space,
+    warm_start_issues,
+)
 from hpsearch.spaces._errors import IssueCollector
 from hpsearch.storage import (
     ResilientRDBStorage,
@@ -250,11 +257,12 @@ def _warm_start(
             best = earlier.best_trial
         except ValueError:
             raise InputError(f"study {source!r} has no complete trial to warm-start from") from None
-        params = {}
-        for name, value in best.params.items():
-            param = meta.space.param(name)
-            if param is not None and param.kind != "fixed" and param.contains(value):
-                params[name] = value
+        # Fixed parameters are the new space's to decide; any other name must be the space's.
+        fixed = {p.name for p in meta.space.params if p.kind == "fixed"}
+        params = {k: v for k, v in best.params.items() if k not in fixed}
+        bad = warm_start_issues(meta.space.params, params, f"best trial {best.number}")
+        if bad:
+            raise InputError(f"cannot warm-start from study {source!r}: {bad[0]}")
         if not params:
             raise InputError(
                 f"the best trial of {source!r} shares no parameter with space "
