@@ -4,6 +4,17 @@ This layer imports no optuna, ray or torch: it is plain data and validation, so 
 checked (``hpsearch spaces validate``) on any machine.
 """
 
+from hpsearch.spaces._configs import (
+    DATA_FORMATS,
+    DEFAULT_EVAL_BATCH,
+    HPSEARCH_DEFAULTS,
+    LORA_DEFAULTS,
+    DataConfig,
+    DataFields,
+    LengthFields,
+    ModelConfig,
+    ScheduleConfig,
+)
 from hpsearch.spaces._errors import SpaceError, SpaceIssue
 from hpsearch.spaces._knobs import KNOBS, MANAGED_TRAINING_ARGS, Knob
 from hpsearch.spaces._loader import load_space_dict, load_space_file, load_space_text
@@ -15,6 +26,18 @@ from hpsearch.spaces._params import (
     FloatParam,
     IntParam,
     Param,
+)
+from hpsearch.spaces._plugins import (
+    DOTTED_PATH,
+    METHODS,
+    PRUNERS,
+    REGISTRIES,
+    SAMPLERS,
+    TASKS,
+    Plugin,
+    PluginError,
+    Registry,
+    import_target,
 )
 from hpsearch.spaces._registry import (
     builtin_copy,
@@ -38,27 +61,46 @@ from hpsearch.spaces._spec import (
     TaskSpec,
 )
 from hpsearch.spaces._task import load_task
+from hpsearch.spaces._warm_start import warm_start_issues
 
 __all__ = [
+    "DATA_FORMATS",
+    "DEFAULT_EVAL_BATCH",
+    "DOTTED_PATH",
+    "HPSEARCH_DEFAULTS",
     "KNOBS",
+    "LORA_DEFAULTS",
     "MANAGED_TRAINING_ARGS",
+    "METHODS",
+    "PRUNERS",
+    "REGISTRIES",
+    "SAMPLERS",
+    "TASKS",
     "BatchRuleError",
     "BatchSpec",
     "CategoricalParam",
     "Condition",
+    "DataConfig",
+    "DataFields",
     "EarlyStoppingSpec",
     "FixedParam",
     "FloatParam",
     "IntParam",
     "Knob",
+    "LengthFields",
+    "ModelConfig",
     "ObjectiveSpec",
     "Param",
+    "Plugin",
+    "PluginError",
     "PluginNames",
     "PrunerSpec",
+    "Registry",
     "ResolvedTrial",
     "ResourcesSpec",
     "RetrySpec",
     "SamplerSpec",
+    "ScheduleConfig",
     "SearchSpace",
     "SpaceError",
     "SpaceIssue",
@@ -67,6 +109,7 @@ __all__ = [
     "builtin_names",
     "builtin_text",
     "dump_space",
+    "import_target",
     "load_space",
     "load_space_dict",
     "load_space_file",
@@ -77,4 +120,5 @@ __all__ = [
     "schema_path",
     "schema_text",
     "space_schema",
+    "warm_start_issues",
 ]

@@ -5,25 +5,29 @@ from __future__ import annotations
 from hpsearch.spaces._errors import IssueCollector, join_path
 from hpsearch.spaces._knobs import KNOBS
 from hpsearch.spaces._params import MAX_POINTS, FloatParam, IntParam
+from hpsearch.spaces._plugins import METHODS, SAMPLERS
 from hpsearch.spaces._spec import SearchSpace
 
 
 def cross_checks(space: SearchSpace, issues: IssueCollector) -> None:
     names = set(space.param_names)
-    if space.method == "full":
+    method = METHODS.get(space.method)
+    if not method.adapter:
+        adapters = " or ".join(m.name for m in METHODS if m.adapter)
         for name in sorted(n for n in names if KNOBS.get(n) and KNOBS[n].target == "lora"):
             issues.add(
                 join_path("params", name),
-                "LoRA knobs need method lora or qlora",
+                f"LoRA knobs need method {adapters}",
                 space.method,
-                "method: lora or qlora, or drop this parameter",
+                f"method: {adapters}, or drop this parameter",
             )
-    if "quant_compute_dtype" in names and space.method != "qlora":
+    if "quant_compute_dtype" in names and not method.quantized:
+        quantized = " or ".join(m.name for m in METHODS if m.quantized)
         issues.add(
             "params.quant_compute_dtype",
             "only QLoRA quantises the model",
             space.method,
-            "method: qlora",
+            f"method: {quantized}",
         )
     if space.batch.lr_scaling != "none" and "learning_rate" not in names:
         issues.add(
@@ -32,7 +36,7 @@ def cross_checks(space: SearchSpace, issues: IssueCollector) -> None:
             space.batch.lr_scaling,
         )
     _check_batch_rule(space, issues)
-    if space.sampler.type == "grid":
+    if SAMPLERS.get(space.sampler.type).needs_grid_space:
         _check_grid(space, issues)
     if (
         space.pruner.type != "none"

@@ -8,11 +8,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hpsearch.spaces._check import Reader
+from hpsearch.spaces._check import Reader, suggest
 from hpsearch.spaces._cross import cross_checks
-from hpsearch.spaces._errors import IssueCollector, SpaceIssue, join_path
+from hpsearch.spaces._errors import IssueCollector, SpaceIssue
 from hpsearch.spaces._fields import (
-    choices_of,
     declared,
     keys_of,
     pattern_of,
@@ -28,7 +27,7 @@ from hpsearch.spaces._limits import (
     describe_bytes,
 )
 from hpsearch.spaces._param_loader import load_params
-from hpsearch.spaces._params import Param
+from hpsearch.spaces._plugins import REGISTRIES
 from hpsearch.spaces._spec import (
     BatchSpec,
     EarlyStoppingSpec,
@@ -40,6 +39,7 @@ from hpsearch.spaces._spec import (
     SearchSpace,
 )
 from hpsearch.spaces._task import load_task
+from hpsearch.spaces._warm_start import load_warm_start
 from hpsearch.spaces._yaml import load_yaml, read_space_file, safe_load_yaml
 
 __all__ = ["load_space_dict", "load_space_file", "load_space_text", "safe_load_yaml"]
@@ -92,7 +92,7 @@ def _load(data: Any, source: str, default_name: str, early: list[SpaceIssue]) ->
         batch=_batch(root.raw("batch"), issues),
         retries=_retries(root.raw("retries"), issues),
         params=params,
-        warm_start=_warm_start(root.raw("warm_start"), params, issues),
+        warm_start=load_warm_start(root.raw("warm_start"), params, issues),
         task=dict(root.raw("task") or {}) if isinstance(root.raw("task"), Mapping) else {},
     )
     if root.has("task"):
@@ -150,8 +150,16 @@ def _plugin(
     if isinstance(data, str):
         data = {"type": data}
     reader = Reader(data, section, issues)
-    types = choices_of(SearchSpace, section) or ()
-    kind = reader.choice("type", tuple(types), default.type)
+    registry = REGISTRIES[section]
+    kind = reader.raw("type", default.type)
+    if not registry.accepts(kind):
+        issues.add(
+            reader.at("type"),
+            "is not a known value" + suggest(str(kind), registry.names),
+            kind,
+            registry.allowed(),
+        )
+        kind = default.type
     options: dict[str, Any] = {}
     for key, value in reader.data.items():
         if key == "type":
@@ -220,45 +228,3 @@ def _retries(data: Any, issues: IssueCollector) -> RetrySpec:
             f">= 2 x heartbeat_interval = {2 * interval}",
         )
     return RetrySpec(read["max_retries"], float(interval), float(grace))
-
-
-def _warm_start(
-    data: Any, params: tuple[Param, ...], issues: IssueCollector
-) -> tuple[dict[str, Any], ...]:
-    if data is None:
-        return ()
-    if not isinstance(data, list):
-        issues.add("warm_start", "must be a list of parameter mappings", data)
-        return ()
-    by_name = {p.name: p for p in params}
-    out = []
-    for i, entry in enumerate(data):
-        path = join_path("warm_start", i)
-        if not isinstance(entry, Mapping):
-            issues.add(path, "must be a mapping of parameter name to value", entry)
-            continue
-        for key, value in entry.items():
-            param = by_name.get(key)
-            if param is None:
-                issues.add(
-                    join_path(path, str(key)),
-                    "not a parameter of this space",
-                    key,
-                    ", ".join(by_name),
-                )
-            elif not param.contains(value):
-                issues.add(
-                    join_path(path, str(key)),
-                    "value is outside the parameter's range",
-                    value,
-                    _describe(param),
-                )
-        out.append(dict(entry))
-    return tuple(out)
-
-
-def _describe(param: Param) -> str:
-    values = param.values()
-    if param.kind in ("categorical", "fixed") and values is not None:
-        return ", ".join(map(repr, values))
-    return f"{param.low} .. {param.high}"

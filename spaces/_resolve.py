@@ -13,23 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from hpsearch.spaces._configs import HPSEARCH_DEFAULTS, LORA_DEFAULTS
 from hpsearch.spaces._knobs import KNOBS
+from hpsearch.spaces._plugins import METHODS
 from hpsearch.spaces._spec import SearchSpace
 
 DEFAULT_PER_DEVICE = 8
-LORA_DEFAULTS: dict[str, Any] = {
-    "r": 8,
-    "lora_alpha": 16,
-    "lora_dropout": 0.05,
-    "target_modules": "all-linear",
-}
-HPSEARCH_DEFAULTS: dict[str, Any] = {
-    "precision": "auto",
-    "attn_implementation": "sdpa",
-    "head_lr_multiplier": 1.0,
-    "layer_lr_decay": 1.0,
-    "quant_compute_dtype": "bf16",
-}
 
 
 class BatchRuleError(ValueError):
@@ -103,7 +92,8 @@ def resolve_trial(
         lr = float(base_lr) * (ratio if space.batch.lr_scaling == "linear" else math.sqrt(ratio))
 
     training_args: dict[str, Any] = {}
-    lora: dict[str, Any] | None = dict(LORA_DEFAULTS) if space.method != "full" else None
+    adapter = METHODS.get(space.method).adapter
+    lora: dict[str, Any] | None = dict(LORA_DEFAULTS) if adapter else None
     knobs: dict[str, Any] = dict(HPSEARCH_DEFAULTS)
     for name, value in values.items():
         knob = KNOBS.get(name)
@@ -116,7 +106,7 @@ def resolve_trial(
         if knob is not None and knob.target == "hpsearch":
             knobs[name] = value
         elif knob is not None and knob.target == "lora":
-            assert lora is not None  # method full with LoRA knobs is rejected at load time
+            assert lora is not None  # LoRA knobs without an adapter method: rejected at load time
             key = {"lora_r": "r", "lora_target_modules": "target_modules"}.get(name, name)
             if key == "target_modules" and isinstance(value, str) and value != "all-linear":
                 value = [v.strip() for v in value.split(",") if v.strip()]

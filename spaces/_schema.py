@@ -28,6 +28,7 @@ from hpsearch.spaces._fields import choices_of, default_of, field_type, rule_of
 from hpsearch.spaces._knobs import KNOBS, MANAGED_TRAINING_ARGS
 from hpsearch.spaces._limits import MAX_EXACT_INT, MAX_INT
 from hpsearch.spaces._params import PARAM_CLASSES, yaml_keys
+from hpsearch.spaces._plugins import DOTTED_PATH, REGISTRIES
 from hpsearch.spaces._spec import (
     BatchSpec,
     EarlyStoppingSpec,
@@ -44,8 +45,6 @@ SCHEMA_FILE = "space.schema.json"
 MODELINE = f"# yaml-language-server: $schema=../{SCHEMA_FILE}"
 """The first line of every built-in space (relative to ``spaces/builtin/``)."""
 
-DOTTED_PATH = r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$"
-"""A user plug-in named by where it lives: ``package.module:Name``."""
 
 _SECTIONS = {
     "objective": ObjectiveSpec,
@@ -78,10 +77,10 @@ PLUGIN_POINTS = {
 
 
 def default_plugins() -> dict[str, PluginNames]:
-    """The names the spec itself declares for each plug-in point (no dotted paths)."""
+    """The names each plug-in point's registry holds, and whether it takes dotted paths."""
     return {
-        point: PluginNames(tuple(choices_of(cls, name) or ()))
-        for point, (cls, name) in PLUGIN_POINTS.items()
+        point: PluginNames(REGISTRIES[point].names, REGISTRIES[point].dotted)
+        for point in PLUGIN_POINTS
     }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
+from hpsearch.spaces._configs import DEFAULT_EVAL_BATCH, DataFields, LengthFields
 from hpsearch.spaces._fields import spec_field
 from hpsearch.spaces._limits import (
     MAX_CPUS_PER_TRIAL,
@@ -21,18 +22,11 @@ from hpsearch.spaces._limits import (
     RAY_GRANULARITY,
 )
 from hpsearch.spaces._params import Param, param_to_dict
+from hpsearch.spaces._plugins import METHODS, PRUNERS, SAMPLERS, TASKS
 
-Method = Literal["lora", "full", "qlora"]
 Direction = Literal["minimize", "maximize"]
-TaskType = Literal["causal_lm", "classification", "simulated"]
-Fidelity = Literal["steps", "tokens"]
 LrScaling = Literal["none", "linear", "sqrt"]
 
-SAMPLER_TYPES = ("tpe", "random", "grid", "cmaes", "gp")
-PRUNER_TYPES = ("hyperband", "successive_halving", "median", "none")
-METHODS = ("lora", "full", "qlora")
-TASK_TYPES = ("causal_lm", "classification", "simulated")
-DATA_FORMATS = ("auto", "text", "prompt_completion", "messages", "classification")
 REPORT_TO = ("tensorboard", "mlflow", "wandb")
 
 
@@ -145,14 +139,14 @@ class RetrySpec:
 
 
 @dataclass(frozen=True)
-class TaskSpec:
-    """What a trial trains; defaults describe the built-in offline demo."""
+class _TaskSource:
+    """The task's kind, model and dataset (the first keys of a task)."""
 
-    type: TaskType = spec_field(
+    type: str = spec_field(
         "classification",
         doc="causal_lm, classification or simulated (default: classification for the demo, "
         "causal_lm with --model).",
-        choices=TASK_TYPES,
+        choices=TASKS.names,
     )
     model: str | None = spec_field(
         None, doc="A local model folder or a hub id (e.g. Qwen/Qwen3-0.6B)."
@@ -163,60 +157,18 @@ class TaskSpec:
         "files) or a hub id.",
     )
     dataset_config: str | None = spec_field(None, doc="The hub dataset's config name.")
-    train_split: str = spec_field("train", doc="The training split.")
-    eval_split: str | None = spec_field(
-        None, doc="The evaluation split; without it, eval_fraction of train is held out."
-    )
-    eval_fraction: float = spec_field(
-        0.1,
-        doc="Fraction of the training split held out for evaluation when there is no eval_split.",
-        exclusive_minimum=0,
-        maximum=0.9,
-    )
-    format: str = spec_field(
-        "auto",
-        doc="text, prompt_completion, messages (chat), classification; auto picks from the "
-        "columns.",
-        choices=DATA_FORMATS,
-    )
-    text_field: str = spec_field("text", doc="Column of plain text.")
-    prompt_field: str = spec_field("prompt", doc="Column of prompts.")
-    completion_field: str = spec_field("completion", doc="Column of completions.")
-    messages_field: str = spec_field("messages", doc="Column of chat messages.")
-    label_field: str = spec_field("label", doc="Column of classification labels.")
-    max_seq_length: int = spec_field(128, doc="Truncation (or block) length in tokens.", minimum=8)
-    max_steps: int | None = spec_field(
-        None, doc="Optimizer steps per trial (else num_train_epochs).", minimum=1
-    )
-    num_train_epochs: float = spec_field(
-        1.0, doc="Epochs per trial when max_steps is not set.", exclusive_minimum=0
-    )
-    eval_steps: int = spec_field(
-        10, doc="Evaluate (and report to the pruner) every N steps.", minimum=1
-    )
-    checkpoint_every: int = spec_field(1, doc="Commit a checkpoint every N evaluations.", minimum=1)
-    max_train_samples: int | None = spec_field(
-        None, doc="Subsample the training split to this many examples.", minimum=1
-    )
-    max_eval_samples: int | None = spec_field(
-        None, doc="Subsample the evaluation split to this many examples.", minimum=1
-    )
+
+
+@dataclass(frozen=True)
+class TaskSpec(LengthFields, DataFields, _TaskSource):
+    """What a trial trains; defaults describe the built-in offline demo.
+
+    The data and length keys are :class:`~hpsearch.spaces.DataFields` and
+    :class:`~hpsearch.spaces.LengthFields`, shared with the trainer's settings.
+    """
+
     per_device_eval_batch_size: int = spec_field(
-        32, doc="Evaluation batch size per device.", minimum=1
-    )
-    fidelity: Fidelity = spec_field(
-        "steps",
-        doc="What the pruner's step counts: optimizer steps, or tokens seen (fair across batch "
-        "sizes).",
-    )
-    completion_only_loss: bool = spec_field(
-        False,
-        doc="Learn only the completion (the prompt, or every non-assistant turn, is masked).",
-    )
-    packing: bool = spec_field(False, doc="Concatenate examples into full max_seq_length blocks.")
-    chat_template: bool = spec_field(
-        True,
-        doc="Format prompt/completion and chats with the model's chat template when it has one.",
+        DEFAULT_EVAL_BATCH, doc="Evaluation batch size per device.", minimum=1
     )
     report_to: tuple[str, ...] = spec_field(
         (),
@@ -229,7 +181,6 @@ class TaskSpec:
             ]
         },
     )
-    seed: int = spec_field(0, doc="The task's seed.", minimum=0)
     demo: bool = spec_field(
         False,
         doc="The built-in offline demo (default: true when neither model nor dataset is set).",
@@ -263,10 +214,10 @@ class SearchSpace:
         "each a float, int, categorical or fixed definition (a bare value is fixed)."
     )
     description: str = spec_field("", doc="Shown by spaces list and in the dashboard's note.")
-    method: Method = spec_field(
+    method: str = spec_field(
         "lora",
         doc="lora, full (every weight trains) or qlora (4-bit NF4 base + LoRA).",
-        choices=METHODS,
+        choices=METHODS.names,
     )
     objective: ObjectiveSpec = spec_field(
         doc="The metric and direction trials are scored by.", default_factory=ObjectiveSpec
@@ -275,16 +226,17 @@ class SearchSpace:
         20, doc="Finished trials the study should reach (--trials overrides).", minimum=1
     )
     sampler: SamplerSpec = spec_field(
-        doc="The Optuna sampler: a name, or a mapping with type and the sampler's "
-        "constructor options.",
+        doc="The Optuna sampler: a name or a dotted path package.module:Name, or a mapping "
+        "with type and the sampler's constructor options.",
         default_factory=SamplerSpec,
-        choices=SAMPLER_TYPES,
+        choices=SAMPLERS.names,
     )
     pruner: PrunerSpec = spec_field(
-        doc="The Optuna pruner: a name, or a mapping with type and the pruner's constructor "
-        "options (min_evaluations: N puts the first rung at the N-th evaluation).",
+        doc="The Optuna pruner: a name or a dotted path package.module:Name, or a mapping "
+        "with type and the pruner's constructor options (min_evaluations: N puts the first "
+        "rung at the N-th evaluation).",
         default_factory=PrunerSpec,
-        choices=PRUNER_TYPES,
+        choices=PRUNERS.names,
     )
     early_stopping: EarlyStoppingSpec = spec_field(
         doc="Stop a trial on a plateau.", default_factory=EarlyStoppingSpec

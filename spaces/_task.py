@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from hpsearch.spaces._check import Reader
+from hpsearch.spaces._check import Reader, is_number
 from hpsearch.spaces._errors import IssueCollector
 from hpsearch.spaces._fields import choices_of, read_field, read_fields
 from hpsearch.spaces._limits import check_document
+from hpsearch.spaces._plugins import TASKS
 from hpsearch.spaces._spec import REPORT_TO, TaskSpec
 
 # Fields with a rule of their own below; every other field is read by its declaration.
@@ -26,7 +27,8 @@ def load_task(
     task_type = read_field(reader, TaskSpec, "type")
     model = read_field(reader, TaskSpec, "model")
     dataset = read_field(reader, TaskSpec, "dataset")
-    demo = reader.boolean("demo", model is None and dataset is None and task_type != "simulated")
+    needs_data = TASKS.get(task_type).needs_data
+    demo = reader.boolean("demo", model is None and dataset is None and needs_data)
     if demo and task_type != "classification":
         issues.add(
             reader.at("type"),
@@ -40,7 +42,7 @@ def load_task(
             "a task with its own dataset needs a model",
             allowed="a local path or a hub id such as Qwen/Qwen3-0.6B",
         )
-    if model is not None and dataset is None and task_type != "simulated":
+    if model is not None and dataset is None and needs_data:
         issues.add(
             reader.at("dataset"),
             "a task with its own model needs a dataset",
@@ -59,6 +61,7 @@ def load_task(
     if not isinstance(simulated, Mapping):
         issues.add(reader.at("simulated"), "must be a mapping", simulated)
         simulated = {}
+    _check_simulated(Reader(simulated, reader.at("simulated"), issues))
     max_steps = read_field(reader, TaskSpec, "max_steps")
     eval_steps = read_field(reader, TaskSpec, "eval_steps")
     if max_steps is not None and eval_steps > max_steps:
@@ -80,3 +83,13 @@ def load_task(
         simulated=dict(simulated),
         **read_fields(reader, TaskSpec, plain),
     )
+
+
+def _check_simulated(reader: Reader) -> None:
+    """The simulated trainer's options: its own keys only, each a number."""
+    allowed = TASKS.get("simulated").options
+    reader.unknown_keys(allowed)
+    for key in allowed:
+        value = reader.raw(key)
+        if value is not None and not is_number(value):
+            reader.issues.add(reader.at(key), "must be a number", value)

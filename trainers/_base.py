@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
+from hpsearch.spaces import DEFAULT_EVAL_BATCH, DataConfig, ModelConfig, ScheduleConfig
+
 
 class Reporter(Protocol):
     """How a running trial talks to the search: metric per evaluation, prune checks, stats."""
@@ -45,64 +47,12 @@ class NullReporter:
 
 
 @dataclass(frozen=True)
-class ModelConfig:
-    """Which model to load and how to adapt it."""
-
-    name_or_path: str | None  # None: the built-in demo model
-    task_type: Literal["causal_lm", "classification", "simulated"] = "classification"
-    method: Literal["lora", "full", "qlora"] = "lora"
-    lora: Mapping[str, Any] | None = None
-    precision: str = "auto"
-    attn_implementation: str = "sdpa"
-    quant_compute_dtype: str = "bf16"
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    """Where the data is and how to turn records into model inputs."""
-
-    source: str | None  # None: the built-in demo data
-    config_name: str | None = None
-    train_split: str = "train"
-    eval_split: str | None = None
-    eval_fraction: float = 0.1
-    format: str = "auto"
-    text_field: str = "text"
-    prompt_field: str = "prompt"
-    completion_field: str = "completion"
-    messages_field: str = "messages"
-    label_field: str = "label"
-    max_seq_length: int = 128
-    max_train_samples: int | None = None
-    max_eval_samples: int | None = None
-    completion_only_loss: bool = False
-    packing: bool = False
-    chat_template: bool = True  # format prompt/completion and chats with the model's template
-    seed: int = 0
-
-
-@dataclass(frozen=True)
-class ScheduleConfig:
-    """How long a trial trains, how often it evaluates, checkpoints and may stop early."""
-
-    max_steps: int | None = None
-    num_train_epochs: float = 1.0
-    eval_steps: int = 10
-    checkpoint_every: int = 1  # in evaluations
-    metric: str = "eval_loss"
-    greater_is_better: bool = False
-    early_stopping_patience: int | None = None
-    early_stopping_threshold: float = 0.0
-    fidelity: Literal["steps", "tokens"] = "steps"
-
-
-@dataclass(frozen=True)
 class HyperParams:
     """Resolved optimisation settings of one trial."""
 
     per_device_train_batch_size: int = 8
     gradient_accumulation_steps: int = 1
-    per_device_eval_batch_size: int = 32
+    per_device_eval_batch_size: int = DEFAULT_EVAL_BATCH
     training_args: Mapping[str, Any] = field(default_factory=dict)
     head_lr_multiplier: float = 1.0
     layer_lr_decay: float = 1.0

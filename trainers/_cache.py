@@ -13,6 +13,7 @@ from typing import Any
 
 from hpsearch.trainers._base import DataConfig, ModelConfig
 from hpsearch.trainers._data import load_raw
+from hpsearch.trainers._methods import method_for
 from hpsearch.trainers._models import load_model, load_tokenizer
 from hpsearch.trainers._tokenize import collator, tokenize
 
@@ -69,9 +70,10 @@ class WorkerCache:
             "label_names": label_names,
             "compute_dtype": compute_dtype,
         }
-        if model.method == "qlora":  # quantised weights cannot be deep-copied: load each time
+        method = method_for(model.method)
+        if not method.cacheable_base:  # e.g. quantised weights: loaded for each trial
             return load_model(path, model, **kwargs)
-        dtype = "fp32" if model.method == "full" else compute_dtype
+        dtype = method.base_dtype(model, compute_dtype)
         key = (path, model.task_type, label_names, model.attn_implementation, dtype)
         if key in self._models:
             self.hits["model"] += 1

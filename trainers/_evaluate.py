@@ -19,6 +19,7 @@ from typing import Any
 from hpsearch.trainers._base import ConfigError, DataConfig, ModelConfig
 from hpsearch.trainers._data import load_raw
 from hpsearch.trainers._hub import resolve_model_path
+from hpsearch.trainers._methods import method_for
 from hpsearch.trainers._models import (
     device_kind,
     load_model,
@@ -85,17 +86,14 @@ def read_saved_trial(folder: str | Path) -> SavedTrial:
 def load_saved_model(saved: SavedTrial, label_names: tuple[str, ...] | None) -> Any:
     """The trained model: base + adapter (``PeftModel.from_pretrained``) or the full model."""
     num_labels = len(label_names) if label_names else None
-    if saved.model.method == "full":
-        net, _ = load_model(
-            str(saved.folder), saved.model, num_labels=num_labels, label_names=label_names
-        )
-        return net
-    from peft import PeftModel
 
-    base, _ = load_model(
-        saved.base_model, saved.model, num_labels=num_labels, label_names=label_names
+    def load_base(path: str) -> Any:
+        net, _ = load_model(path, saved.model, num_labels=num_labels, label_names=label_names)
+        return net
+
+    return method_for(saved.model.method).load_trained(
+        str(saved.folder), saved.base_model, load_base
     )
-    return PeftModel.from_pretrained(base, str(saved.folder))
 
 
 def evaluate_saved(

@@ -44,8 +44,9 @@ from hpsearch.trainers._models import (
     device_kind,
     select_precision,
 )
-from hpsearch.trainers._runners import TRAINING_ARG_ALIASES, hf_input_problems
+from hpsearch.trainers._runners import TRAINING_ARG_ALIASES
 from hpsearch.trainers._stats import MemoryMeter
+from hpsearch.trainers._tasks import hf_input_problems
 from hpsearch.trainers._trainer import HpsTrainer
 
 _TRAINING_ARG_FIELDS = {f.name for f in dataclasses.fields(TrainingArguments)}
@@ -162,9 +163,7 @@ class HFTrialRunner(TrialRunner):
             path, config.model, data.label_names, compute_dtype=precision.name
         )
         set_seed(config.hparams.seed)  # adapter initialisation is part of the trial's seed
-        net = adapt(
-            base, config.model, new_modules=new_modules, copy_base=config.model.method != "qlora"
-        )
+        net = adapt(base, config.model, new_modules=new_modules)
         trainable, total = count_parameters(net)
         load_seconds = time.perf_counter() - started
         reporter.record(

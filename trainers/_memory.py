@@ -25,6 +25,7 @@ from functools import lru_cache
 from typing import Any
 
 from hpsearch.trainers._base import TrialConfig, TrialError
+from hpsearch.trainers._methods import method_for
 
 GB = 1024**3
 CUDA_CONTEXT_GB = 0.5
@@ -148,25 +149,22 @@ def estimate_memory(
     optim = str(hp.training_args.get("optim", "adamw_torch"))
     lora = dict(config.model.lora or {})
     linear_params = sum(i * o for _, i, o in shape.linear)
-    if method == "full":
-        weights = shape.total_params * 4.0  # fp32 master weights under mixed precision
-        trainable = shape.total_params
-        grad_bytes = 4.0
-    else:
+    strategy = method_for(method)
+    adapter_params = 0
+    if strategy.entry.adapter:
         targeted = _targeted(shape, lora.get("target_modules", "all-linear"))
         rank = int(lora.get("r", 8))
-        trainable = sum(rank * (i + o) for _, i, o in targeted)
-        heads = sum(
+        adapter_params = sum(rank * (i + o) for _, i, o in targeted)
+        adapter_params += sum(
             i * o for n, i, o in shape.linear if n.rsplit(".", 1)[-1] in ("score", "classifier")
         )
-        trainable += heads
-        other = shape.total_params - linear_params
-        if method == "qlora":  # NF4 weights, double-quantised absmax (~0.127 bit per weight)
-            weights = linear_params * (0.5 + 0.127 / 8) + other * act_bytes
-        else:
-            weights = shape.total_params * float(act_bytes)
-        weights += trainable * 4.0  # adapters are kept in fp32
-        grad_bytes = 4.0
+    weights, trainable = strategy.weight_terms(
+        total_params=shape.total_params,
+        linear_params=linear_params,
+        adapter_params=adapter_params,
+        act_bytes=act_bytes,
+    )
+    grad_bytes = 4.0
     if "8bit" in optim:
         state_bytes = 2.0
     elif optim.startswith("sgd") or optim == "adafactor":
@@ -175,7 +173,7 @@ def estimate_memory(
         state_bytes = 8.0
     tokens = hp.per_device_train_batch_size * config.data.max_seq_length
     per_layer_token = 5 * shape.hidden + 2 * shape.q_dim + 2 * shape.kv_dim + 4 * shape.intermediate
-    if method != "full" and float(lora.get("lora_dropout", 0.0)) > 0:
+    if strategy.entry.adapter and float(lora.get("lora_dropout", 0.0)) > 0:
         per_layer_token += shape.hidden * 4  # dropout keeps a copy of each adapted input
     import torch
 

@@ -6,7 +6,6 @@ reloading it from disk, so back-to-back trials on one worker pay no load time.
 
 from __future__ import annotations
 
-import copy
 import importlib.util
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import torch
 
 from hpsearch.trainers._base import ModelConfig, UnsupportedHardwareError
+from hpsearch.trainers._methods import copy_base, method_for
 
 
 @dataclass(frozen=True)
@@ -55,9 +55,7 @@ def check_attention(model: ModelConfig) -> None:
 
 def check_method_hardware(model: ModelConfig, optim: str | None) -> None:
     """QLoRA and 8-bit optimisers need CUDA and bitsandbytes: fail clearly, never fall back."""
-    needs_bnb = []
-    if model.method == "qlora":
-        needs_bnb.append("QLoRA (4-bit NF4 base weights)")
+    needs_bnb = list(method_for(model.method).hardware_needs())
     if optim and "8bit" in optim:
         needs_bnb.append(f"the {optim} optimizer")
     for what in needs_bnb:
@@ -69,10 +67,6 @@ def check_method_hardware(model: ModelConfig, optim: str | None) -> None:
             raise UnsupportedHardwareError(
                 f"{what} needs bitsandbytes; install it with: pip install bitsandbytes"
             )
-
-
-def _dtype(name: str) -> torch.dtype:
-    return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[name]
 
 
 def load_tokenizer(path: str) -> Any:
@@ -95,20 +89,12 @@ def load_model(
     """The base model and the names of modules newly initialised at load time."""
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
-    kwargs: dict[str, Any] = {"attn_implementation": model.attn_implementation}
-    # Full fine-tuning keeps fp32 master weights (mixed precision autocasts); LoRA's frozen base
-    # is loaded in the compute dtype; QLoRA quantises it to 4 bits.
-    kwargs["dtype"] = torch.float32 if model.method == "full" else _dtype(compute_dtype)
-    if model.method == "qlora":
-        from transformers import BitsAndBytesConfig
-
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True,
-            bnb_4bit_quant_type="nf4",
-            bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=_dtype(model.quant_compute_dtype),
-        )
-        kwargs["dtype"] = _dtype(model.quant_compute_dtype)
+    # The method decides the load dtype and quantisation (fp32 master weights for full
+    # fine-tuning, the compute dtype for LoRA's frozen base, 4-bit NF4 for QLoRA).
+    kwargs: dict[str, Any] = {
+        "attn_implementation": model.attn_implementation,
+        **method_for(model.method).load_kwargs(model, compute_dtype),
+    }
     if model.task_type == "classification":
         if label_names:
             kwargs["id2label"] = dict(enumerate(label_names))
@@ -125,21 +111,10 @@ def load_model(
     return loaded, tuple(new_modules)
 
 
-def adapt(base: Any, model: ModelConfig, *, new_modules: tuple[str, ...], copy_base: bool) -> Any:
-    """Apply the fine-tuning method to (a copy of) ``base``."""
-    net = copy.deepcopy(base) if copy_base else base
-    if model.method == "full":
-        for param in net.parameters():
-            param.requires_grad_(True)
-        return net
-    from peft import LoraConfig, TaskType, get_peft_model, prepare_model_for_kbit_training
-
-    if model.method == "qlora":
-        net = prepare_model_for_kbit_training(net, use_gradient_checkpointing=False)
-    lora = dict(model.lora or {})
-    task = TaskType.SEQ_CLS if model.task_type == "classification" else TaskType.CAUSAL_LM
-    config = LoraConfig(task_type=task, modules_to_save=list(new_modules) or None, **lora)
-    return get_peft_model(net, config)
+def adapt(base: Any, model: ModelConfig, *, new_modules: tuple[str, ...]) -> Any:
+    """Apply the fine-tuning method to the trial's copy of ``base`` (the base itself when
+    the method's base cannot be copied)."""
+    return method_for(model.method).adapt(copy_base(base, model), model, new_modules)
 
 
 def count_parameters(net: Any) -> tuple[int, int]:

@@ -1,4 +1,4 @@
-"""Pick the runner for a task type; heavy imports (torch, transformers) happen lazily."""
+"""Pick the runner for a task type (its ``TASKS`` strategy); heavy imports happen lazily."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ import functools
 import importlib.util
 from pathlib import Path
 
-from hpsearch.trainers._base import TrialConfig, TrialError, TrialRunner
-
-_RUNNERS: dict[str, TrialRunner] = {}
+from hpsearch.trainers._base import TrialConfig, TrialRunner
+from hpsearch.trainers._tasks import task_for
 
 # Names a space may use for TrainingArguments fields that transformers 5 renamed.
 TRAINING_ARG_ALIASES = {
@@ -21,17 +20,7 @@ TRAINING_ARG_ALIASES = {
 
 def runner_for(task_type: str) -> TrialRunner:
     """A process-wide runner per task type, so its caches live across trials."""
-    kind = "simulated" if task_type == "simulated" else "hf"
-    if kind not in _RUNNERS:
-        if kind == "simulated":
-            from hpsearch.trainers._simulated import SimulatedTrialRunner
-
-            _RUNNERS[kind] = SimulatedTrialRunner()
-        else:
-            from hpsearch.trainers._hf import HFTrialRunner
-
-            _RUNNERS[kind] = HFTrialRunner()
-    return _RUNNERS[kind]
+    return task_for(task_type).runner()
 
 
 def input_problems(task_type: str, config: TrialConfig) -> list[str]:
@@ -40,22 +29,7 @@ def input_problems(task_type: str, config: TrialConfig) -> list[str]:
     For Hugging Face tasks this needs neither torch nor transformers, so the driver, which
     checks every run's inputs before it starts, never imports them.
     """
-    if task_type == "simulated":
-        return runner_for(task_type).validate(config)
-    return hf_input_problems(config)
-
-
-def hf_input_problems(config: TrialConfig) -> list[str]:
-    """The model resolves to a local folder or cached hub id; the dataset can be read."""
-    from hpsearch.trainers._data import validate_data
-    from hpsearch.trainers._hub import resolve_model_path
-
-    problems = []
-    try:
-        resolve_model_path(config.model)
-    except TrialError as exc:
-        problems.append(str(exc))
-    return problems + validate_data(config.data, config.model.task_type)
+    return task_for(task_type).input_problems(config)
 
 
 def training_argument_names() -> frozenset[str]:

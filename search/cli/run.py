@@ -9,6 +9,7 @@ from typing import Any
 from hpsearch.search.cli import _args
 from hpsearch.search.cli._common import add_storage_flag, emit
 from hpsearch.search.cli.dashboard import add_run_flags, run_options
+from hpsearch.spaces import DATA_FORMATS, TASKS
 
 # CLI flag -> task field. Only flags the user gave override the space's task section.
 _TASK_FLAGS = {
@@ -105,10 +106,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="local file/folder (jsonl, json, csv, parquet, txt) or hub id",
     )
     task.add_argument("--dataset-config", type=_args.text)
-    task.add_argument("--task-type", choices=("causal_lm", "classification", "simulated"))
-    task.add_argument(
-        "--format", choices=("auto", "text", "prompt_completion", "messages", "classification")
-    )
+    task.add_argument("--task-type", choices=TASKS.names)
+    task.add_argument("--format", choices=DATA_FORMATS)
     for name in ("text", "prompt", "completion", "messages", "label"):
         task.add_argument(f"--{name}-field", type=_args.text, metavar="COLUMN")
     task.add_argument("--train-split", type=_args.text)

@@ -9,6 +9,7 @@ from hpsearch.search.policy import grid_size, validate_policy
 from hpsearch.spaces import (
     KNOBS,
     MANAGED_TRAINING_ARGS,
+    SAMPLERS,
     SearchSpace,
     SpaceError,
     SpaceIssue,
@@ -92,7 +93,7 @@ def validate_run(space: SearchSpace, task: TaskSpec, budget: int | None = None) 
                 "drop --max-steps (task.max_steps)",
             )
         )
-    if space.sampler.type == "grid" and not issues:
+    if SAMPLERS.get(space.sampler.type).needs_grid_space and not issues:
         try:
             size = grid_size(space)
         except ValueError as exc:

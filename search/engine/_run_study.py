@@ -44,7 +44,14 @@ from hpsearch.search.records import (
     set_checkpoint_root,
     study_note,
 )
-from hpsearch.spaces import SearchSpace, SpaceIssue, TaskSpec, load_space
+from hpsearch.spaces import (
+    SAMPLERS,
+    SearchSpace,
+    SpaceIssue,
+    TaskSpec,
+    load_space,
+    warm_start_issues,
+)
 from hpsearch.spaces._errors import IssueCollector
 from hpsearch.storage import (
     ResilientRDBStorage,
@@ -172,7 +179,7 @@ def prepare(request: RunRequest) -> Prepared:
     found = IssueCollector()
     task = build_task(space, request.task, found)
     budget = request.trials if request.trials is not None else space.trials
-    if space.sampler.type == "grid" and request.trials is None:
+    if SAMPLERS.get(space.sampler.type).needs_grid_space and request.trials is None:
         budget = min(budget, grid_size(space))
     found.extend(validate_run(space, task, budget))
     problems = _check_trainable(space, task, location)
@@ -250,11 +257,12 @@ def _warm_start(
             best = earlier.best_trial
         except ValueError:
             raise InputError(f"study {source!r} has no complete trial to warm-start from") from None
-        params = {}
-        for name, value in best.params.items():
-            param = meta.space.param(name)
-            if param is not None and param.kind != "fixed" and param.contains(value):
-                params[name] = value
+        # Fixed parameters are the new space's to decide; any other name must be the space's.
+        fixed = {p.name for p in meta.space.params if p.kind == "fixed"}
+        params = {k: v for k, v in best.params.items() if k not in fixed}
+        bad = warm_start_issues(meta.space.params, params, f"best trial {best.number}")
+        if bad:
+            raise InputError(f"cannot warm-start from study {source!r}: {bad[0]}")
         if not params:
             raise InputError(
                 f"the best trial of {source!r} shares no parameter with space "

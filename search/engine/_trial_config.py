@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import fields
 from typing import Any
 
-from hpsearch.spaces import ResolvedTrial, SearchSpace, TaskSpec, resolve_trial
+from hpsearch.spaces import (
+    HPSEARCH_DEFAULTS,
+    DataFields,
+    LengthFields,
+    ResolvedTrial,
+    SearchSpace,
+    TaskSpec,
+    resolve_trial,
+)
 from hpsearch.storage import StudyPaths
 from hpsearch.trainers import (
     DataConfig,
@@ -18,54 +27,36 @@ from hpsearch.trainers import (
 
 
 def model_config(space: SearchSpace, task: TaskSpec, resolved: ResolvedTrial | None) -> ModelConfig:
-    knobs = resolved.knobs if resolved else {}
+    knobs = resolved.knobs if resolved else HPSEARCH_DEFAULTS
     return ModelConfig(
         name_or_path=task.model,
         task_type=task.type,
         method=space.method,
         lora=resolved.lora if resolved else None,
-        precision=str(knobs.get("precision", "auto")),
-        attn_implementation=str(knobs.get("attn_implementation", "sdpa")),
-        quant_compute_dtype=str(knobs.get("quant_compute_dtype", "bf16")),
+        precision=str(knobs["precision"]),
+        attn_implementation=str(knobs["attn_implementation"]),
+        quant_compute_dtype=str(knobs["quant_compute_dtype"]),
     )
 
 
 def data_config(task: TaskSpec, max_seq_length: int | None = None) -> DataConfig:
-    return DataConfig(
-        source=task.dataset,
-        config_name=task.dataset_config,
-        train_split=task.train_split,
-        eval_split=task.eval_split,
-        eval_fraction=task.eval_fraction,
-        format=task.format,
-        text_field=task.text_field,
-        prompt_field=task.prompt_field,
-        completion_field=task.completion_field,
-        messages_field=task.messages_field,
-        label_field=task.label_field,
-        max_seq_length=max_seq_length or task.max_seq_length,
-        max_train_samples=task.max_train_samples,
-        max_eval_samples=task.max_eval_samples,
-        completion_only_loss=task.completion_only_loss,
-        packing=task.packing,
-        chat_template=task.chat_template,
-        seed=task.seed,
-    )
+    shared = {f.name: getattr(task, f.name) for f in fields(DataFields)}
+    shared["max_seq_length"] = max_seq_length or task.max_seq_length
+    return DataConfig(source=task.dataset, config_name=task.dataset_config, **shared)
 
 
 def schedule_config(
     space: SearchSpace, task: TaskSpec, epochs: float | None = None
 ) -> ScheduleConfig:
+    shared = {f.name: getattr(task, f.name) for f in fields(LengthFields)}
+    if epochs is not None:
+        shared["num_train_epochs"] = epochs
     return ScheduleConfig(
-        max_steps=task.max_steps,
-        num_train_epochs=epochs if epochs is not None else task.num_train_epochs,
-        eval_steps=task.eval_steps,
-        checkpoint_every=task.checkpoint_every,
         metric=space.objective.metric,
         greater_is_better=space.objective.direction == "maximize",
         early_stopping_patience=space.early_stopping.patience,
         early_stopping_threshold=space.early_stopping.threshold,
-        fidelity=task.fidelity,
+        **shared,
     )
 
 
@@ -97,8 +88,8 @@ def build_trial_config(
             gradient_accumulation_steps=resolved.gradient_accumulation_steps,
             per_device_eval_batch_size=max(1, task.per_device_eval_batch_size // oom_downscale),
             training_args=training_args,
-            head_lr_multiplier=float(knobs.get("head_lr_multiplier", 1.0)),
-            layer_lr_decay=float(knobs.get("layer_lr_decay", 1.0)),
+            head_lr_multiplier=float(knobs["head_lr_multiplier"]),
+            layer_lr_decay=float(knobs["layer_lr_decay"]),
             seed=seed,
         ),
         paths=RunPaths(

@@ -24,15 +24,10 @@ from hpsearch.search.policy._option_checks import (
     ignored_options,
     missing_packages,
 )
-from hpsearch.spaces import SearchSpace, SpaceIssue
+from hpsearch.search.policy._plugins import resolve_pruner, resolve_sampler
+from hpsearch.spaces import PRUNERS, SAMPLERS, PluginError, SearchSpace, SpaceIssue
 from hpsearch.spaces._params import CategoricalParam, FixedParam, FloatParam, IntParam
 
-# Options hpsearch decides itself (from the space or the number of workers).
-_DERIVED_SAMPLER_OPTIONS = {
-    "tpe": ("group",),
-    "grid": ("search_space",),
-}
-_RUNG_PRUNERS = ("hyperband", "successive_halving")
 _CALLABLE_OPTIONS = (
     "gamma",
     "weights",
@@ -41,29 +36,16 @@ _CALLABLE_OPTIONS = (
     "x0",
     "source_trials",
 )
-
-
-def _sampler_classes() -> dict[str, Callable[..., BaseSampler]]:
-    return {
-        "tpe": optuna.samplers.TPESampler,
-        "random": optuna.samplers.RandomSampler,
-        "grid": optuna.samplers.GridSampler,
-        "cmaes": optuna.samplers.CmaEsSampler,
-        "gp": optuna.samplers.GPSampler,
-    }
-
-
-def _pruner_classes() -> dict[str, Callable[..., BasePruner]]:
-    return {
-        "hyperband": optuna.pruners.HyperbandPruner,
-        "successive_halving": optuna.pruners.SuccessiveHalvingPruner,
-        "median": optuna.pruners.MedianPruner,
-        "none": optuna.pruners.NopPruner,
-    }
+_ANY = "*"  # the factory takes **kwargs: any option name
 
 
 def _allowed_options(factory: Callable[..., Any], exclude: tuple[str, ...]) -> tuple[str, ...]:
-    names = inspect.signature(factory).parameters
+    names = []
+    for name, parameter in inspect.signature(factory).parameters.items():
+        if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+            names.append(_ANY)
+        elif parameter.kind is not inspect.Parameter.VAR_POSITIONAL:
+            names.append(name)
     return tuple(n for n in names if n not in exclude and n not in _CALLABLE_OPTIONS)
 
 
@@ -72,7 +54,7 @@ def _check_options(
 ) -> list[SpaceIssue]:
     issues = []
     for key in options:
-        if key not in allowed:
+        if key not in allowed and _ANY not in allowed:
             close = difflib.get_close_matches(key, allowed, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             issues.append(
@@ -86,24 +68,40 @@ def _check_options(
     return issues
 
 
+def _known(options: Mapping[str, Any], allowed: tuple[str, ...]) -> dict[str, Any]:
+    return {k: v for k, v in options.items() if k in allowed or _ANY in allowed}
+
+
 def validate_policy(space: SearchSpace) -> list[SpaceIssue]:
-    """Every problem with the space's sampler and pruner options: names, types, ranges."""
-    sampler_factory = _sampler_classes()[space.sampler.type]
-    pruner_factory = _pruner_classes()[space.pruner.type]
-    sampler_allowed = _allowed_options(
-        sampler_factory, _DERIVED_SAMPLER_OPTIONS.get(space.sampler.type, ())
-    )
-    issues = _check_options("sampler", space.sampler.type, space.sampler.options, sampler_allowed)
+    """Every problem with the space's sampler and pruner: names, options, types, ranges."""
+    sampler, pruner = SAMPLERS.get(space.sampler.type), PRUNERS.get(space.pruner.type)
+    try:
+        sampler_factory = resolve_sampler(sampler.name)
+        pruner_factory = resolve_pruner(pruner.name)
+    except PluginError as exc:
+        section = "pruner" if str(exc).startswith("pruner") else "sampler"
+        name = getattr(space, section).type
+        return [SpaceIssue(f"{section}.type", str(exc), name)]
+    sampler_allowed = _allowed_options(sampler_factory, sampler.derived)
+    issues = _check_options("sampler", sampler.name, space.sampler.options, sampler_allowed)
     pruner_allowed = _allowed_options(pruner_factory, ())
-    if space.pruner.type in _RUNG_PRUNERS:
+    if pruner.rungs:
         pruner_allowed = (*pruner_allowed, "min_evaluations")
-    issues += _check_options("pruner", space.pruner.type, space.pruner.options, pruner_allowed)
-    known_sampler = {k: v for k, v in space.sampler.options.items() if k in sampler_allowed}
-    known_pruner = {k: v for k, v in space.pruner.options.items() if k in pruner_allowed}
-    issues += check_option_values("sampler", sampler_factory, known_sampler)
-    issues += check_option_values("pruner", pruner_factory, known_pruner)
+    issues += _check_options("pruner", pruner.name, space.pruner.options, pruner_allowed)
+    known_sampler = {
+        k: v
+        for k, v in space.sampler.options.items()
+        if k in sampler_allowed or _ANY in sampler_allowed
+    }
+    known_pruner = {
+        k: v
+        for k, v in space.pruner.options.items()
+        if k in pruner_allowed or _ANY in pruner_allowed
+    }
+    issues += check_option_values("sampler", sampler_factory, known_sampler, sampler.builtin)
+    issues += check_option_values("pruner", pruner_factory, known_pruner, pruner.builtin)
     issues += check_cross("pruner", known_pruner)
-    issues += ignored_options("sampler", space.sampler.type, known_sampler)
+    issues += ignored_options("sampler", sampler.name, known_sampler)
     options = space.pruner.options
     if "min_evaluations" in options and "min_resource" in options:
         issues.append(
@@ -113,15 +111,16 @@ def validate_policy(space: SearchSpace) -> list[SpaceIssue]:
                 options["min_evaluations"],
             )
         )
-    missing = missing_packages(space.sampler.type)
+    missing = missing_packages(sampler.packages)
     if missing:
+        plain = ", ".join(s.name for s in SAMPLERS if not s.packages)
         issues.append(
             SpaceIssue(
                 "sampler.type",
-                f"the {space.sampler.type} sampler needs {', '.join(missing)}, which is not "
+                f"the {sampler.name} sampler needs {', '.join(missing)}, which is not "
                 "installed (every trial would fail)",
-                space.sampler.type,
-                f"pip install {' '.join(missing)}, or another sampler: tpe, random, grid",
+                sampler.name,
+                f"pip install {' '.join(missing)}, or another sampler: {plain}",
             )
         )
     if not issues:
@@ -134,11 +133,24 @@ def _build_once(space: SearchSpace) -> list[SpaceIssue]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # deprecation notices: the option still works
         try:
-            build_sampler(space, n_workers=1)
-            build_pruner(space, first_eval_step=1)
+            sampler = build_sampler(space, n_workers=1)
+            pruner = build_pruner(space, first_eval_step=1)
         except (TypeError, ValueError) as exc:
             return [SpaceIssue("sampler/pruner", f"rejected by Optuna: {exc}")]
-    return []
+    if isinstance(sampler, DistinctSampler):
+        sampler = sampler.inner
+    issues = []
+    for section, built, base in (("sampler", sampler, BaseSampler), ("pruner", pruner, BasePruner)):
+        if not isinstance(built, base):
+            name = getattr(space, section).type
+            issues.append(
+                SpaceIssue(
+                    f"{section}.type",
+                    f"{name} built a {type(built).__name__}, not an optuna {base.__name__}",
+                    name,
+                )
+            )
+    return issues
 
 
 def grid_search_space(space: SearchSpace) -> dict[str, list[Any]]:
@@ -167,27 +179,24 @@ def build_sampler(space: SearchSpace, *, n_workers: int = 1, seed_offset: int = 
     space's sampler seeded per trial from the space's seed and the trial number, which never
     hands out a configuration already in the study (concurrent or resumed drivers included).
     """
-    kind = space.sampler.type
-    options = dict(space.sampler.options)
+    entry = SAMPLERS.get(space.sampler.type)
+    factory = resolve_sampler(entry.name)
+    options = {**entry.defaults, **space.sampler.options}
     seed = options.pop("seed", None)
     if seed is not None:
         seed = int(seed) + seed_offset
-    factory = _sampler_classes()[kind]
-    if kind == "tpe":
-        options.setdefault("multivariate", True)
-        options.setdefault("constant_liar", n_workers > 1)
+    if entry.parallel_option is not None:
+        options.setdefault(entry.parallel_option, n_workers > 1)
+    if "group" in entry.derived:
         options["group"] = space.is_conditional and options["multivariate"]
-    elif kind == "grid":
+    if entry.needs_grid_space:
         options["search_space"] = grid_search_space(space)
         return factory(seed=seed, **options)
-    elif kind in ("cmaes", "gp"):
-        options.setdefault("warn_independent_sampling", False)
-    return DistinctSampler(
-        space,
-        lambda trial_seed: factory(seed=trial_seed, **options),
-        seed,
-        infer_per_trial=bool(options.get("group")),
-    )
+    if "seed" in _allowed_options(factory, ()) or _ANY in _allowed_options(factory, ()):
+        build = lambda trial_seed: factory(seed=trial_seed, **options)  # noqa: E731
+    else:
+        build = lambda trial_seed: factory(**options)  # noqa: E731
+    return DistinctSampler(space, build, seed, infer_per_trial=bool(options.get("group")))
 
 
 def build_pruner(
@@ -199,19 +208,21 @@ def build_pruner(
     N-th evaluation (``N x first_eval_step``) and ``min_resource: auto`` at the first one;
     ``min_resource`` also takes a number of steps (or tokens, with token fidelity).
     """
-    kind = space.pruner.type
+    entry = PRUNERS.get(space.pruner.type)
+    factory = resolve_pruner(entry.name)
     options = dict(space.pruner.options)
-    if kind in _RUNG_PRUNERS:
+    if entry.rungs:
         evaluations = options.pop("min_evaluations", None)
         if evaluations is not None:
             options["min_resource"] = int(evaluations) * first_eval_step
         elif options.get("min_resource", "auto") == "auto":
             options["min_resource"] = first_eval_step
-        if kind == "hyperband" and options.get("max_resource", "auto") == "auto" and max_step:
+        takes_max = "max_resource" in _allowed_options(factory, ())
+        if takes_max and options.get("max_resource", "auto") == "auto" and max_step:
             options["max_resource"] = max_step
-    elif kind == "median":
-        options.setdefault("n_warmup_steps", first_eval_step)
-    return _pruner_classes()[kind](**options)
+    elif entry.warmup_option is not None:
+        options.setdefault(entry.warmup_option, first_eval_step)
+    return factory(**options)
 
 
 def sample_params(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:

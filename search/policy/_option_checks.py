@@ -43,7 +43,7 @@ _COUNT = _Range(minimum=0, maximum=MAX_INT, text=f"an integer from 0 to {MAX_INT
 _POSITIVE_COUNT = _Range(minimum=1, maximum=MAX_INT, text=f"an integer from 1 to {MAX_INT}")
 _POSITIVE = _Range(exclusive_minimum=0, text="a finite number > 0")
 
-# Ranges by option name; every option of the five samplers and four pruners is listed.
+# Ranges by option name; every option of the built-in samplers and pruners is listed.
 RANGES: dict[str, _Range] = {
     "seed": _Range(minimum=0, maximum=MAX_INT, text=f"an integer from 0 to {MAX_INT}"),
     "n_startup_trials": _COUNT,
@@ -72,9 +72,6 @@ IGNORED = {
     ("cmaes", "restart_strategy"): "Optuna 4.4 and later ignore it (no restarts)",
     ("cmaes", "inc_popsize"): "Optuna 4.4 and later ignore it (no restarts)",
 }
-
-# Samplers that need a package Optuna does not install; without it every trial fails.
-NEEDS_PACKAGE = {"cmaes": ("cmaes",), "gp": ("scipy", "torch")}
 
 
 def annotation_types(factory: Callable[..., Any], name: str) -> tuple[type, ...] | None:
@@ -112,9 +109,13 @@ def _type_text(types: tuple[type, ...]) -> str:
 
 
 def check_option_values(
-    section: str, factory: Callable[..., Any], options: Mapping[str, Any]
+    section: str, factory: Callable[..., Any], options: Mapping[str, Any], builtin: bool = True
 ) -> list[SpaceIssue]:
-    """Type and range problems of ``options`` (names already known to be valid or reported)."""
+    """Type and range problems of ``options`` (names already known to be valid or reported).
+
+    The ranges are those of the built-in samplers' and pruners' options; a user plug-in's
+    options are checked by type only (its annotations).
+    """
     issues: list[SpaceIssue] = []
     for key, value in options.items():
         path = f"{section}.{key}"
@@ -130,7 +131,7 @@ def check_option_values(
             allowed = _type_text(types) + (' or "auto"' if key in _AUTO else "")
             issues.append(SpaceIssue(path, "has the wrong type", value, allowed))
             continue
-        rule = RANGES.get(key)
+        rule = RANGES.get(key) if builtin else None
         number = isinstance(value, (int, float)) and not isinstance(value, bool)
         if rule is not None and number and not rule.holds(value):
             issues.append(SpaceIssue(path, "is out of range", value, rule.text))
@@ -151,8 +152,9 @@ def check_cross(section: str, options: Mapping[str, Any]) -> list[SpaceIssue]:
     return []
 
 
-def missing_packages(sampler: str) -> list[str]:
-    return [p for p in NEEDS_PACKAGE.get(sampler, ()) if importlib.util.find_spec(p) is None]
+def missing_packages(packages: tuple[str, ...]) -> list[str]:
+    """Which of a plug-in's needed packages (its registry entry's) are not installed."""
+    return [p for p in packages if importlib.util.find_spec(p) is None]
 
 
 def ignored_options(section: str, kind: str, options: Mapping[str, Any]) -> list[SpaceIssue]:

@@ -207,3 +207,26 @@ def test_a_huge_stepped_range_is_not_listed() -> None:
         "sampler: grid\nparams: {weight_decay: {type: float, low: 0, high: 1, step: 1.0e-12}}"
     )
     assert any("too many grid points" in i for i in found), found
+
+
+def test_unknown_simulated_option_is_an_error_naming_the_allowed_ones() -> None:
+    lines = issues_of(
+        BASE + "task: {type: simulated, max_steps: 4, eval_steps: 2, "
+        "simulated: {seconds_per_stp: 0.1, noise: high}}\n"
+    )
+    assert len(lines) == 2, lines
+    unknown = "task.simulated.seconds_per_stp: unknown key (did you mean 'seconds_per_step'?)"
+    assert lines[0].startswith(unknown) and "optimum_lr, noise" in lines[0], lines
+    assert lines[1].startswith("task.simulated.noise: must be a number"), lines
+
+
+def test_warm_start_value_its_condition_excludes_is_an_error() -> None:
+    lines = issues_of(
+        BASE
+        + "  optim: {type: categorical, choices: [adamw_torch, sgd]}\n"
+        + "  momentum: {type: float, low: 0.0, high: 0.9, when: {optim: sgd}}\n"
+        + "warm_start:\n  - {optim: adamw_torch, momentum: 0.5}\n  - {optim: sgd, momentum: 0.5}\n"
+    )
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("warm_start[0].momentum: is not used"), lines
+    assert "optim in ['sgd']" in lines[0], lines

@@ -342,6 +342,9 @@ POINTS = {
 }
 
 
+DOTTED_EXAMPLES = {"pruner": "optuna.pruners:NopPruner"}
+
+
 @pytest.mark.parametrize("point", POINTS)
 def test_plugin_names_agree_with_the_loader(point: str) -> None:
     names = space_schema()["properties"]
@@ -356,12 +359,17 @@ def test_plugin_names_agree_with_the_loader(point: str) -> None:
         doc = POINTS[point](name)
         assert not schema_errors(doc), (point, name)
     # A user plug-in by dotted path: the schema accepts one exactly where the loader does.
-    dotted = POINTS[point]("optuna.samplers:RandomSampler")
+    dotted = POINTS[point](DOTTED_EXAMPLES.get(point, "optuna.samplers:RandomSampler"))
     assert bool(schema_errors(dotted)) == bool(loader_problems(dotted)), point
 
 
 def test_dotted_paths_where_a_point_accepts_them() -> None:
-    schema = space_schema({"sampler": PluginNames(("tpe", "random"), dotted=True)})
+    schema = space_schema(
+        {
+            "sampler": PluginNames(("tpe", "random"), dotted=True),
+            "pruner": PluginNames(("median", "none")),
+        }
+    )
     validator = jsonschema.Draft7Validator(schema)
     assert not list(validator.iter_errors({**BASE, "sampler": "mypkg.samplers:MySampler"}))
     assert not list(validator.iter_errors({**BASE, "sampler": {"type": "pkg.mod:Outer.Inner"}}))
