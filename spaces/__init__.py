@@ -38,6 +38,7 @@ from hpsearch.spaces._spec import (
     TaskSpec,
 )
 from hpsearch.spaces._task import load_task
+from hpsearch.spaces.errors import HpsearchError
 
 __all__ = [
     "KNOBS",
@@ -49,6 +50,7 @@ __all__ = [
     "EarlyStoppingSpec",
     "FixedParam",
     "FloatParam",
+    "HpsearchError",
     "IntParam",
     "Knob",
     "ObjectiveSpec",

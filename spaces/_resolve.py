@@ -15,6 +15,7 @@ from typing import Any
 
 from hpsearch.spaces._knobs import KNOBS
 from hpsearch.spaces._spec import SearchSpace
+from hpsearch.spaces.errors import HpsearchError
 
 DEFAULT_PER_DEVICE = 8
 LORA_DEFAULTS: dict[str, Any] = {
@@ -32,7 +33,7 @@ HPSEARCH_DEFAULTS: dict[str, Any] = {
 }
 
 
-class BatchRuleError(ValueError):
+class BatchRuleError(HpsearchError, ValueError):
     """A sampled point cannot satisfy the batch rule (it is rejected before it runs)."""
 
 

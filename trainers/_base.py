@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
+from hpsearch.spaces.errors import EXIT_BAD_INPUT, HpsearchError
+
 
 class Reporter(Protocol):
     """How a running trial talks to the search: metric per evaluation, prune checks, stats."""
@@ -151,11 +153,17 @@ class TrialResult:
     stats: dict[str, Any] = field(default_factory=dict)
 
 
-class TrialError(Exception):
-    """A trial failed. ``kind`` names the failure class; ``retryable`` tells the search."""
+class TrialError(HpsearchError):
+    """A trial failed. ``kind`` names its failure class (``hpsearch.search.records.FAILURES``
+    says what the search does with it: trial state, constraint, retry rule).
+
+    Raised before a study is written (the driver's checks), it is the user's model or data.
+    """
 
     kind = "error"
-    retryable = False
+    retryable = False  # what the failure table says (pinned by tests/search/test_failures.py)
+    hint = "fix --model/--dataset (nothing was written to the study)"
+    exit_code = EXIT_BAD_INPUT
 
     def __init__(self, message: str, *, step: int | None = None) -> None:
         super().__init__(message)

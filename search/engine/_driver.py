@@ -41,18 +41,35 @@ from hpsearch.search.records import (
 )
 from hpsearch.search.records import attributes as A
 from hpsearch.spaces import BatchRuleError
+from hpsearch.spaces.errors import EXIT_INTERRUPTED, EXIT_UNAVAILABLE, HpsearchError
 from hpsearch.storage import ResilientRDBStorage, StorageLocation, StudyPaths, named_lock
 from hpsearch.trainers import finalize_checkpoints, newest_complete
 
 _logger = logging.getLogger(__name__)
 
 
-class WorkerStartupError(RuntimeError):
+class WorkerStartupError(HpsearchError, RuntimeError):
     """Workers keep dying before they start a trial: the cluster cannot run this study."""
 
+    hint = (
+        "check the Ray workers' logs (ray logs) and that every node has hpsearch installed; "
+        "running trials were handed over: hpsearch resume STUDY"
+    )
+    exit_code = EXIT_UNAVAILABLE
 
-class Interrupted(Exception):
+
+class Interrupted(HpsearchError):
     """SIGINT/SIGTERM: running trials were handed over to retries; resume continues them."""
+
+    hint = "hpsearch resume STUDY"
+    exit_code = EXIT_INTERRUPTED
+
+    @property
+    def message(self) -> str:
+        return (
+            "interrupted: running trials were handed over and continue from their "
+            "last checkpoint on resume"
+        )
 
 
 @dataclass

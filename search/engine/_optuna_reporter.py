@@ -11,10 +11,12 @@ from typing import Any
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 
+from hpsearch.spaces.errors import HpsearchError
+
 _logger = logging.getLogger(__name__)
 
 
-class TrialSuperseded(RuntimeError):
+class TrialSuperseded(HpsearchError, RuntimeError):
     """The trial was finished by someone else (reaped as stale); this run must stop."""
 
 

@@ -45,6 +45,7 @@ from hpsearch.search.records import (
 )
 from hpsearch.spaces import SearchSpace, SpaceIssue, TaskSpec, load_space
 from hpsearch.spaces._errors import IssueCollector
+from hpsearch.spaces.errors import EXIT_BAD_INPUT, HpsearchError
 from hpsearch.storage import (
     ResilientRDBStorage,
     StorageLocation,
@@ -66,8 +67,10 @@ from hpsearch.trainers import ConfigError, input_problems
 DEFAULT_SPACE = "lora_small"
 
 
-class InputError(ValueError):
+class InputError(HpsearchError, ValueError):
     """Bad input found before anything was written (maps to exit code 2)."""
+
+    exit_code = EXIT_BAD_INPUT
 
 
 @dataclass

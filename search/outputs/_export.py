@@ -27,6 +27,7 @@ from hpsearch.search.outputs._artifacts import (
 )
 from hpsearch.search.records import attributes as A
 from hpsearch.search.records import best_trial
+from hpsearch.spaces.errors import EXIT_BAD_INPUT, HpsearchError
 from hpsearch.storage import StudyPaths
 
 COMPLETE_MARKER = "hpsearch-complete.json"  # the trainer's atomic-commit marker
@@ -35,12 +36,17 @@ COMPLETE_MARKER = "hpsearch-complete.json"  # the trainer's atomic-commit marker
 PICKLED_ARGS = "training_args.bin"
 
 
-class NoBestTrialError(LookupError):
+class NoBestTrialError(HpsearchError, LookupError):
     """The study has no complete trial yet."""
 
+    hint = "watch the study with: hpsearch status STUDY"
+    exit_code = EXIT_BAD_INPUT
 
-class ExportError(ValueError):
+
+class ExportError(HpsearchError, ValueError):
     """The best trial's files cannot be exported (missing folder, non-empty target)."""
+
+    exit_code = EXIT_BAD_INPUT
 
 
 @dataclass(frozen=True)

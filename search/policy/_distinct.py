@@ -60,6 +60,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.search.policy._configs import ConfigKey, SpaceConfigs
 from hpsearch.spaces import SearchSpace
+from hpsearch.spaces.errors import HpsearchError
 
 __all__ = ["CLAIM_ATTR", "DistinctSampler", "SpaceExhaustedError", "exhausted_line"]
 
@@ -69,7 +70,7 @@ _FALLBACK_DRAWS = 64
 _KEEP_INNER = 16  # inner samplers kept for trials still expected to report (after_trial)
 
 
-class SpaceExhaustedError(RuntimeError):
+class SpaceExhaustedError(HpsearchError, RuntimeError):
     """Every configuration of a finite space is already in the study."""
 
 
