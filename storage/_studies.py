@@ -9,9 +9,9 @@ from typing import Literal, cast
 
 import optuna
 from optuna.storages import BaseStorage
-from optuna.storages._rdb.models import MAX_INDEXED_STRING_LENGTH
 
 from hpsearch.spaces.errors import EXIT_BAD_INPUT, HpsearchError
+from hpsearch.storage.optuna_internals import MAX_INDEXED_STRING_LENGTH
 
 DEFAULT_STUDY_PREFIX = "hpsearch"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@+=-]*$")

@@ -12,6 +12,7 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 
 from hpsearch.spaces.errors import HpsearchError
+from hpsearch.storage import storage_of
 
 _logger = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ class OptunaReporter:
 
     def __init__(self, study: optuna.Study, trial_id: int) -> None:
         self.trial = optuna.Trial(study, trial_id)
-        self.storage = study._storage
+        self.storage = storage_of(study)
         self.trial_id = trial_id
         self.reported: list[tuple[int, float]] = []
 

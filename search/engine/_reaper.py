@@ -24,7 +24,13 @@ from optuna.trial import TrialState
 
 from hpsearch.search.records import FAILURES, build_ledger, reason_line, retry_rule
 from hpsearch.search.records import attributes as A
-from hpsearch.storage import ResilientRDBStorage, StorageLocation, study_lock
+from hpsearch.storage import (
+    ResilientRDBStorage,
+    StorageLocation,
+    study_id_of,
+    study_lock,
+    trial_id_of,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -81,10 +87,10 @@ def reap_stale(
     """Fail (for retry) every RUNNING trial whose worker is gone. Returns their numbers."""
     reaped = []
     owners = {
-        t._trial_id: t.user_attrs.get(A.DRIVER)
+        trial_id_of(t): t.user_attrs.get(A.DRIVER)
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     }
-    for running in storage.running_trials(study._study_id):
+    for running in storage.running_trials(study_id_of(study)):
         if running.trial_id in skip_trial_ids:
             continue
         owner = owners.get(running.trial_id)

@@ -59,6 +59,7 @@ from hpsearch.storage import (
     open_storage,
     resolve_storage,
     study_exists,
+    study_id_of,
     study_lock,
     validate_study_name,
 )
@@ -422,7 +423,7 @@ def _drive(
                 emit,
             ),
             study_view(
-                storage, study._study_id, max_step=driver.cfg.max_step, enabled=request.live
+                storage, study_id_of(study), max_step=driver.cfg.max_step, enabled=request.live
             ),
         ):
             return driver.run()

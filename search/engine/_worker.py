@@ -29,7 +29,7 @@ from hpsearch.search.policy import build_pruner
 from hpsearch.search.records import FAILURES, FailureClass, failure_of, reason_line
 from hpsearch.search.records import attributes as A
 from hpsearch.spaces import SearchSpace
-from hpsearch.storage import RedactingStream, open_storage, parse_storage_url
+from hpsearch.storage import RedactingStream, open_storage, parse_storage_url, storage_of
 from hpsearch.trainers import (
     NonFiniteLossError,
     TrialConfig,
@@ -133,7 +133,7 @@ class TrialWorker:
         log_path = trial_log_path(task.config.paths.checkpoints_dir)
         with (
             TrialLog(log_path) as log,
-            Heartbeat(study._storage, task.trial_id, task.heartbeat_interval),
+            Heartbeat(storage_of(study), task.trial_id, task.heartbeat_interval),
         ):
             log.write(
                 f"trial {task.number} of study {task.study_name!r} on {node} "

@@ -27,7 +27,7 @@ from typing import IO, Any
 
 from hpsearch.search.outputs._dashboard_guard import ENV_PASSWORD, ENV_TOKEN
 from hpsearch.spaces.errors import EXIT_BAD_INPUT, EXIT_UNAVAILABLE, HpsearchError
-from hpsearch.storage import ENV_STORAGE, StorageLocation
+from hpsearch.storage import ENV_STORAGE, StorageLocation, study_id_of
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -327,7 +327,7 @@ def dashboard_beside_run(
         log_path=artifacts_dir.parent / "dashboard.log",
     )
     mode = handle.access.describe("--allow-write-dashboard")
-    emit(f"Dashboard: {handle.login_url(study._study_id)} ({mode}; stops with this run)")
+    emit(f"Dashboard: {handle.login_url(study_id_of(study))} ({mode}; stops with this run)")
     try:
         yield handle
     finally:

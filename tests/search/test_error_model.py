@@ -17,17 +17,16 @@ import hpsearch.spaces
 import hpsearch.storage
 import hpsearch.trainers
 from hpsearch.search import HpsearchError
-from hpsearch.search.cli._errors import (
+from hpsearch.search.cli import TRANSLATIONS, describe
+from hpsearch.search.cli.main import main
+from hpsearch.search.engine import Interrupted, RayConnectError
+from hpsearch.search.outputs import DashboardStartError
+from hpsearch.spaces.errors import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_UNAVAILABLE,
-    TRANSLATIONS,
-    describe,
 )
-from hpsearch.search.cli.main import main
-from hpsearch.search.engine import Interrupted, RayConnectError
-from hpsearch.search.outputs import DashboardStartError
 from hpsearch.storage import StorageSchemaError, StorageUnavailableError
 from hpsearch.trainers import OutOfMemoryError
 
