@@ -6,7 +6,7 @@ says it) and an ``exit_code``. Subclasses set ``hint`` and ``exit_code`` as clas
 or per instance when they depend on the case (``RayConnectError(local=True)``).
 
 This module is the lowest layer's and imports nothing, so that ``storage/``, ``trainers/`` and
-``search/`` all base their errors on it; ``hpsearch.search.HpsearchError`` re-exports it.
+``search/`` all base their errors on it; the search layer re-exports it (``HpsearchError`` there).
 Subclasses keep their historical builtin base (``ValueError``, ``LookupError``,
 ``RuntimeError``) too, so existing ``except`` clauses still catch them.
 """

@@ -55,7 +55,7 @@ def test_wheel_declares_the_console_script(wheel: Path) -> None:
 
 
 def test_layers_import_one_way() -> None:
-    """spaces imports no optuna/ray/torch; trainers knows nothing of optuna or ray."""
+    """spaces imports no optuna/ray/torch; trainers knows nothing of optuna, ray or storage."""
     code = (
         "import sys; import hpsearch.spaces as s; s.load_space('lora_small');"
         "bad = [m for m in ('optuna', 'ray', 'torch') if m in sys.modules];"
@@ -71,8 +71,7 @@ def test_layers_import_one_way() -> None:
             "from ray",
             "hpsearch.search",
             "hpsearch.storage",
-            "hpsearch.spaces",
-        ):
+        ):  # spaces is the layer below (its typed spec, the HpsearchError base): allowed
             assert forbidden not in text, (source.name, forbidden)
     for layer in ("spaces", "storage"):
         for source in ROOT.joinpath(layer).rglob("*.py"):

@@ -154,14 +154,14 @@ class TrialResult:
 
 
 class TrialError(HpsearchError):
-    """A trial failed. ``kind`` names its failure class (``hpsearch.search.records.FAILURES``
+    """A trial failed. ``kind`` names its failure class (the search's failure table
     says what the search does with it: trial state, constraint, retry rule).
 
     Raised before a study is written (the driver's checks), it is the user's model or data.
     """
 
     kind = "error"
-    retryable = False  # what the failure table says (pinned by tests/search/test_failures.py)
+    retryable = False  # as the failure table says (tests/search/test_failures.py pins it)
     hint = "fix --model/--dataset (nothing was written to the study)"
     exit_code = EXIT_BAD_INPUT
 
