@@ -19,6 +19,8 @@ from typing import Any
 
 from ss_worker import WorkerConfig, open_study
 
+from hpsearch.storage import trial_id_of
+
 
 def feed(cfg: WorkerConfig, ready: Any, go: Any, jobs: Any, idle: Any) -> None:
     import optuna
@@ -52,7 +54,7 @@ def feed(cfg: WorkerConfig, ready: Any, go: Any, jobs: Any, idle: Any) -> None:
         counts, lock, build = (
             sink.get(k, 0.0) for k in ("trial_counts", "_connect_and_lock", "_build")
         )
-        jobs.put((trial._trial_id, asked, counts, lock, build))
+        jobs.put((trial_id_of(trial), asked, counts, lock, build))
     for _ in range(cfg.workers):
         jobs.put(None)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

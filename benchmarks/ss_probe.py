@@ -12,6 +12,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from hpsearch.storage import trial_id_of
+
 HPSEARCH = [sys.executable, "-m", "hpsearch.search.cli.main"]
 
 
@@ -118,7 +120,7 @@ def _prefill(url: str, study_name: str, space_file: Path, count: int) -> None:
     for _ in range(min(50, count)):
         trial = study.ask()
         sample_params(trial, space)
-        frozen = storage.get_trial(trial._trial_id)
+        frozen = storage.get_trial(trial_id_of(trial))
         shapes.append((frozen.params, frozen.distributions))
         for step in (1, 2, 3):
             trial.report(2.5 + 1.0 / step, step)

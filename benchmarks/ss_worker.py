@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hpsearch.storage import trial_id_of
+
 
 @dataclass(frozen=True)
 class WorkerConfig:
@@ -143,7 +145,7 @@ def run(cfg: WorkerConfig, ready: Any, go: Any, jobs: Any = None, idle: Any = No
                 trial.report(value, step)
                 pruned = trial.should_prune()
                 if not cfg.plain_optuna:
-                    storage.record_heartbeat(trial._trial_id)
+                    storage.record_heartbeat(trial_id_of(trial))
                 report_s += time.perf_counter() - r0
                 if pruned:
                     state = optuna.trial.TrialState.PRUNED

@@ -62,6 +62,7 @@ from hpsearch.spaces._spec import (
 )
 from hpsearch.spaces._task import load_task
 from hpsearch.spaces._warm_start import warm_start_issues
+from hpsearch.spaces.errors import HpsearchError
 
 __all__ = [
     "DATA_FORMATS",
@@ -85,6 +86,7 @@ __all__ = [
     "EarlyStoppingSpec",
     "FixedParam",
     "FloatParam",
+    "HpsearchError",
     "IntParam",
     "Knob",
     "LengthFields",

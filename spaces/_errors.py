@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from hpsearch.spaces.errors import EXIT_BAD_INPUT, HpsearchError
+
 _MISSING = object()
 _MAX_PATH = 120
 
@@ -50,8 +52,11 @@ class SpaceIssue:
         return "; ".join(parts)
 
 
-class SpaceError(ValueError):
+class SpaceError(HpsearchError, ValueError):
     """A space failed validation; ``issues`` lists every problem found."""
+
+    hint = "fix the space and check it with: hpsearch spaces validate FILE"
+    exit_code = EXIT_BAD_INPUT
 
     def __init__(self, issues: Iterable[SpaceIssue], source: str = "space") -> None:
         self.issues: tuple[SpaceIssue, ...] = tuple(issues)

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from hpsearch.spaces.errors import EXIT_BAD_INPUT, HpsearchError
+
 __all__ = [
     "DOTTED_PATH",
     "METHODS",
@@ -42,8 +44,10 @@ DOTTED_PATH = r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$"
 _DOTTED_RE = re.compile(DOTTED_PATH)
 
 
-class PluginError(ValueError):
+class PluginError(HpsearchError, ValueError):
     """A plug-in name that does not resolve (one line: the name, why, what is allowed)."""
+
+    exit_code = EXIT_BAD_INPUT
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,12 @@ from hpsearch.spaces._configs import HPSEARCH_DEFAULTS, LORA_DEFAULTS
 from hpsearch.spaces._knobs import KNOBS
 from hpsearch.spaces._plugins import METHODS
 from hpsearch.spaces._spec import SearchSpace
+from hpsearch.spaces.errors import HpsearchError
 
 DEFAULT_PER_DEVICE = 8
 
 
-class BatchRuleError(ValueError):
+class BatchRuleError(HpsearchError, ValueError):
     """A sampled point cannot satisfy the batch rule (it is rejected before it runs)."""
 
 

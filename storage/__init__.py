@@ -1,5 +1,6 @@
 """Study storage: URLs, RDBStorage wiring, study creation, locks, checkpoint locations."""
 
+from hpsearch.storage import optuna_internals
 from hpsearch.storage._errors import (
     StorageNotFoundError,
     StoragePathError,
@@ -42,6 +43,12 @@ from hpsearch.storage._urls import (
     parse_storage_url,
     resolve_storage,
 )
+from hpsearch.storage.optuna_internals import (
+    forget_cached_trials,
+    storage_of,
+    study_id_of,
+    trial_id_of,
+)
 
 __all__ = [
     "ENV_STORAGE",
@@ -65,6 +72,7 @@ __all__ = [
     "default_study_name",
     "display_command",
     "ensure_writable",
+    "forget_cached_trials",
     "hpsearch_home",
     "is_connection_error",
     "list_study_names",
@@ -73,6 +81,7 @@ __all__ = [
     "named_lock",
     "open_existing_storage",
     "open_storage",
+    "optuna_internals",
     "parse_storage_url",
     "redact",
     "redact_value",
@@ -80,7 +89,10 @@ __all__ = [
     "require_studies",
     "resolve_storage",
     "schema_lock",
+    "storage_of",
     "study_exists",
+    "study_id_of",
     "study_lock",
+    "trial_id_of",
     "validate_study_name",
 ]

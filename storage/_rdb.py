@@ -25,12 +25,17 @@ from typing import Any, TypeVar
 import optuna
 import sqlalchemy
 from optuna.storages import RDBStorage
-from optuna.storages._rdb import models
-from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import exc as sa_exc
 
 from hpsearch.storage._secrets import redact_value
+from hpsearch.storage.optuna_internals import (
+    RDB_PRIVATE_METHODS,
+    rdb_session,
+    trial_completed_column,
+    trial_started_column,
+)
+from hpsearch.storage.optuna_internals import rdb_models as models
 
 _logger = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -105,12 +110,7 @@ _RETRIED_METHODS = (
     "get_trial_user_attrs",
     "get_trial_system_attrs",
     "record_heartbeat",
-    "_get_stale_trial_ids",
-    "_get_trials",
-    # called by Optuna's _CachedStorage on its backend
-    "_create_new_trial",
-    "_set_trial_param",
-    "_get_best_trial_id",
+    *RDB_PRIVATE_METHODS,  # Optuna's own callers (Study, _CachedStorage on its backend)
 )
 
 
@@ -150,7 +150,7 @@ class ResilientRDBStorage(RDBStorage):
         Unlike Optuna's own stale check, a trial that never recorded a heartbeat (its creator
         was killed right after ``ask``) is reported too, aged from its start time.
         """
-        with _create_scoped_session(self.scoped_session) as session:
+        with rdb_session(self) as session:
             db_now = session.execute(sqlalchemy.func.now()).scalar()
             assert db_now is not None
             db_now = db_now.replace(tzinfo=None)
@@ -158,7 +158,7 @@ class ResilientRDBStorage(RDBStorage):
                 session.query(
                     models.TrialModel.trial_id,
                     models.TrialModel.number,
-                    models.TrialModel._datetime_start_utc,
+                    trial_started_column(),
                     models.TrialHeartbeatModel.heartbeat,
                 )
                 .outerjoin(
@@ -191,12 +191,12 @@ class ResilientRDBStorage(RDBStorage):
             .group_by(values.trial_id)
             .subquery()
         )
-        with _create_scoped_session(self.scoped_session) as session:
+        with rdb_session(self) as session:
             rows = session.execute(
                 sqlalchemy.select(
                     trials.trial_id,
                     trials.number,
-                    trials._datetime_start_utc,
+                    trial_started_column(),
                     newest.c.step,
                     values.intermediate_value,
                     values.intermediate_value_type,
@@ -243,7 +243,7 @@ class ResilientRDBStorage(RDBStorage):
         instead of one per attribute)."""
         if not attrs:
             return
-        with _create_scoped_session(self.scoped_session, True) as session:
+        with rdb_session(self, ignore_integrity_error=True) as session:
             for key, value in attrs.items():
                 self._set_trial_attr_without_commit(
                     session, models.TrialUserAttributeModel, trial_id, key, value
@@ -268,7 +268,7 @@ class ResilientRDBStorage(RDBStorage):
             .where(in_study, attrs.key == distinct_user_attr)
             .scalar_subquery()
         )
-        with _create_scoped_session(self.scoped_session) as session:
+        with rdb_session(self) as session:
             row = session.execute(sqlalchemy.select(total, waiting, distinct)).one()
         return int(row[0]), int(row[1]), int(row[2])
 
@@ -283,14 +283,14 @@ class ResilientRDBStorage(RDBStorage):
             models.TrialValueModel,
             models.TrialUserAttributeModel,
         )
-        with _create_scoped_session(self.scoped_session) as session:
+        with rdb_session(self) as session:
             rows = (
                 session.query(
                     trials.trial_id,
                     trials.number,
                     trials.state,
-                    trials._datetime_start_utc,
-                    trials._datetime_complete_utc,
+                    trial_started_column(),
+                    trial_completed_column(),
                 )
                 .filter(trials.study_id == study_id)
                 .all()

@@ -9,18 +9,25 @@ from typing import Literal, cast
 
 import optuna
 from optuna.storages import BaseStorage
-from optuna.storages._rdb.models import MAX_INDEXED_STRING_LENGTH
+
+from hpsearch.spaces.errors import EXIT_BAD_INPUT, HpsearchError
+from hpsearch.storage.optuna_internals import MAX_INDEXED_STRING_LENGTH
 
 DEFAULT_STUDY_PREFIX = "hpsearch"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@+=-]*$")
 
 
-class StudyNameError(ValueError):
+class StudyNameError(HpsearchError, ValueError):
     """A study name the storage cannot hold (checked before anything is written)."""
 
+    exit_code = EXIT_BAD_INPUT
 
-class StudyNotFoundError(LookupError):
+
+class StudyNotFoundError(HpsearchError, LookupError):
     """No study of that name exists in the storage."""
+
+    hint = "list the studies with: hpsearch studies --storage URL"
+    exit_code = EXIT_BAD_INPUT
 
     def __init__(self, name: str, existing: list[str], storage_display: str) -> None:
         self.name = name

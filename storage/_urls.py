@@ -20,6 +20,7 @@ from urllib.parse import unquote
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from hpsearch.spaces.errors import EXIT_BAD_INPUT, HpsearchError
 from hpsearch.storage._secrets import (
     SECRET_QUERY_KEYS,
     redact,
@@ -33,8 +34,10 @@ ENV_HOME = "HPSEARCH_HOME"
 SUPPORTED_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg2")
 
 
-class StorageURLError(ValueError):
+class StorageURLError(HpsearchError, ValueError):
     """The storage URL is malformed or names an unsupported database."""
+
+    exit_code = EXIT_BAD_INPUT
 
 
 def hpsearch_home(env: Mapping[str, str] | None = None) -> Path:

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
 from hpsearch.spaces import DEFAULT_EVAL_BATCH, DataConfig, ModelConfig, ScheduleConfig
+from hpsearch.spaces.errors import EXIT_BAD_INPUT, HpsearchError
 
 
 class Reporter(Protocol):
@@ -101,11 +102,17 @@ class TrialResult:
     stats: dict[str, Any] = field(default_factory=dict)
 
 
-class TrialError(Exception):
-    """A trial failed. ``kind`` names the failure class; ``retryable`` tells the search."""
+class TrialError(HpsearchError):
+    """A trial failed. ``kind`` names its failure class (the search's failure table
+    says what the search does with it: trial state, constraint, retry rule).
+
+    Raised before a study is written (the driver's checks), it is the user's model or data.
+    """
 
     kind = "error"
-    retryable = False
+    retryable = False  # as the failure table says (tests/search/test_failures.py pins it)
+    hint = "fix --model/--dataset (nothing was written to the study)"
+    exit_code = EXIT_BAD_INPUT
 
     def __init__(self, message: str, *, step: int | None = None) -> None:
         super().__init__(message)

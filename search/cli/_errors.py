@@ -1,28 +1,41 @@
-"""Known errors mapped to one clear line, the next command to run, and an exit code.
+"""Errors mapped to one clear line, the next command to run, and an exit code.
 
-Every message goes through :func:`hpsearch.storage.redact`, so a database password never
-reaches the terminal.
+An :class:`~hpsearch.search.HpsearchError` carries its own message, hint and exit code. Any
+other error is looked up in :data:`TRANSLATIONS`, a table from an exception type's dotted name
+(``builtins.KeyboardInterrupt``, ``sqlalchemy.exc.OperationalError``) to its translation,
+walking the type's MRO so the most specific entry wins; names rather than types, so that
+mapping an error never imports sqlalchemy or ray. What is in neither is an "unexpected error"
+(exit code 1) whose traceback ``--debug`` shows.
+
+Every message goes through :func:`hpsearch.storage.redact` (in ``main``), so a database
+password never reaches the terminal.
 """
 
 from __future__ import annotations
 
 import errno
+from collections.abc import Callable
 from dataclasses import dataclass
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
-EXIT_UNAVAILABLE = 3
-EXIT_INTERRUPTED = 130
-
-# A path the user named is wrong: missing, a file where a folder is needed, not writable...
-_PATH_ERRORS = (
-    PermissionError,
-    FileNotFoundError,
-    IsADirectoryError,
-    NotADirectoryError,
-    FileExistsError,
+from hpsearch.spaces.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_UNAVAILABLE,
+    HpsearchError,
 )
+
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_UNAVAILABLE",
+    "TRANSLATIONS",
+    "Failure",
+    "describe",
+]
 
 
 @dataclass(frozen=True)
@@ -30,6 +43,77 @@ class Failure:
     message: str
     hint: str | None
     code: int
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def _known(exc: HpsearchError) -> Failure:
+    return Failure(exc.message, exc.hint, exc.exit_code)
+
+
+def _interrupted(_: BaseException) -> Failure:
+    from hpsearch.search.engine import Interrupted
+
+    return _known(Interrupted())
+
+
+def _path(exc: BaseException) -> Failure | None:
+    """A path the user named is wrong: missing, a file where a folder is needed, read-only."""
+    if not isinstance(exc, OSError):
+        return None
+    return Failure(f"{exc.strerror}: {exc.filename}", None, EXIT_BAD_INPUT)
+
+
+def _read_only(exc: BaseException) -> Failure | None:
+    return _path(exc) if getattr(exc, "errno", None) == errno.EROFS else None
+
+
+def _database(exc: BaseException) -> Failure | None:
+    """The database went away after the storage's own retries (or never answered)."""
+    from hpsearch.storage import StorageUnavailableError, is_connection_error
+
+    if not is_connection_error(exc):
+        return None
+    return Failure(
+        f"lost the database connection: {_first_line(exc)}",
+        StorageUnavailableError.hint,
+        EXIT_UNAVAILABLE,
+    )
+
+
+def _ray(exc: BaseException) -> Failure:
+    """Ray's cluster (GCS, raylet) went away under a running study."""
+    from hpsearch.search.engine import RayConnectError
+
+    return Failure(
+        f"lost the Ray cluster: {type(exc).__name__}: {_first_line(exc)}",
+        RayConnectError("", local=False).hint,
+        EXIT_UNAVAILABLE,
+    )
+
+
+Translation = Callable[[BaseException], "Failure | None"]
+
+# Third-party and builtin errors the CLI translates (None from a translation: not this case,
+# look further up the MRO).
+TRANSLATIONS: dict[str, Translation] = {
+    "builtins.KeyboardInterrupt": _interrupted,
+    "builtins.PermissionError": _path,
+    "builtins.FileNotFoundError": _path,
+    "builtins.IsADirectoryError": _path,
+    "builtins.NotADirectoryError": _path,
+    "builtins.FileExistsError": _path,
+    "builtins.OSError": _read_only,
+    "sqlalchemy.exc.OperationalError": _database,
+    "sqlalchemy.exc.InterfaceError": _database,
+    "optuna.exceptions.StorageInternalError": _database,
+    "ray.exceptions.RaySystemError": _ray,
+    "ray.exceptions.RpcError": _ray,
+    "ray.exceptions.LocalRayletDiedError": _ray,
+}
 
 
 def describe(exc: BaseException) -> Failure:
@@ -45,128 +129,15 @@ def describe(exc: BaseException) -> Failure:
 
 
 def _describe(exc: BaseException) -> Failure:
-    from hpsearch.search.engine import (
-        CheckpointDirError,
-        InputError,
-        Interrupted,
-        RayConnectError,
-        WorkerPlanError,
-        WorkerStartupError,
-    )
-    from hpsearch.search.outputs import (
-        DashboardAuthError,
-        DashboardBindError,
-        DashboardStartError,
-        ExportError,
-        NoBestTrialError,
-    )
-    from hpsearch.search.records import StudyMetaError
-    from hpsearch.spaces import SpaceError
-    from hpsearch.storage import (
-        StorageNotFoundError,
-        StoragePathError,
-        StorageSchemaError,
-        StorageUnavailableError,
-        StorageURLError,
-        StudyNameError,
-        StudyNotFoundError,
-    )
-    from hpsearch.trainers import TrialError
-
-    if isinstance(exc, SpaceError):
-        return Failure(
-            str(exc),
-            "fix the space and check it with: hpsearch spaces validate FILE",
-            EXIT_BAD_INPUT,
-        )
-    if isinstance(exc, StorageSchemaError):  # the message says what to run
-        return Failure(str(exc), None, EXIT_UNAVAILABLE)
-    if isinstance(exc, StoragePathError | StorageNotFoundError):
-        return Failure(str(exc), None, EXIT_BAD_INPUT)
-    if isinstance(exc, StorageUnavailableError):
-        return Failure(
-            str(exc),
-            "check that the database is running and the URL is right "
-            "(pg_isready -h HOST -p PORT); see docs/operations.md",
-            EXIT_UNAVAILABLE,
-        )
-    if isinstance(exc, StudyNotFoundError):
-        return Failure(
-            str(exc), "list the studies with: hpsearch studies --storage URL", EXIT_BAD_INPUT
-        )
-    if isinstance(
-        exc,
-        (StorageURLError, StudyNameError, StudyMetaError, InputError, CheckpointDirError),
-    ):
-        return Failure(str(exc), None, EXIT_BAD_INPUT)
-    if isinstance(exc, WorkerPlanError):
-        return Failure(str(exc), None, EXIT_BAD_INPUT)
-    if isinstance(exc, DashboardBindError):
-        return Failure(
-            str(exc),
-            "keep the default 127.0.0.1 and reach it through an SSH tunnel "
-            "(ssh -L 8080:127.0.0.1:8080 HOST), or pass --allow-remote, which requires the "
-            "printed token or $HPSEARCH_DASHBOARD_PASSWORD; see docs/dashboard.md",
-            EXIT_BAD_INPUT,
-        )
-    if isinstance(exc, DashboardAuthError):
-        return Failure(
-            str(exc),
-            'e.g. export HPSEARCH_DASHBOARD_PASSWORD="$(openssl rand -base64 24)"; '
-            "see docs/dashboard.md",
-            EXIT_BAD_INPUT,
-        )
-    if isinstance(exc, DashboardStartError):
-        if exc.kind == "bind":
-            return Failure(str(exc), "pass another --port (0 picks a free one)", EXIT_BAD_INPUT)
-        return Failure(
-            str(exc),
-            "the server's own message is above (or in dashboard.log beside the study)",
-            EXIT_UNAVAILABLE,
-        )
-    if isinstance(exc, NoBestTrialError):
-        return Failure(str(exc), "watch the study with: hpsearch status STUDY", EXIT_BAD_INPUT)
-    if isinstance(exc, ExportError):
-        return Failure(str(exc), None, EXIT_BAD_INPUT)
-    if isinstance(exc, TrialError):
-        return Failure(
-            str(exc), "fix --model/--dataset (nothing was written to the study)", EXIT_BAD_INPUT
-        )
-    if isinstance(exc, WorkerStartupError):
-        return Failure(
-            str(exc),
-            "check the Ray workers' logs (ray logs) and that every node has hpsearch installed; "
-            "running trials were handed over: hpsearch resume STUDY",
-            EXIT_UNAVAILABLE,
-        )
-    if isinstance(exc, RayConnectError) and exc.local:
-        return Failure(
-            str(exc),
-            "check Ray's temporary folder (RAY_TMPDIR, default /tmp/ray: writable, with free "
-            "space) and free memory; run again with --debug for Ray's own output, or join a "
-            "running cluster with --address",
-            EXIT_UNAVAILABLE,
-        )
-    if isinstance(exc, RayConnectError):
-        return Failure(
-            str(exc),
-            "start the cluster (ray start --head --port 6380) or drop --address to run "
-            "locally; a token-authenticated cluster needs RAY_AUTH_MODE=token and "
-            "RAY_AUTH_TOKEN on the driver; see docs/operations.md",
-            EXIT_UNAVAILABLE,
-        )
-    if isinstance(exc, (Interrupted, KeyboardInterrupt)):
-        return Failure(
-            "interrupted: running trials were handed over and continue from their "
-            "last checkpoint on resume",
-            "hpsearch resume STUDY",
-            EXIT_INTERRUPTED,
-        )
-    if isinstance(exc, _PATH_ERRORS) or (isinstance(exc, OSError) and exc.errno == errno.EROFS):
-        return Failure(f"{exc.strerror}: {exc.filename}", None, EXIT_BAD_INPUT)
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, HpsearchError):
+        return _known(exc)
+    for cls in type(exc).__mro__:
+        translate = TRANSLATIONS.get(f"{cls.__module__}.{cls.__qualname__}")
+        failure = translate(exc) if translate is not None else None
+        if failure is not None:
+            return failure
     return Failure(
-        f"unexpected error: {type(exc).__name__}: {text}",
+        f"unexpected error: {type(exc).__name__}: {_first_line(exc)}",
         "run again with --debug for the full traceback",
         EXIT_FAILED,
     )

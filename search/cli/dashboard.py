@@ -12,6 +12,7 @@ from typing import Any
 
 from hpsearch.search.cli import _args
 from hpsearch.search.cli._common import add_storage_flag, emit, warn
+from hpsearch.storage import study_id_of
 
 
 def add_bind_flags(parser: argparse.ArgumentParser, prefix: str = "") -> None:
@@ -127,7 +128,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     access = dashboard_access(args.allow_remote, args.allow_write)
     location = resolve_storage(args.storage)
     # Reading only: a missing database, schema or study is reported, never created.
-    study_id = load_study_read_only(location, args.study)._study_id if args.study else None
+    study_id = study_id_of(load_study_read_only(location, args.study)) if args.study else None
     storage = require_studies(location)
     handle = start_dashboard(
         location,

@@ -9,6 +9,7 @@ from typing import Any
 
 from hpsearch.search.cli import _args
 from hpsearch.search.cli._common import add_storage_flag, emit
+from hpsearch.storage import study_id_of
 
 _FIRST_RUN = "hpsearch run --space lora_small"
 
@@ -57,7 +58,9 @@ def _study_ids(storage: Any, study: str | None, display: str) -> list[int]:
             raise StudyNotFoundError(study, [], display)
         return []
     if study is None:
-        return [s._study_id for s in sorted(storage.get_all_studies(), key=lambda s: s.study_name)]
+        return [
+            study_id_of(s) for s in sorted(storage.get_all_studies(), key=lambda s: s.study_name)
+        ]
     try:
         return [storage.get_study_id_from_name(study)]
     except KeyError:

@@ -15,7 +15,15 @@ from optuna.trial import TrialState
 from hpsearch.search.policy import DistinctSampler
 from hpsearch.search.records import Ledger, build_ledger
 from hpsearch.search.records import attributes as A
-from hpsearch.storage import ResilientRDBStorage, StorageLocation, study_lock
+from hpsearch.storage import (
+    ResilientRDBStorage,
+    StorageLocation,
+    forget_cached_trials,
+    storage_of,
+    study_id_of,
+    study_lock,
+    trial_id_of,
+)
 from hpsearch.trainers import failpoints
 
 
@@ -56,13 +64,15 @@ class BudgetedAsker:
         with study_lock(self.location, self.study.study_name):
             # Counted by the database (slots in use = trials not superseded by a retry), not by
             # walking every trial under the lock: flat latency at any study size.
-            total, waiting, superseded = self.storage.trial_counts(self.study._study_id, A.RETRY_OF)
+            total, waiting, superseded = self.storage.trial_counts(
+                study_id_of(self.study), A.RETRY_OF
+            )
             if waiting == 0 and (total - superseded >= self.budget or self.exhausted(total)):
                 return None
             trial_id = self._pop_waiting() if waiting else None
             popped = trial_id is not None
             if trial_id is None:
-                trial_id = self.study._storage.create_new_trial(self.study._study_id)
+                trial_id = storage_of(self.study).create_new_trial(study_id_of(self.study))
             if failpoints.active():
                 number = self.storage.get_trial(trial_id).number
                 if failpoints.triggered("driver.ask", trial=number) == "kill":
@@ -75,21 +85,23 @@ class BudgetedAsker:
     def _pop_waiting(self) -> int | None:
         """Claim the oldest enqueued trial with one filtered query (no study-wide cache sync)."""
         for waiting in self.storage.get_all_trials(
-            self.study._study_id, deepcopy=False, states=(TrialState.WAITING,)
+            study_id_of(self.study), deepcopy=False, states=(TrialState.WAITING,)
         ):
             try:
-                if self.storage.set_trial_state_values(waiting._trial_id, TrialState.RUNNING):
-                    return waiting._trial_id
+                if self.storage.set_trial_state_values(trial_id_of(waiting), TrialState.RUNNING):
+                    return trial_id_of(waiting)
             except UpdateFinishedTrialError:
                 continue  # another driver claimed and finished it meanwhile
         return None
 
     def _build(self, trial_id: int, *, sync: bool) -> optuna.Trial:
-        self.study._thread_local.cached_all_trials = None  # as study.ask(): sync once per trial
+        forget_cached_trials(self.study)  # as study.ask(): sync once per trial
         if sync:
             # A popped trial was claimed through the backend: bring Optuna's trial cache up to
             # date so that it knows the trial before parameters are written to it.
-            self.study._storage.get_all_trials(self.study._study_id, deepcopy=False, states=())
+            storage_of(self.study).get_all_trials(
+                study_id_of(self.study), deepcopy=False, states=()
+            )
         return optuna.Trial(self.study, trial_id)
 
     def done(self, ledger: Ledger, *, inflight: bool) -> bool:

@@ -41,18 +41,42 @@ from hpsearch.search.records import (
 )
 from hpsearch.search.records import attributes as A
 from hpsearch.spaces import BatchRuleError
-from hpsearch.storage import ResilientRDBStorage, StorageLocation, StudyPaths, named_lock
+from hpsearch.spaces.errors import EXIT_INTERRUPTED, EXIT_UNAVAILABLE, HpsearchError
+from hpsearch.storage import (
+    ResilientRDBStorage,
+    StorageLocation,
+    StudyPaths,
+    named_lock,
+    storage_of,
+    trial_id_of,
+)
 from hpsearch.trainers import finalize_checkpoints, newest_complete
 
 _logger = logging.getLogger(__name__)
 
 
-class WorkerStartupError(RuntimeError):
+class WorkerStartupError(HpsearchError, RuntimeError):
     """Workers keep dying before they start a trial: the cluster cannot run this study."""
 
+    hint = (
+        "check the Ray workers' logs (ray logs) and that every node has hpsearch installed; "
+        "running trials were handed over: hpsearch resume STUDY"
+    )
+    exit_code = EXIT_UNAVAILABLE
 
-class Interrupted(Exception):
+
+class Interrupted(HpsearchError):
     """SIGINT/SIGTERM: running trials were handed over to retries; resume continues them."""
+
+    hint = "hpsearch resume STUDY"
+    exit_code = EXIT_INTERRUPTED
+
+    @property
+    def message(self) -> str:
+        return (
+            "interrupted: running trials were handed over and continue from their "
+            "last checkpoint on resume"
+        )
 
 
 @dataclass
@@ -122,7 +146,7 @@ class Driver:
         downscale = int(attrs.get(A.OOM_DOWNSCALE, 1))
         resume_from = None
         if attrs.get(A.RETRY_OF) is not None:
-            frozen = self.study._storage.get_trial(trial._trial_id)
+            frozen = storage_of(self.study).get_trial(trial_id_of(trial))
             chain = self.ledger().lineage(frozen)[1:]
             checkpoint = newest_complete(self.cfg.paths.checkpoints_dir(t.number) for t in chain)
             resume_from = str(checkpoint.path) if checkpoint else None
@@ -151,12 +175,12 @@ class Driver:
             A.RESUMED_FROM: resume_from,
         }
         self.cfg.storage.set_trial_user_attrs(
-            trial._trial_id, {k: v for k, v in dispatched.items() if v is not None}
+            trial_id_of(trial), {k: v for k, v in dispatched.items() if v is not None}
         )
         task = TrialTask(
             storage_url=self.cfg.location.url,
             study_name=self.study.study_name,
-            trial_id=trial._trial_id,
+            trial_id=trial_id_of(trial),
             number=trial.number,
             config=config,
             space=self.space,
@@ -166,14 +190,14 @@ class Driver:
             oom_downscale=downscale,
             artifacts_dir=str(self.cfg.paths.artifacts_dir),
         )
-        self.cfg.storage.record_heartbeat(trial._trial_id)
+        self.cfg.storage.record_heartbeat(trial_id_of(trial))
         ref = self.cfg.pool.submit(worker, task)
-        self.inflight[ref] = _InFlight(trial._trial_id, trial.number, worker)
+        self.inflight[ref] = _InFlight(trial_id_of(trial), trial.number, worker)
         note = f", resuming {Path(resume_from).name}" if resume_from else ""
         self.cfg.emit(f"  trial {trial.number}: started on worker {worker}{note}")
 
     def _fail_before_start(self, trial: optuna.Trial, worker: int, reason: str) -> None:
-        self.cfg.storage.set_trial_user_attr(trial._trial_id, A.FAIL_REASON, reason)
+        self.cfg.storage.set_trial_user_attr(trial_id_of(trial), A.FAIL_REASON, reason)
         self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
         self.cfg.emit(f"  trial {trial.number}: failed before start ({reason})")
         self.cfg.pool.release(worker)
@@ -194,7 +218,7 @@ class Driver:
             except BaseException:
                 mark_for_retry(
                     self.cfg.storage,
-                    trial._trial_id,
+                    trial_id_of(trial),
                     A.RETRY_INTERRUPTED,
                     "the driver failed while starting it",
                 )
@@ -244,7 +268,7 @@ class Driver:
 
     def _clean_predecessors(self, trial_id: int) -> None:
         """A lineage is over: its failed predecessors keep only newest + best checkpoints."""
-        frozen = self.study._storage.get_trial(trial_id)
+        frozen = storage_of(self.study).get_trial(trial_id)
         if frozen.user_attrs.get(A.RETRY_OF) is None:
             return
         greater = self.space.objective.direction == "maximize"

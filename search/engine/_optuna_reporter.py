@@ -11,10 +11,13 @@ from typing import Any
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 
+from hpsearch.spaces.errors import HpsearchError
+from hpsearch.storage import storage_of
+
 _logger = logging.getLogger(__name__)
 
 
-class TrialSuperseded(RuntimeError):
+class TrialSuperseded(HpsearchError, RuntimeError):
     """The trial was finished by someone else (reaped as stale); this run must stop."""
 
 
@@ -23,7 +26,7 @@ class OptunaReporter:
 
     def __init__(self, study: optuna.Study, trial_id: int) -> None:
         self.trial = optuna.Trial(study, trial_id)
-        self.storage = study._storage
+        self.storage = storage_of(study)
         self.trial_id = trial_id
         self.reported: list[tuple[int, float]] = []
 

@@ -15,14 +15,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from hpsearch.search.outputs import DashboardOptions, DashboardStartError
+from hpsearch.spaces.errors import EXIT_BAD_INPUT, HpsearchError
 from hpsearch.storage import check_writable, ensure_writable
 
 # Every note added by resumable() starts with this; the CLI shows it as the hint.
 RESUME_NOTE_PREFIX = "the study "
 
 
-class CheckpointDirError(ValueError):
+class CheckpointDirError(HpsearchError, ValueError):
     """The checkpoint folder cannot be created or written (maps to exit code 2)."""
+
+    exit_code = EXIT_BAD_INPUT
 
 
 def check_checkpoint_root(root: Path) -> Path:

@@ -18,6 +18,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from hpsearch.spaces.errors import EXIT_BAD_INPUT, EXIT_UNAVAILABLE, HpsearchError
+
 _logger = logging.getLogger(__name__)
 
 # Environment forwarded to workers (on other nodes too): hpsearch knobs and Hugging Face
@@ -33,15 +35,30 @@ _FORWARDED_ENV_PREFIXES = (
 )
 
 
-class RayConnectError(RuntimeError):
+_RAY_LOCAL_HINT = (
+    "check Ray's temporary folder (RAY_TMPDIR, default /tmp/ray: writable, with free "
+    "space) and free memory; run again with --debug for Ray's own output, or join a "
+    "running cluster with --address"
+)
+_RAY_REMOTE_HINT = (
+    "start the cluster (ray start --head --port 6380) or drop --address to run "
+    "locally; a token-authenticated cluster needs RAY_AUTH_MODE=token and "
+    "RAY_AUTH_TOKEN on the driver; see docs/operations.md"
+)
+
+
+class RayConnectError(HpsearchError, RuntimeError):
     """Ray could not be started (``local``) or reached."""
+
+    exit_code = EXIT_UNAVAILABLE
 
     def __init__(self, message: str, *, local: bool = False) -> None:
         super().__init__(message)
         self.local = local
+        self.hint = _RAY_LOCAL_HINT if local else _RAY_REMOTE_HINT
 
 
-class RayAddressError(ValueError):
+class RayAddressError(HpsearchError, ValueError):
     """A Ray address that is not ``auto``, ``local``, ``HOST:PORT`` or ``ray://HOST[:PORT]``."""
 
 
@@ -53,8 +70,10 @@ _SINGLE_MACHINE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 PROBE_TIMEOUT_S = 5.0
 
 
-class WorkerPlanError(ValueError):
+class WorkerPlanError(HpsearchError, ValueError):
     """No trial worker could ever start (it would wait forever with "0 running")."""
+
+    exit_code = EXIT_BAD_INPUT
 
 
 @dataclass(frozen=True)

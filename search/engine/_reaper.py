@@ -22,9 +22,15 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
+from hpsearch.search.records import FAILURES, build_ledger, reason_line, retry_rule
 from hpsearch.search.records import attributes as A
-from hpsearch.search.records import build_ledger, reason_line
-from hpsearch.storage import ResilientRDBStorage, StorageLocation, study_lock
+from hpsearch.storage import (
+    ResilientRDBStorage,
+    StorageLocation,
+    study_id_of,
+    study_lock,
+    trial_id_of,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -54,7 +60,14 @@ def owner_alive(token: str) -> bool | None:
 
 
 def mark_for_retry(storage: ResilientRDBStorage, trial_id: int, reason: str, message: str) -> bool:
-    """Fail a RUNNING trial and ask for its retry. False if it had already finished."""
+    """Fail a RUNNING trial and ask for its retry. False if it had already finished.
+
+    ``reason`` is a failure class with a retry rule (``FAILURES``): the books read it back.
+    """
+    row = FAILURES.get(reason)
+    if row is None or row.retry is None:
+        retried = sorted(k for k, r in FAILURES.items() if r.retry is not None)
+        raise ValueError(f"retry reason {reason!r} is not a retried failure class; use {retried}")
     try:
         storage.set_trial_user_attr(trial_id, A.RETRY_REQUESTED, reason)
         storage.set_trial_user_attr(trial_id, A.FAIL_REASON, reason_line(message))
@@ -74,10 +87,10 @@ def reap_stale(
     """Fail (for retry) every RUNNING trial whose worker is gone. Returns their numbers."""
     reaped = []
     owners = {
-        t._trial_id: t.user_attrs.get(A.DRIVER)
+        trial_id_of(t): t.user_attrs.get(A.DRIVER)
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     }
-    for running in storage.running_trials(study._study_id):
+    for running in storage.running_trials(study_id_of(study)):
         if running.trial_id in skip_trial_ids:
             continue
         owner = owners.get(running.trial_id)
@@ -103,16 +116,16 @@ def repair(study: optuna.Study, location: StorageLocation, max_retries: int) -> 
     with study_lock(location, study.study_name):
         ledger = build_ledger(study.get_trials(deepcopy=False), max_retries)
         for failed in ledger.pending_retry:
-            reason = failed.user_attrs.get(A.RETRY_REQUESTED)
-            downscale = int(failed.user_attrs.get(A.OOM_DOWNSCALE, 1))
-            attempt = int(failed.user_attrs.get(A.RETRY_ATTEMPT, 0))
-            if reason != A.RETRY_INTERRUPTED:  # interruptions do not use up retries
-                attempt += 1
+            reason = str(failed.user_attrs.get(A.RETRY_REQUESTED))
+            attempt, downscale = retry_rule(reason).successor(
+                attempt=int(failed.user_attrs.get(A.RETRY_ATTEMPT, 0)),
+                downscale=int(failed.user_attrs.get(A.OOM_DOWNSCALE, 1)),
+            )
             user_attrs = {
                 A.RETRY_OF: failed.number,
                 A.RETRY_ATTEMPT: attempt,
                 "retry_reason": reason,
-                A.OOM_DOWNSCALE: downscale * 2 if reason == A.RETRY_OOM else downscale,
+                A.OOM_DOWNSCALE: downscale,
             }
             study.enqueue_trial(failed.params, user_attrs=user_attrs)
             enqueued.append(failed.number)

@@ -53,6 +53,7 @@ from hpsearch.spaces import (
     warm_start_issues,
 )
 from hpsearch.spaces._errors import IssueCollector
+from hpsearch.spaces.errors import EXIT_BAD_INPUT, HpsearchError
 from hpsearch.storage import (
     ResilientRDBStorage,
     StorageLocation,
@@ -65,6 +66,7 @@ from hpsearch.storage import (
     open_storage,
     resolve_storage,
     study_exists,
+    study_id_of,
     study_lock,
     validate_study_name,
 )
@@ -73,8 +75,10 @@ from hpsearch.trainers import ConfigError, input_problems
 DEFAULT_SPACE = "lora_small"
 
 
-class InputError(ValueError):
+class InputError(HpsearchError, ValueError):
     """Bad input found before anything was written (maps to exit code 2)."""
+
+    exit_code = EXIT_BAD_INPUT
 
 
 @dataclass
@@ -427,7 +431,7 @@ def _drive(
                 emit,
             ),
             study_view(
-                storage, study._study_id, max_step=driver.cfg.max_step, enabled=request.live
+                storage, study_id_of(study), max_step=driver.cfg.max_step, enabled=request.live
             ),
         ):
             return driver.run()

@@ -26,14 +26,12 @@ from hpsearch.search.engine._optuna_reporter import Heartbeat, OptunaReporter, T
 from hpsearch.search.engine._trial_log import TrialLog, trial_log_path
 from hpsearch.search.outputs import upload_trial_artifacts
 from hpsearch.search.policy import build_pruner
+from hpsearch.search.records import FAILURES, FailureClass, failure_of, reason_line
 from hpsearch.search.records import attributes as A
-from hpsearch.search.records import reason_line
 from hpsearch.spaces import SearchSpace
-from hpsearch.storage import RedactingStream, open_storage, parse_storage_url
+from hpsearch.storage import RedactingStream, open_storage, parse_storage_url, storage_of
 from hpsearch.trainers import (
-    MemoryEstimateError,
     NonFiniteLossError,
-    OutOfMemoryError,
     TrialConfig,
     TrialError,
     TrialResult,
@@ -135,7 +133,7 @@ class TrialWorker:
         log_path = trial_log_path(task.config.paths.checkpoints_dir)
         with (
             TrialLog(log_path) as log,
-            Heartbeat(study._storage, task.trial_id, task.heartbeat_interval),
+            Heartbeat(storage_of(study), task.trial_id, task.heartbeat_interval),
         ):
             log.write(
                 f"trial {task.number} of study {task.study_name!r} on {node} "
@@ -187,7 +185,7 @@ class TrialWorker:
             return ended.after_error(exc)
         if result.value is not None and not math.isfinite(result.value):
             # a runner that returned its non-finite objective instead of raising
-            return ended.non_finite(
+            return ended.after_error(
                 NonFiniteLossError(
                     f"{task.space.objective.metric} is {result.value} at step {result.best_step}",
                     step=result.best_step,
@@ -248,43 +246,47 @@ class _Ending:
         return self.worker._tell(self.study, self.task.number, state, value, reason, kind, retry)
 
     def infeasible(
-        self, reason: str, constraint: str, kind: str, told: str | None = None
+        self, reason: str, failure: FailureClass, kind: str, told: str | None = None
     ) -> dict[str, Any]:
         """PRUNED, with a constraint so that TPE ranks the region last; never retried."""
-        self.attrs({A.PRUNE_REASON: reason, A.INFEASIBLE: constraint})
-        self.reporter.trial.set_constraint(
-            "finite_loss" if constraint == "non_finite_loss" else constraint, 1.0
-        )
+        self.attrs({A.PRUNE_REASON: reason, A.INFEASIBLE: failure.infeasible})
+        if failure.constraint is not None:
+            self.reporter.trial.set_constraint(failure.constraint, 1.0)
         return self.tell(TrialState.PRUNED, None, told or reason, kind)
 
-    def non_finite(self, exc: NonFiniteLossError) -> dict[str, Any]:
-        return self.infeasible(f"non-finite loss: {exc}", "non_finite_loss", exc.kind, str(exc))
-
     def after_error(self, exc: Exception) -> dict[str, Any]:
-        """The end of a trial whose runner raised ``exc``."""
-        if isinstance(exc, NonFiniteLossError):
-            return self.non_finite(exc)
-        if isinstance(exc, OutOfMemoryError):
-            hparams = self.task.config.hparams
-            per_device = hparams.per_device_train_batch_size
-            if self.task.oom_downscale == 1 and per_device % 2 == 0:
-                reason = (
-                    f"{exc}; retrying with per-device batch {per_device // 2} and "
-                    f"{hparams.gradient_accumulation_steps * 2}x accumulation"
-                )
-                self.attrs({A.FAIL_REASON: reason, A.RETRY_REQUESTED: A.RETRY_OOM})
-                return self.tell(TrialState.FAIL, None, reason, exc.kind, retry=A.RETRY_OOM)
-            reason = f"infeasible: {exc} (per-device batch {per_device} is already halved)"
-            return self.infeasible(reason, "memory", exc.kind)
-        if isinstance(exc, MemoryEstimateError):  # rejected before any accelerator time
-            return self.infeasible(str(exc), "memory", exc.kind)
+        """The end of a trial whose runner raised ``exc``: its row of the failure table."""
+        failure = failure_of(exc)
         if isinstance(exc, TrialError):
-            self.attrs({A.FAIL_REASON: f"{exc.kind}: {exc}"})
-            return self.tell(TrialState.FAIL, None, str(exc), exc.kind)
-        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        _logger.error("trial %s raised an unexpected error: %s", self.task.number, detail)
-        self.attrs({A.FAIL_REASON: f"unexpected error: {detail}"})
-        return self.tell(TrialState.FAIL, None, detail, "unexpected")
+            kind, text = exc.kind, str(exc)
+        else:
+            kind = failure.kind
+            text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            _logger.error("trial %s raised an unexpected error: %s", self.task.number, text)
+        if failure.retry is not None:
+            return self._retry_or_give_up(text, failure, kind)
+        if failure.state == TrialState.PRUNED:
+            reason = f"{failure.label}: {text}" if failure.label else text
+            return self.infeasible(reason, failure, kind, text)
+        self.attrs({A.FAIL_REASON: f"{failure.label or kind}: {text}"})
+        return self.tell(failure.state, None, text, kind)
+
+    def _retry_or_give_up(self, text: str, failure: FailureClass, kind: str) -> dict[str, Any]:
+        """FAIL and ask for a retry with a divided batch, or the row's ``otherwise``."""
+        rule, otherwise = failure.retry, failure.otherwise
+        if rule is None or otherwise is None:  # tests/search/test_failures.py pins the table
+            raise RuntimeError(f"failure class {failure.kind!r} has no retry rule or otherwise")
+        hparams = self.task.config.hparams
+        per_device = hparams.per_device_train_batch_size
+        if rule.can_divide(downscale=self.task.oom_downscale, per_device_batch=per_device):
+            reason = (
+                f"{text}; retrying with per-device batch {per_device // rule.batch_divisor} "
+                f"and {hparams.gradient_accumulation_steps * rule.batch_divisor}x accumulation"
+            )
+            self.attrs({A.FAIL_REASON: reason, A.RETRY_REQUESTED: failure.kind})
+            return self.tell(failure.state, None, reason, kind, retry=failure.kind)
+        reason = f"infeasible: {text} (per-device batch {per_device} is already halved)"
+        return self.infeasible(reason, FAILURES[otherwise], kind)
 
     def finished(self, result: TrialResult) -> dict[str, Any]:
         """The end of a trial whose runner returned (complete, pruned or stopped early)."""

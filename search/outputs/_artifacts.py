@@ -29,7 +29,7 @@ from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.storages import BaseStorage
 
 from hpsearch.search.records import attributes as A
-from hpsearch.storage import StudyPaths
+from hpsearch.storage import StudyPaths, storage_of
 
 _logger = logging.getLogger(__name__)
 
@@ -77,14 +77,14 @@ def upload_trial_artifacts(
         _logger.warning("could not upload the files of trial id %s: %s", trial_id, exc)
         # the trial may be finished already; then the log line is all there is
         with contextlib.suppress(Exception):
-            study._storage.set_trial_user_attr(trial_id, ARTIFACT_ERROR, str(exc)[:500])
+            storage_of(study).set_trial_user_attr(trial_id, ARTIFACT_ERROR, str(exc)[:500])
         return []
 
 
 def _upload(
     study: optuna.Study, trial_id: int, final_dir: Path, artifacts_dir: Path
 ) -> list[TrialArtifact]:
-    storage = study._storage
+    storage = storage_of(study)
     number = storage.get_trial_number_from_id(trial_id)
     artifacts_dir.mkdir(parents=True, exist_ok=True)
     store = FileSystemArtifactStore(artifacts_dir)

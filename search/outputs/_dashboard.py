@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from hpsearch.search.outputs._dashboard_guard import ENV_PASSWORD, ENV_TOKEN
-from hpsearch.storage import ENV_STORAGE, StorageLocation
+from hpsearch.spaces.errors import EXIT_BAD_INPUT, EXIT_UNAVAILABLE, HpsearchError
+from hpsearch.storage import ENV_STORAGE, StorageLocation, study_id_of
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -38,12 +39,25 @@ REMOTE_WARNING = (
 )
 
 
-class DashboardBindError(ValueError):
+class DashboardBindError(HpsearchError, ValueError):
     """A non-loopback address was asked for without the explicit flag."""
 
+    hint = (
+        "keep the default 127.0.0.1 and reach it through an SSH tunnel "
+        "(ssh -L 8080:127.0.0.1:8080 HOST), or pass --allow-remote, which requires the "
+        "printed token or $HPSEARCH_DASHBOARD_PASSWORD; see docs/dashboard.md"
+    )
+    exit_code = EXIT_BAD_INPUT
 
-class DashboardAuthError(ValueError):
+
+class DashboardAuthError(HpsearchError, ValueError):
     """The dashboard password in the environment is unusable."""
+
+    hint = (
+        'e.g. export HPSEARCH_DASHBOARD_PASSWORD="$(openssl rand -base64 24)"; '
+        "see docs/dashboard.md"
+    )
+    exit_code = EXIT_BAD_INPUT
 
 
 @dataclass(frozen=True)
@@ -90,12 +104,18 @@ def dashboard_access(
     return DashboardAccess(allow_write, "none")
 
 
-class DashboardStartError(RuntimeError):
+class DashboardStartError(HpsearchError, RuntimeError):
     """The dashboard server could not start (port in use, storage unreachable)."""
 
     def __init__(self, message: str, kind: str = "start") -> None:
         super().__init__(message)
         self.kind = kind
+        if kind == "bind":
+            self.hint = "pass another --port (0 picks a free one)"
+            self.exit_code = EXIT_BAD_INPUT
+        else:
+            self.hint = "the server's own message is above (or in dashboard.log beside the study)"
+            self.exit_code = EXIT_UNAVAILABLE
 
 
 def is_loopback(host: str) -> bool:
@@ -307,7 +327,7 @@ def dashboard_beside_run(
         log_path=artifacts_dir.parent / "dashboard.log",
     )
     mode = handle.access.describe("--allow-write-dashboard")
-    emit(f"Dashboard: {handle.login_url(study._study_id)} ({mode}; stops with this run)")
+    emit(f"Dashboard: {handle.login_url(study_id_of(study))} ({mode}; stops with this run)")
     try:
         yield handle
     finally:

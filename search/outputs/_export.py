@@ -27,7 +27,8 @@ from hpsearch.search.outputs._artifacts import (
 )
 from hpsearch.search.records import attributes as A
 from hpsearch.search.records import best_trial
-from hpsearch.storage import StudyPaths
+from hpsearch.spaces.errors import EXIT_BAD_INPUT, HpsearchError
+from hpsearch.storage import StudyPaths, storage_of, trial_id_of
 
 COMPLETE_MARKER = "hpsearch-complete.json"  # the trainer's atomic-commit marker
 # HF's pickled TrainingArguments (needs weights_only=False to load), in final folders written
@@ -35,12 +36,17 @@ COMPLETE_MARKER = "hpsearch-complete.json"  # the trainer's atomic-commit marker
 PICKLED_ARGS = "training_args.bin"
 
 
-class NoBestTrialError(LookupError):
+class NoBestTrialError(HpsearchError, LookupError):
     """The study has no complete trial yet."""
 
+    hint = "watch the study with: hpsearch status STUDY"
+    exit_code = EXIT_BAD_INPUT
 
-class ExportError(ValueError):
+
+class ExportError(HpsearchError, ValueError):
     """The best trial's files cannot be exported (missing folder, non-empty target)."""
+
+    exit_code = EXIT_BAD_INPUT
 
 
 @dataclass(frozen=True)
@@ -74,14 +80,14 @@ def _check_target(dest: Path) -> None:
 def _from_artifacts(study: optuna.Study, trial: FrozenTrial, dest: Path) -> bool:
     archives = [
         a
-        for a in trial_artifacts(study._storage, trial._trial_id)
+        for a in trial_artifacts(storage_of(study), trial_id_of(trial))
         if a.filename.endswith(ARCHIVE_SUFFIX)
     ]
     if not archives:
         return False
     root = study.user_attrs.get(A.STUDY_CHECKPOINT_ROOT)
     write_dir = StudyPaths(Path(str(root or ".")), study.study_name).artifacts_dir
-    store = StudyArtifactStore(study._storage, write_dir)
+    store = StudyArtifactStore(storage_of(study), write_dir)
     extract_archive(store, archives[-1], dest)
     return True
 

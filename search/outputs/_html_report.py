@@ -20,7 +20,7 @@ from optuna.trial import TrialState
 from hpsearch.search.outputs._pruning_savings import Savings, compute_savings
 from hpsearch.search.records import attributes as A
 from hpsearch.search.records import best_trial, fmt_duration, fmt_value, overview
-from hpsearch.storage import redact
+from hpsearch.storage import redact, storage_of, study_id_of
 
 PLOTS: tuple[tuple[str, str], ...] = (
     ("optimization-history", "Optimization history"),
@@ -183,7 +183,7 @@ def build_report(study: optuna.Study) -> str:
     """The report's complete HTML text."""
     from plotly.offline import get_plotlyjs
 
-    info = overview(study._storage, study._study_id)
+    info = overview(storage_of(study), study_id_of(study))
     metric = info.metric
     plots = build_plots(study, metric)
     savings = compute_savings(study)

@@ -60,6 +60,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.search.policy._configs import ConfigKey, SpaceConfigs
 from hpsearch.spaces import SearchSpace
+from hpsearch.spaces.errors import HpsearchError
+from hpsearch.storage import storage_of, study_id_of, trial_id_of
 
 __all__ = ["CLAIM_ATTR", "DistinctSampler", "SpaceExhaustedError", "exhausted_line"]
 
@@ -69,7 +71,7 @@ _FALLBACK_DRAWS = 64
 _KEEP_INNER = 16  # inner samplers kept for trials still expected to report (after_trial)
 
 
-class SpaceExhaustedError(RuntimeError):
+class SpaceExhaustedError(HpsearchError, RuntimeError):
     """Every configuration of a finite space is already in the study."""
 
 
@@ -128,11 +130,11 @@ class DistinctSampler(BaseSampler):
             return self._factory(seed)
 
     def _inner_for(self, study: optuna.Study, trial: FrozenTrial) -> BaseSampler:
-        inner = self._inners.get(trial._trial_id)
+        inner = self._inners.get(trial_id_of(trial))
         if inner is None:
             inner = self._build(self._derive_seed(trial.number, 0))
             inner.before_trial(study, trial)
-            self._keep(trial._trial_id, inner)
+            self._keep(trial_id_of(trial), inner)
         return inner
 
     def _keep(self, trial_id: int, inner: BaseSampler) -> None:
@@ -148,7 +150,7 @@ class DistinctSampler(BaseSampler):
 
     # -- BaseSampler ------------------------------------------------------------------------
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        self._inners.pop(trial._trial_id, None)
+        self._inners.pop(trial_id_of(trial), None)
         self._inner_for(study, trial)
 
     def infer_relative_search_space(
@@ -182,7 +184,7 @@ class DistinctSampler(BaseSampler):
         state: TrialState,
         values: Sequence[float] | None,
     ) -> None:
-        inner = self._inners.pop(trial._trial_id, None) or self._template
+        inner = self._inners.pop(trial_id_of(trial), None) or self._template
         inner.after_trial(study, trial, state, values)
 
     # -- the guard --------------------------------------------------------------------------
@@ -221,7 +223,7 @@ class DistinctSampler(BaseSampler):
             if attempt:
                 inner = self._build(self._derive_seed(trial.number, attempt))
                 inner.before_trial(study, trial)
-                self._keep(trial._trial_id, inner)
+                self._keep(trial_id_of(trial), inner)
             params = self._complete(inner, study, trial, given)
             key = self._configs.key(params)
             if any(self._configs.key(p) == key for p in proposed):
@@ -250,7 +252,7 @@ class DistinctSampler(BaseSampler):
         if listed is not None:
             listed = [c for c in listed if self._configs.agrees(c, given)]
         rng = np.random.RandomState(self._derive_seed(trial.number, _INNER_DRAWS))
-        taken, _ = self._taken(study, trial._trial_id)
+        taken, _ = self._taken(study, trial_id_of(trial))
         released = False
         for attempt in range(_FALLBACK_DRAWS):
             if listed is not None:
@@ -296,21 +298,21 @@ class DistinctSampler(BaseSampler):
         key = self._configs.key(params)
         if self._claim_lock is not None:
             with self._claim_lock():
-                taken, _ = self._taken(study, trial._trial_id)
+                taken, _ = self._taken(study, trial_id_of(trial))
                 if key in taken:
                     return False, taken
-                study._storage.set_trial_system_attr(
-                    trial._trial_id, CLAIM_ATTR, json.dumps(params)
+                storage_of(study).set_trial_system_attr(
+                    trial_id_of(trial), CLAIM_ATTR, json.dumps(params)
                 )
             return True, taken
-        study._storage.set_trial_system_attr(trial._trial_id, CLAIM_ATTR, json.dumps(params))
-        taken, _ = self._taken(study, trial._trial_id)
+        storage_of(study).set_trial_system_attr(trial_id_of(trial), CLAIM_ATTR, json.dumps(params))
+        taken, _ = self._taken(study, trial_id_of(trial))
         return key not in taken, taken
 
     def _release(self, study: optuna.Study, trial: FrozenTrial) -> set[ConfigKey]:
         """Withdraw this trial's claim, then re-read what the others have."""
-        study._storage.set_trial_system_attr(trial._trial_id, CLAIM_ATTR, None)
-        return self._taken(study, trial._trial_id)[0]
+        storage_of(study).set_trial_system_attr(trial_id_of(trial), CLAIM_ATTR, None)
+        return self._taken(study, trial_id_of(trial))[0]
 
     def trial_key(self, trial: FrozenTrial) -> ConfigKey | None:
         """The configuration a trial ran with; for one still unfinished, the one it claimed
@@ -335,13 +337,13 @@ class DistinctSampler(BaseSampler):
         taken: set[ConfigKey] = set()
         pending = 0
         finite = self.n_configurations is not None
-        for other in study._storage.get_all_trials(study._study_id, deepcopy=False):
-            if other._trial_id == exclude_trial_id:
+        for other in storage_of(study).get_all_trials(study_id_of(study), deepcopy=False):
+            if trial_id_of(other) == exclude_trial_id:
                 continue
             if other.state.is_finished():
-                if other._trial_id not in self._finished_keys:
-                    self._finished_keys[other._trial_id] = self.trial_key(other)
-                key = self._finished_keys[other._trial_id]
+                if trial_id_of(other) not in self._finished_keys:
+                    self._finished_keys[trial_id_of(other)] = self.trial_key(other)
+                key = self._finished_keys[trial_id_of(other)]
             else:
                 key = self.trial_key(other)
                 if finite and not self._configs.is_configuration(key):

@@ -3,6 +3,13 @@ progress lines and the status overview.
 """
 
 from hpsearch.search.records import attributes
+from hpsearch.search.records._failures import (
+    FAILURES,
+    FailureClass,
+    RetryRule,
+    failure_of,
+    retry_rule,
+)
 from hpsearch.search.records._ledger import Ledger, build_ledger
 from hpsearch.search.records._live import LiveStudy, RunningRow, live_study, running_rows
 from hpsearch.search.records._overview import (
@@ -33,9 +40,12 @@ from hpsearch.search.records._study_settings import (
 )
 
 __all__ = [
+    "FAILURES",
+    "FailureClass",
     "Ledger",
     "LiveStudy",
     "Progress",
+    "RetryRule",
     "RunningRow",
     "StudyMeta",
     "StudyMetaError",
@@ -44,6 +54,7 @@ __all__ = [
     "attributes",
     "best_trial",
     "build_ledger",
+    "failure_of",
     "fmt_duration",
     "fmt_value",
     "hardware_summary",
@@ -53,6 +64,7 @@ __all__ = [
     "overview",
     "reason_line",
     "render_table",
+    "retry_rule",
     "running_rows",
     "save_meta",
     "scrub_stored_secrets",

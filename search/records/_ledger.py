@@ -14,21 +14,22 @@ from dataclasses import dataclass, field
 from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.search.records import attributes as A
+from hpsearch.search.records._failures import retry_rule
 
 # The trial user attributes the books read: all a ledger needs besides number and state.
 LEDGER_ATTRS = (A.RETRY_OF, A.RETRY_REQUESTED, A.OOM_DOWNSCALE, A.RETRY_ATTEMPT)
 
 
 def retry_eligible(trial: FrozenTrial, max_retries: int) -> bool:
-    """May this failed trial, which asked for a retry, get one?"""
+    """May this failed trial, which asked for a retry, get one? (the failure table's rule)"""
     reason = trial.user_attrs.get(A.RETRY_REQUESTED)
     if trial.state != TrialState.FAIL or reason is None:
         return False
-    if reason == A.RETRY_OOM:  # exactly one halved-batch retry, whatever max_retries says
-        return int(trial.user_attrs.get(A.OOM_DOWNSCALE, 1)) == 1
-    if reason == A.RETRY_INTERRUPTED:  # the driver stopped, not the trial's fault
-        return True
-    return int(trial.user_attrs.get(A.RETRY_ATTEMPT, 0)) < max_retries
+    return retry_rule(str(reason)).allows(
+        attempt=int(trial.user_attrs.get(A.RETRY_ATTEMPT, 0)),
+        downscale=int(trial.user_attrs.get(A.OOM_DOWNSCALE, 1)),
+        max_retries=max_retries,
+    )
 
 
 @dataclass

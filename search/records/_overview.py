@@ -17,6 +17,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hpsearch.search.records import attributes as A
 from hpsearch.search.records._ledger import LEDGER_ATTRS, Ledger, build_ledger
 from hpsearch.search.records._progress import eta_seconds, fmt_duration, fmt_value
+from hpsearch.storage import study_id_of, trial_id_of
 
 
 @dataclass
@@ -130,7 +131,7 @@ def overview(storage: BaseStorage, study_id: int) -> StudyOverview:
     ledger = build_ledger(trials, max_retries)
     best = _best(trials, direction)
     if best is not None and not best.params:
-        best = storage.get_trial(best._trial_id)  # the summaries carry no parameters
+        best = storage.get_trial(trial_id_of(best))  # the summaries carry no parameters
     if not trials:
         state = "empty"
     elif ledger.running or ledger.waiting:
@@ -169,7 +170,7 @@ def overview(storage: BaseStorage, study_id: int) -> StudyOverview:
 
 def all_overviews(storage: BaseStorage) -> list[StudyOverview]:
     studies = sorted(storage.get_all_studies(), key=lambda s: s.study_name)
-    return [overview(storage, s._study_id) for s in studies]
+    return [overview(storage, study_id_of(s)) for s in studies]
 
 
 def render_table(rows: list[StudyOverview]) -> list[str]:

@@ -19,11 +19,14 @@ import optuna
 from hpsearch.search.records import attributes as A
 from hpsearch.spaces import SearchSpace, SpaceError, TaskSpec, load_space_dict, load_task
 from hpsearch.spaces._errors import IssueCollector
+from hpsearch.spaces.errors import EXIT_BAD_INPUT, HpsearchError
 from hpsearch.storage import redact
 
 
-class StudyMetaError(ValueError):
+class StudyMetaError(HpsearchError, ValueError):
     """The study was not created by hpsearch, or its stored settings are unreadable."""
+
+    exit_code = EXIT_BAD_INPUT
 
 
 def hpsearch_version() -> str:

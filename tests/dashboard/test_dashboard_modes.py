@@ -25,6 +25,7 @@ import optuna
 import pytest
 
 from hpsearch.search.outputs import ENV_PASSWORD, ENV_TOKEN
+from hpsearch.storage import storage_of, study_id_of, trial_id_of
 from tests.dashboard.conftest import (
     CHROMIUM,
     children,
@@ -90,12 +91,12 @@ def _make_study(folder: Path) -> tuple[Path, dict[str, Any]]:
         artifact_store=FileSystemArtifactStore(str(folder / "artifacts")),
         file_path=str(payload),
         study_or_trial=running,
-        storage=study._storage,
+        storage=storage_of(study),
     )
     ids = {
-        "study_id": study._study_id,
-        "running_id": running._trial_id,
-        "complete_id": study.trials[0]._trial_id,
+        "study_id": study_id_of(study),
+        "running_id": trial_id_of(running),
+        "complete_id": trial_id_of(study.trials[0]),
         "artifact_id": artifact_id,
     }
     return db, ids

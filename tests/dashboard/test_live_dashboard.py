@@ -20,6 +20,7 @@ import pytest
 from optuna.trial import TrialState
 
 from hpsearch.search.cli.main import main
+from hpsearch.storage import study_id_of, trial_id_of
 from tests.dashboard.conftest import (
     CHROMIUM,
     SECRET,
@@ -93,7 +94,7 @@ def test_a_fake_tell_on_a_running_trial_is_refused(
     )[0]
     tell = json.dumps({"state": "Complete", "values": [-100]}).encode()
     for method, path, body in [
-        ("POST", f"/api/trials/{running._trial_id}/tell", tell),
+        ("POST", f"/api/trials/{trial_id_of(running)}/tell", tell),
         ("DELETE", f"/api/studies/{dashboard.study_id}", None),
     ]:
         request = urllib.request.Request(
@@ -311,16 +312,16 @@ def test_started_server_has_no_url_in_argv_and_stops(live_study: LiveStudy, tmp_
         assert handle is not None
         argv = Path(f"/proc/{handle.pid}/cmdline").read_bytes()
         assert SECRET.encode() not in argv and b"postgresql" not in argv
-        with urllib.request.urlopen(f"{handle.url}/studies/{study._study_id}") as response:
+        with urllib.request.urlopen(f"{handle.url}/studies/{study_id_of(study)}") as response:
             assert response.status == 200
         delete = urllib.request.Request(
-            f"http://127.0.0.1:{handle.port}/api/studies/{study._study_id}", method="DELETE"
+            f"http://127.0.0.1:{handle.port}/api/studies/{study_id_of(study)}", method="DELETE"
         )
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(delete)
         assert refused.value.code == 403
         pid = handle.pid
-    url = handle.study_url(study._study_id)
+    url = handle.study_url(study_id_of(study))
     assert lines == [
         f"Dashboard: {url} (read-only; pass --allow-write-dashboard to change the study from "
         "it; stops with this run)"

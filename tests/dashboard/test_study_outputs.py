@@ -15,6 +15,7 @@ import pytest
 from optuna.trial import TrialState
 
 from hpsearch.search.cli.main import main
+from hpsearch.storage import storage_of, study_id_of, trial_id_of
 from tests.dashboard.conftest import (
     BUDGET,
     CHROMIUM,
@@ -166,13 +167,13 @@ def test_trial_files_through_the_artifact_store_and_the_dashboard(
 
     best = finished.best_trial
     root = tmp_path / "ckpt"
-    study = optuna.create_study(study_name="uploads", storage=finished._storage)
+    study = optuna.create_study(study_name="uploads", storage=storage_of(finished))
     study.set_user_attr("hpsearch.checkpoint_root", str(root))
     trial = study.ask()
     trial.set_user_attr("adapter_dir", str(tmp_path / "elsewhere" / "adapter"))  # not here
     uploaded = upload_trial_artifacts(
         study,
-        trial._trial_id,
+        trial_id_of(trial),
         best.user_attrs["adapter_dir"],
         StudyPaths(root, "uploads").artifacts_dir,
         strict=True,
@@ -181,11 +182,13 @@ def test_trial_files_through_the_artifact_store_and_the_dashboard(
     names = sorted(a.filename for a in uploaded)
     assert names == ["hpsearch_trial.json", "trial-00000-final.tar.gz"]
     # the dashboard (started for another study) lists and serves them
-    detail = dashboard.api(f"/api/studies/{study._study_id}?after=0")
+    detail = dashboard.api(f"/api/studies/{study_id_of(study)}?after=0")
     listed = {a["filename"]: a for a in detail["trials"][0]["artifacts"]}
     assert set(listed) == set(names)
     archive = listed["trial-00000-final.tar.gz"]
-    body = dashboard.get(f"/artifacts/{study._study_id}/{trial._trial_id}/{archive['artifact_id']}")
+    body = dashboard.get(
+        f"/artifacts/{study_id_of(study)}/{trial_id_of(trial)}/{archive['artifact_id']}"
+    )
     download = tmp_path / "download.tar.gz"
     download.write_bytes(body)
     with tarfile.open(download) as tar:

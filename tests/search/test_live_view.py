@@ -27,6 +27,7 @@ from hpsearch.search.records import (
     fmt_value,
     running_rows,
 )
+from hpsearch.storage import storage_of, study_id_of
 from tests.faults.harness import kill_tree, start_cli, wait_for
 
 SPACE = """
@@ -273,6 +274,6 @@ def test_running_rows_on_a_storage_without_the_lean_query() -> None:
     study.ask()
     done = study.ask()
     study.tell(done, 1.0)
-    rows = running_rows(study._storage, study._study_id)
+    rows = running_rows(storage_of(study), study_id_of(study))
     assert [(r.number, r.step, r.value) for r in rows] == [(0, 20, 0.4), (1, None, None)]
     assert all(r.running_for_s >= 0 for r in rows)

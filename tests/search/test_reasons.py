@@ -16,7 +16,7 @@ import pytest
 from hpsearch.search.engine import Driver, DriverConfig, WorkerPool, build_task, mark_for_retry
 from hpsearch.search.records import StudyMeta
 from hpsearch.spaces import load_space
-from hpsearch.storage import StudyPaths, open_storage, parse_storage_url
+from hpsearch.storage import StudyPaths, open_storage, parse_storage_url, storage_of, trial_id_of
 
 SPACE = """
 name: reasons
@@ -86,8 +86,8 @@ def test_worker_errors_are_stored_as_one_clean_line(
     assert "\n" in message and "\x1b[" in message  # what Ray hands over
     # the driver fails a trial whose worker raised
     failed = study.ask()
-    driver._fail(failed._trial_id, message)
-    trial = study._storage.get_trial(failed._trial_id)
+    driver._fail(trial_id_of(failed), message)
+    trial = storage_of(study).get_trial(trial_id_of(failed))
     assert trial.state == optuna.trial.TrialState.FAIL
     _assert_one_clean_line(trial.user_attrs["fail_reason"])
     log = Path(trial.user_attrs["log_file"])
@@ -97,5 +97,7 @@ def test_worker_errors_are_stored_as_one_clean_line(
     assert "ValueError: The value nan is not acceptable" in text and "\x1b" not in text
     # the reaper fails a trial for a retry
     reaped = study.ask()
-    assert mark_for_retry(study._storage, reaped._trial_id, "worker_lost", message)
-    _assert_one_clean_line(study._storage.get_trial(reaped._trial_id).user_attrs["fail_reason"])
+    assert mark_for_retry(storage_of(study), trial_id_of(reaped), "worker_lost", message)
+    _assert_one_clean_line(
+        storage_of(study).get_trial(trial_id_of(reaped)).user_attrs["fail_reason"]
+    )

@@ -23,7 +23,9 @@ from hpsearch.storage import (
     parse_storage_url,
     redact,
     resolve_storage,
+    study_id_of,
     study_lock,
+    trial_id_of,
     validate_study_name,
 )
 
@@ -51,14 +53,14 @@ def test_heartbeat_ages_include_trials_that_never_beat(storage_url: str) -> None
     storage = open_storage(parse_storage_url(storage_url))
     study = create_or_load_study(storage, "beats", "minimize").study
     silent, beating = study.ask(), study.ask()
-    storage.record_heartbeat(beating._trial_id)
+    storage.record_heartbeat(trial_id_of(beating))
     time.sleep(1.1)
-    ages = {r.number: r for r in storage.running_trials(study._study_id)}
+    ages = {r.number: r for r in storage.running_trials(study_id_of(study))}
     assert ages[silent.number].heartbeat_age_s is None
     assert ages[silent.number].silent_for_s >= 1.0
     assert 1.0 <= ages[beating.number].heartbeat_age_s < 30  # type: ignore[operator]
     study.tell(silent, 1.0)
-    assert [r.number for r in storage.running_trials(study._study_id)] == [beating.number]
+    assert [r.number for r in storage.running_trials(study_id_of(study))] == [beating.number]
 
 
 def _create_concurrently(url: str, barrier_path: str, out: multiprocessing.Queue) -> None:
@@ -107,17 +109,17 @@ def test_trial_counts_and_batched_user_attrs(storage_url: str) -> None:
     first, second = study.ask(), study.ask()
     study.tell(first, state=TrialState.FAIL)
     study.enqueue_trial({})
-    storage.set_trial_user_attrs(second._trial_id, {"retry_of": 0, "device": "cpu", "k": [1, 2]})
+    storage.set_trial_user_attrs(trial_id_of(second), {"retry_of": 0, "device": "cpu", "k": [1, 2]})
     retry = study.ask()  # takes the enqueued (WAITING) trial
-    storage.set_trial_user_attrs(retry._trial_id, {"retry_of": 0})
+    storage.set_trial_user_attrs(trial_id_of(retry), {"retry_of": 0})
     study.enqueue_trial({})
-    assert storage.trial_counts(study._study_id, "retry_of") == (4, 1, 1)
-    attrs = storage.get_trial(second._trial_id).user_attrs
+    assert storage.trial_counts(study_id_of(study), "retry_of") == (4, 1, 1)
+    attrs = storage.get_trial(trial_id_of(second)).user_attrs
     assert attrs == {"retry_of": 0, "device": "cpu", "k": [1, 2]}
-    storage.set_trial_user_attrs(second._trial_id, {})  # nothing to write is no error
+    storage.set_trial_user_attrs(trial_id_of(second), {})  # nothing to write is no error
     with pytest.raises(RuntimeError, match="finished"):  # never rewrites a finished trial
-        storage.set_trial_user_attrs(first._trial_id, {"late": 1})
-    assert "late" not in storage.get_trial(first._trial_id).user_attrs
+        storage.set_trial_user_attrs(trial_id_of(first), {"late": 1})
+    assert "late" not in storage.get_trial(trial_id_of(first)).user_attrs
 
 
 def test_trial_summaries_match_the_full_trials(storage_url: str) -> None:
@@ -131,17 +133,21 @@ def test_trial_summaries_match_the_full_trials(storage_url: str) -> None:
     study.tell(study.ask(), float("inf"))
     study.tell(study.ask(), state=TrialState.PRUNED)
     failed = study.ask()
-    storage.set_trial_user_attrs(failed._trial_id, {"retry_requested": "oom", "device": "cpu"})
+    storage.set_trial_user_attrs(trial_id_of(failed), {"retry_requested": "oom", "device": "cpu"})
     study.tell(failed, state=TrialState.FAIL)
     running = study.ask()
-    storage.set_trial_user_attrs(running._trial_id, {"retry_of": 3, "retry_attempt": 1})
+    storage.set_trial_user_attrs(trial_id_of(running), {"retry_of": 3, "retry_attempt": 1})
     study.enqueue_trial({})
     keys = ("retry_of", "retry_requested", "retry_attempt")
-    lean = storage.trial_summaries(study._study_id, keys)
-    full = storage.get_all_trials(study._study_id)
+    lean = storage.trial_summaries(study_id_of(study), keys)
+    full = storage.get_all_trials(study_id_of(study))
     assert [t.number for t in lean] == [t.number for t in full] == list(range(6))
     for small, big in zip(lean, full, strict=True):
-        assert (small.state, small.value, small._trial_id) == (big.state, big.value, big._trial_id)
+        assert (small.state, small.value, trial_id_of(small)) == (
+            big.state,
+            big.value,
+            trial_id_of(big),
+        )
         assert small.datetime_start == big.datetime_start
         assert small.datetime_complete == big.datetime_complete
         assert small.user_attrs == {k: v for k, v in big.user_attrs.items() if k in keys}
@@ -163,12 +169,12 @@ def test_running_progress_matches_the_full_trials(storage_url: str) -> None:
     done.report(0.1, 10)
     study.tell(done, 0.1)
     study.enqueue_trial({})
-    progress = storage.running_progress(study._study_id)
-    full = storage.get_all_trials(study._study_id, states=(TrialState.RUNNING,))
+    progress = storage.running_progress(study_id_of(study))
+    full = storage.get_all_trials(study_id_of(study), states=(TrialState.RUNNING,))
     assert [p.number for p in progress] == [t.number for t in full] == [0, 1, 2]
     for row, trial in zip(progress, full, strict=True):
         step = max(trial.intermediate_values, default=None)
-        assert (row.trial_id, row.step) == (trial._trial_id, step)
+        assert (row.trial_id, row.step) == (trial_id_of(trial), step)
         assert row.running_for_s >= 0
     assert [progress[0].value, progress[1].value] == [0.5, None]
     assert math.isnan(progress[2].value)  # type: ignore[arg-type]

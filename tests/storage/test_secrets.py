@@ -21,6 +21,9 @@ from hpsearch.storage import (
     open_storage,
     parse_storage_url,
     redact,
+    storage_of,
+    study_id_of,
+    trial_id_of,
 )
 
 
@@ -128,11 +131,11 @@ def test_attributes_never_hold_a_password(tmp_path: Path) -> None:
     study = create_or_load_study(storage, "s", "minimize").study
     leak = "failed on postgresql://bob:Att-Sekr3t@127.0.0.1:5432/db (Att-Sekr3t)"
     study.set_user_attr("command", leak)
-    study._storage.set_study_system_attr(study._study_id, "note", {"body": [leak]})
+    storage_of(study).set_study_system_attr(study_id_of(study), "note", {"body": [leak]})
     study.enqueue_trial({}, user_attrs={"warm_start": leak})
     trial = study.ask()
     trial.set_user_attr("fail_reason", leak)
-    study._storage.set_trial_system_attr(trial._trial_id, "detail", leak)
+    storage_of(study).set_trial_system_attr(trial_id_of(trial), "detail", leak)
     study.tell(trial, 1.0)
     conn = sqlite3.connect(db)
     try:
