@@ -24,14 +24,14 @@ from hpsearch.spaces._params import Param, param_to_dict
 
 Method = Literal["lora", "full", "qlora"]
 Direction = Literal["minimize", "maximize"]
-TaskType = Literal["causal_lm", "classification", "simulated"]
+TaskType = Literal["causal_lm", "classification", "simulated", "custom"]
 Fidelity = Literal["steps", "tokens"]
 LrScaling = Literal["none", "linear", "sqrt"]
 
 SAMPLER_TYPES = ("tpe", "random", "grid", "cmaes", "gp")
 PRUNER_TYPES = ("hyperband", "successive_halving", "median", "none")
 METHODS = ("lora", "full", "qlora")
-TASK_TYPES = ("causal_lm", "classification", "simulated")
+TASK_TYPES = ("causal_lm", "classification", "simulated", "custom")
 DATA_FORMATS = ("auto", "text", "prompt_completion", "messages", "classification")
 REPORT_TO = ("tensorboard", "mlflow", "wandb")
 
@@ -150,8 +150,9 @@ class TaskSpec:
 
     type: TaskType = spec_field(
         "classification",
-        doc="causal_lm, classification or simulated (default: classification for the demo, "
-        "causal_lm with --model).",
+        doc="causal_lm, classification, simulated, or custom (the user's own training: "
+        "script or trainer; default: classification for the demo, causal_lm with --model, "
+        "custom with script or trainer).",
         choices=TASK_TYPES,
     )
     model: str | None = spec_field(
@@ -237,10 +238,26 @@ class TaskSpec:
     simulated: dict[str, Any] = spec_field(
         doc="Options of the simulated trainer (task type simulated).", default_factory=dict
     )
+    # Bring your own training (task type custom): exactly one of script and trainer.
+    script: str | None = spec_field(
+        None,
+        doc="A training script run once per trial (hpsearch run --script); it calls "
+        "hpsearch.trainers.trial_params() and adds hpsearch.trainers.TrialCallback().",
+    )
+    script_args: tuple[str, ...] = spec_field(
+        (), doc="Arguments passed to the script (after -- on the command line)."
+    )
+    trainer: str | None = spec_field(
+        None,
+        doc="An entry point module:function that receives (params, output_dir) and returns a "
+        "transformers.Trainer; hpsearch adds its callback and trains it.",
+        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+    )
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["report_to"] = list(self.report_to)
+        data["script_args"] = list(self.script_args)
         return data
 
     @classmethod

@@ -21,9 +21,13 @@ TRAINING_ARG_ALIASES = {
 
 def runner_for(task_type: str) -> TrialRunner:
     """A process-wide runner per task type, so its caches live across trials."""
-    kind = "simulated" if task_type == "simulated" else "hf"
+    kind = task_type if task_type in ("simulated", "custom") else "hf"
     if kind not in _RUNNERS:
-        if kind == "simulated":
+        if kind == "custom":  # the user's own script or entry point (bring your own training)
+            from hpsearch.trainers._script_runner import ScriptTrialRunner
+
+            _RUNNERS[kind] = ScriptTrialRunner()
+        elif kind == "simulated":
             from hpsearch.trainers._simulated import SimulatedTrialRunner
 
             _RUNNERS[kind] = SimulatedTrialRunner()
@@ -40,7 +44,7 @@ def input_problems(task_type: str, config: TrialConfig) -> list[str]:
     For Hugging Face tasks this needs neither torch nor transformers, so the driver, which
     checks every run's inputs before it starts, never imports them.
     """
-    if task_type == "simulated":
+    if task_type in ("simulated", "custom"):
         return runner_for(task_type).validate(config)
     return hf_input_problems(config)
 

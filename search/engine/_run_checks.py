@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,6 +29,8 @@ def build_task(
     read (defaults where a value could not be read), so that the other checks still run.
     """
     merged = {**space.task, **{k: v for k, v in overrides.items() if v is not None}}
+    if isinstance(merged.get("script"), str) and merged["script"].strip():
+        merged["script"] = os.path.abspath(merged["script"])  # workers run it from anywhere
     if overrides.get("model") or overrides.get("dataset"):
         merged.setdefault("demo", False)
     found = IssueCollector()
@@ -65,7 +68,7 @@ def validate_run(space: SearchSpace, task: TaskSpec, budget: int | None = None) 
     training_args = training_argument_names()
     for param in space.params:
         path = f"params.{param.name}"
-        if param.name in KNOBS:
+        if param.name in KNOBS or task.type == "custom":  # a custom script takes any name
             continue
         if param.name in MANAGED_TRAINING_ARGS:
             issues.append(
