@@ -245,7 +245,9 @@ class TaskSpec:
         "hpsearch.trainers.trial_params() and adds hpsearch.trainers.TrialCallback().",
     )
     script_args: tuple[str, ...] = spec_field(
-        (), doc="Arguments passed to the script (after -- on the command line)."
+        (),
+        doc="Arguments passed to the script (after -- on the command line).",
+        schema={"type": "array", "items": {"type": "string"}},
     )
     trainer: str | None = spec_field(
         None,
