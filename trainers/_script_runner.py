@@ -191,6 +191,9 @@ def _handle(report: Report, side: WorkerSide, reporter: Reporter, progress: _Pro
             reporter.record({"last_checkpoint_step": report.payload.get("step")})
         return
     step = int(report.payload["step"])
+    if progress.pruned_at is not None or progress.stopped is not None:  # e.g. a final evaluate()
+        side.decide(report.seq, "prune" if progress.pruned_at is not None else "stop")
+        return
     metrics = {str(k): float(v) for k, v in dict(report.payload.get("metrics") or {}).items()}
     progress.evaluations += 1
     progress.last_metrics = metrics
