@@ -36,6 +36,7 @@ from hpsearch.trainers._script_params import TrialParams, trial_params
 from hpsearch.trainers._script_runner import ScriptError
 
 __all__ = [
+    "TRIAL_ENV",
     "Checkpoint",
     "CheckpointWriteError",
     "ConfigError",
@@ -54,9 +55,8 @@ __all__ = [
     "RunPaths",
     "ScheduleConfig",
     "ScriptError",
-    "TRIAL_ENV",
-    "TrialConfig",
     "TrialCallback",
+    "TrialConfig",
     "TrialError",
     "TrialParams",
     "TrialResult",

@@ -139,4 +139,6 @@ class WorkerSide:
         return out
 
     def decide(self, seq: int, action: Action, reason: str | None = None) -> None:
-        _write_atomically(self.folder / f"decision-{seq}.json", {"action": action, "reason": reason})
+        _write_atomically(
+            self.folder / f"decision-{seq}.json", {"action": action, "reason": reason}
+        )

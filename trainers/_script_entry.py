@@ -25,7 +25,9 @@ def load_entry_point(spec: str) -> Callable[..., Any]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ValueError(f"trainer entry point {spec!r}: cannot import {module_name!r}: {exc}")
+        raise ValueError(
+            f"trainer entry point {spec!r}: cannot import {module_name!r}: {exc}"
+        ) from None
     function = getattr(module, name, None)
     if not callable(function):
         raise ValueError(f"trainer entry point {spec!r}: {module_name} has no function {name!r}")

@@ -11,6 +11,7 @@ the last committed checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import importlib.util
 import json
@@ -47,10 +48,9 @@ class ScriptError(TrialError):
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
-    try:
+    # elsewhere the child may outlive a killed worker; its trial is still reaped and retried
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass  # not Linux: the child outlives a killed worker, its trial is still reaped
 
 
 @dataclass
@@ -153,7 +153,12 @@ class ScriptTrialRunner(TrialRunner):
         if custom.script is not None:
             command = [sys.executable, custom.script, *custom.script_args]
         else:
-            command = [sys.executable, "-m", "hpsearch.trainers._script_entry", str(custom.entry_point)]
+            command = [
+                sys.executable,
+                "-m",
+                "hpsearch.trainers._script_entry",
+                str(custom.entry_point),
+            ]
         threads = str(max(1, int(config.cpus)))
         env = {
             **os.environ,
@@ -169,7 +174,7 @@ class ScriptTrialRunner(TrialRunner):
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
             try:
                 while True:

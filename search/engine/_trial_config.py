@@ -122,7 +122,11 @@ def build_trial_config(
     return config, resolved
 
 
-_BATCH_NAMES = ("per_device_train_batch_size", "effective_batch_size", "gradient_accumulation_steps")
+_BATCH_NAMES = (
+    "per_device_train_batch_size",
+    "effective_batch_size",
+    "gradient_accumulation_steps",
+)
 
 
 def custom_training(
