@@ -242,7 +242,7 @@ class TaskSpec:
     script: str | None = spec_field(
         None,
         doc="A training script run once per trial (hpsearch run --script); it calls "
-        "hpsearch.trainers.trial_params() and adds hpsearch.trainers.TrialCallback().",
+        "trial_params() and adds TrialCallback() (docs/bring-your-own-training.md).",
     )
     script_args: tuple[str, ...] = spec_field(
         (),
