@@ -29,6 +29,7 @@ from hpsearch.trainers._base import (
     ConfigError,
     CustomTraining,
     NonFiniteLossError,
+    OutOfMemoryError,
     Reporter,
     TrialConfig,
     TrialError,
@@ -267,6 +268,8 @@ def _result(progress: _Progress, code: int, output: Path, custom: CustomTraining
     if code != 0:
         how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
         last = _last_line(output)
+        if "out of memory" in last.lower():  # the search retries it with half the batch
+            raise OutOfMemoryError(f"{what} ran out of accelerator memory: {last}")
         raise ScriptError(
             f"{what} {how}" + (f": {last}" if last else "") + f" (its output: {output})"
         )

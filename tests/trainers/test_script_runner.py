@@ -21,6 +21,7 @@ from hpsearch.trainers import (
     HyperParams,
     ModelConfig,
     NullReporter,
+    OutOfMemoryError,
     RunPaths,
     ScheduleConfig,
     ScriptError,
@@ -164,3 +165,52 @@ def test_the_example_script_trains_normally_without_hpsearch(tmp_path: Path) -> 
     saved = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert saved == ["checkpoint-12", "checkpoint-4", "checkpoint-8"]  # HF's own saving
     assert not list((tmp_path / "out").rglob(MARKER))  # the callback did nothing
+
+
+_EVALUATIONS = (
+    "from hpsearch.trainers._script_channel import ScriptSide, current_spec\n"
+    "side = ScriptSide(current_spec())\n"
+    "for step, loss in [(2, 1.0), (4, 0.9), (6, 0.9), (8, 0.9), (10, 0.9)]:\n"
+    "    action, reason = side.evaluation(step, {'eval_loss': loss})\n"
+    "    print('decision', step, action, reason, flush=True)\n"
+    "    if action != 'continue':\n"
+    "        break\n"
+)
+
+
+class _PruneAt(NullReporter):
+    def __init__(self, step: int) -> None:
+        super().__init__()
+        self.step = step
+
+    def should_prune(self) -> bool:
+        return max(self.values) >= self.step
+
+
+def test_the_searchs_prune_decision_reaches_the_script(tmp_path: Path) -> None:
+    reporter = _PruneAt(4)
+    result = runner_for("custom").run(_config(tmp_path, _script(tmp_path, _EVALUATIONS)), reporter)
+    assert result.status == "pruned" and result.last_step == 4 and result.value is None
+    assert result.reason == "pruned by the search at step 4"
+    assert reporter.values == {2: 1.0, 4: 0.9}
+    output = (tmp_path / "trial-00003" / "script" / "output.log").read_text()
+    assert "decision 4 prune" in output and "decision 6" not in output
+
+
+def test_a_plateau_stops_the_script_early(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    config = _config(tmp_path, _script(tmp_path, _EVALUATIONS))
+    config = replace(config, schedule=replace(config.schedule, early_stopping_patience=2))
+    result = runner_for("custom").run(config, NullReporter())
+    assert result.status == "complete" and result.value == 0.9 and result.best_step == 4
+    assert result.reason == "early stopping at step 8: no improvement in 2 evaluations"
+
+
+def test_a_script_out_of_memory_is_retryable(tmp_path: Path) -> None:
+    body = (
+        "raise SystemExit('torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2 GiB')\n"
+    )
+    config = _config(tmp_path, _script(tmp_path, body))
+    with pytest.raises(OutOfMemoryError, match="ran out of accelerator memory"):
+        runner_for("custom").run(config, NullReporter())
