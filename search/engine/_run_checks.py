@@ -111,6 +111,15 @@ def validate_run(space: SearchSpace, task: TaskSpec, budget: int | None = None) 
                         f"at most {size} (the number of grid points)",
                     )
                 )
+    if task.type == "custom" and task.fidelity == "tokens":
+        issues.append(
+            SpaceIssue(
+                "task.fidelity",
+                "a custom task's script reports optimizer steps",
+                task.fidelity,
+                "steps",
+            )
+        )
     if task.type == "simulated" and task.max_steps is None:
         issues.append(SpaceIssue("task.max_steps", "a simulated task needs max_steps"))
     return issues

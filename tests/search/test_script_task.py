@@ -48,12 +48,20 @@ def test_a_script_task_hands_the_sampled_values_to_the_script(tmp_path: Path) ->
         ("{trainer: 'not an entry point'}", "is not an entry point"),
         ("{type: causal_lm, script: a.py}", "runs as a custom task"),
         ("{script_args: [--x]}", "are given without a script"),
+        ("{script: a.py, fidelity: tokens}", "reports optimizer steps"),
     ],
 )
 def test_bad_custom_tasks_are_named(task: str, fragment: str) -> None:
     text = f"name: s\nparams: {{learning_rate: 0.001}}\ntask: {task}\n"
     with pytest.raises(SpaceError, match=fragment):  # when the space loads, or its task
-        build_task(load_space_text(text), {})
+        _check(text)
+
+
+def _check(text: str) -> None:
+    space = load_space_text(text)
+    issues = validate_run(space, build_task(space, {}))
+    if issues:
+        raise SpaceError(issues, "space")
 
 
 def test_script_arguments_without_a_script_are_rejected_by_the_cli(tmp_path: Path) -> None:
