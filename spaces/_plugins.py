@@ -261,6 +261,13 @@ TASKS = Registry(
                 "start_value",
             ),
         ),
+        Plugin(
+            "custom",
+            "hpsearch.trainers._tasks:CustomTask",
+            "The user's own training: a script with TrialCallback, or a trainer entry point "
+            "(task.script, task.trainer).",
+            needs_data=False,
+        ),
     ),
 )
 

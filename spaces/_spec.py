@@ -144,8 +144,9 @@ class _TaskSource:
 
     type: str = spec_field(
         "classification",
-        doc="causal_lm, classification or simulated (default: classification for the demo, "
-        "causal_lm with --model).",
+        doc="causal_lm, classification, simulated, or custom (the user's own training: "
+        "script or trainer; default: classification for the demo, causal_lm with --model, "
+        "custom with script or trainer).",
         choices=TASKS.names,
     )
     model: str | None = spec_field(
@@ -188,10 +189,28 @@ class TaskSpec(LengthFields, DataFields, _TaskSource):
     simulated: dict[str, Any] = spec_field(
         doc="Options of the simulated trainer (task type simulated).", default_factory=dict
     )
+    # Bring your own training (task type custom): exactly one of script and trainer.
+    script: str | None = spec_field(
+        None,
+        doc="A training script run once per trial (hpsearch run --script); it calls "
+        "trial_params() and adds TrialCallback() (docs/bring-your-own-training.md).",
+    )
+    script_args: tuple[str, ...] = spec_field(
+        (),
+        doc="Arguments passed to the script (after -- on the command line).",
+        schema={"type": "array", "items": {"type": "string"}},
+    )
+    trainer: str | None = spec_field(
+        None,
+        doc="An entry point module:function that receives (params, output_dir) and returns a "
+        "transformers.Trainer; hpsearch adds its callback and trains it.",
+        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+    )
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["report_to"] = list(self.report_to)
+        data["script_args"] = list(self.script_args)
         return data
 
     @classmethod

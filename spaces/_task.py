@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from hpsearch.spaces._check import Reader, is_number
 from hpsearch.spaces._errors import IssueCollector
-from hpsearch.spaces._fields import choices_of, read_field, read_fields
+from hpsearch.spaces._fields import choices_of, pattern_of, read_field, read_fields
 from hpsearch.spaces._limits import check_document
 from hpsearch.spaces._plugins import TASKS
 from hpsearch.spaces._spec import REPORT_TO, TaskSpec
 
 # Fields with a rule of their own below; every other field is read by its declaration.
-_SPECIAL = ("type", "model", "dataset", "demo", "report_to", "simulated", "max_steps", "eval_steps")
+_SPECIAL = (
+    "type",
+    "model",
+    "dataset",
+    "demo",
+    "report_to",
+    "simulated",
+    "max_steps",
+    "eval_steps",
+    "script",
+    "script_args",
+    "trainer",
+)
 
 
 def load_task(
@@ -24,7 +37,25 @@ def load_task(
         return TaskSpec()  # past the size bounds: read no further
     reader = Reader(data, path, issues)
     reader.unknown_keys(TaskSpec.field_names())
-    task_type = read_field(reader, TaskSpec, "type")
+    script, script_args, trainer = _custom_training(reader, issues)
+    if (script or trainer) and reader.raw("type") is None:
+        task_type = "custom"
+    else:
+        task_type = read_field(reader, TaskSpec, "type")
+    if task_type == "custom" and not (script or trainer):
+        issues.add(
+            reader.at("type"),
+            "a custom task needs a script or a trainer entry point",
+            task_type,
+            "task.script (hpsearch run --script train.py) or task.trainer: module:function",
+        )
+    elif task_type != "custom" and (script or trainer):
+        issues.add(
+            reader.at("type"),
+            "a script or trainer entry point runs as a custom task",
+            task_type,
+            "custom (or leave type out)",
+        )
     model = read_field(reader, TaskSpec, "model")
     dataset = read_field(reader, TaskSpec, "dataset")
     needs_data = TASKS.get(task_type).needs_data
@@ -81,6 +112,9 @@ def load_task(
         report_to=tuple(report_to),
         demo=demo,
         simulated=dict(simulated),
+        script=script,
+        script_args=script_args,
+        trainer=trainer,
         **read_fields(reader, TaskSpec, plain),
     )
 
@@ -93,3 +127,33 @@ def _check_simulated(reader: Reader) -> None:
         value = reader.raw(key)
         if value is not None and not is_number(value):
             reader.issues.add(reader.at(key), "must be a number", value)
+
+
+def _custom_training(
+    reader: Reader, issues: IssueCollector
+) -> tuple[str | None, tuple[str, ...], str | None]:
+    """``script``, ``script_args`` and ``trainer`` (bring your own training)."""
+    script = reader.string("script", None)
+    trainer = reader.string("trainer", None)
+    if trainer is not None and not re.match(pattern_of(TaskSpec, "trainer"), trainer):
+        issues.add(
+            reader.at("trainer"),
+            "is not an entry point",
+            trainer,
+            "module:function, e.g. mypkg.train:make_trainer",
+        )
+        trainer = None
+    if script is not None and trainer is not None:
+        issues.add(
+            reader.at("trainer"),
+            "a task runs either a script or a trainer entry point, not both",
+            trainer,
+            "task.script or task.trainer",
+        )
+    raw = reader.raw("script_args", ()) or ()
+    if not isinstance(raw, (list, tuple)) or not all(isinstance(a, str) for a in raw):
+        issues.add(reader.at("script_args"), "must be a list of strings", raw)
+        raw = ()
+    if raw and script is None:
+        issues.add(reader.at("script_args"), "are given without a script", list(raw))
+    return script, tuple(raw), trainer

@@ -9,6 +9,7 @@ from hpsearch.trainers import _failpoints as failpoints
 from hpsearch.trainers._base import (
     CheckpointWriteError,
     ConfigError,
+    CustomTraining,
     DataConfig,
     DatasetError,
     HyperParams,
@@ -30,11 +31,16 @@ from hpsearch.trainers._checkpoints import Checkpoint, is_complete, newest_compl
 from hpsearch.trainers._checkpoints import finalize as finalize_checkpoints
 from hpsearch.trainers._memory import MemoryEstimate, MemoryEstimateError, estimate_memory
 from hpsearch.trainers._runners import input_problems, runner_for, training_argument_names
+from hpsearch.trainers._script_channel import ENV as TRIAL_ENV
+from hpsearch.trainers._script_params import TrialParams, trial_params
+from hpsearch.trainers._script_runner import ScriptError
 
 __all__ = [
+    "TRIAL_ENV",
     "Checkpoint",
     "CheckpointWriteError",
     "ConfigError",
+    "CustomTraining",
     "DataConfig",
     "DatasetError",
     "HyperParams",
@@ -48,8 +54,11 @@ __all__ = [
     "Reporter",
     "RunPaths",
     "ScheduleConfig",
+    "ScriptError",
+    "TrialCallback",
     "TrialConfig",
     "TrialError",
+    "TrialParams",
     "TrialResult",
     "TrialRunner",
     "UnsupportedHardwareError",
@@ -61,4 +70,14 @@ __all__ = [
     "newest_complete",
     "runner_for",
     "training_argument_names",
+    "trial_params",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """``TrialCallback`` imports transformers: only when a script asks for it."""
+    if name == "TrialCallback":
+        from hpsearch.trainers._trial_callback import TrialCallback
+
+        return TrialCallback
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

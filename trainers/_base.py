@@ -71,6 +71,16 @@ class RunPaths:
 
 
 @dataclass(frozen=True)
+class CustomTraining:
+    """The user's own training (task type ``custom``): a script or an entry point."""
+
+    script: str | None = None  # an absolute path, run as ``python script *script_args``
+    script_args: tuple[str, ...] = ()
+    entry_point: str | None = None  # module:function returning a transformers.Trainer
+    params: Mapping[str, Any] = field(default_factory=dict)  # the trial's sampled values
+
+
+@dataclass(frozen=True)
 class TrialConfig:
     run_name: str
     model: ModelConfig
@@ -83,6 +93,7 @@ class TrialConfig:
     gpu_fraction: float = 1.0  # this trial's share of its GPU (Ray's fractional GPUs)
     memory_limit_gb: float | None = None  # None: the GPU share; no check on CPU
     simulated: Mapping[str, Any] = field(default_factory=dict)
+    custom: CustomTraining | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

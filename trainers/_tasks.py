@@ -20,6 +20,7 @@ from hpsearch.trainers._base import TrialConfig, TrialError, TrialRunner
 __all__ = [
     "CausalLMTask",
     "ClassificationTask",
+    "CustomTask",
     "SimulatedTask",
     "TaskKind",
     "hf_input_problems",
@@ -92,6 +93,21 @@ class SimulatedTask(TaskKind):
         from hpsearch.trainers._simulated import SimulatedTrialRunner
 
         return SimulatedTrialRunner()
+
+    def runner(self) -> TrialRunner:
+        return self._runner
+
+
+class CustomTask(TaskKind):
+    """The user's own training: a script with ``TrialCallback`` or a trainer entry point."""
+
+    name = "custom"
+
+    @functools.cached_property
+    def _runner(self) -> TrialRunner:
+        from hpsearch.trainers._script_runner import ScriptTrialRunner
+
+        return ScriptTrialRunner()
 
     def runner(self) -> TrialRunner:
         return self._runner

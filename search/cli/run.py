@@ -36,6 +36,8 @@ _TASK_FLAGS = {
     "chat_template": "chat_template",
     "report_to": "report_to",
     "seed": "seed",
+    "script": "script",
+    "script_args": "script_args",
 }
 
 
@@ -131,6 +133,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     task.add_argument("--report-to", nargs="+", choices=("tensorboard", "mlflow", "wandb"))
     task.add_argument("--seed", type=_args.seed, metavar="N")
+    task.add_argument(
+        "--script",
+        type=_args.text,
+        metavar="TRAIN.PY",
+        help="run your own Trainer script per trial (it uses hpsearch.trainers.trial_params and "
+        "TrialCallback); its arguments follow --",
+    )
+    run.add_argument("script_args", nargs="*", metavar="-- SCRIPT_ARGS", help=argparse.SUPPRESS)
     run.set_defaults(func=cmd_run)
 
     resume = sub.add_parser("resume", help="continue a study until its budget is met")
@@ -149,6 +159,8 @@ def task_overrides(args: argparse.Namespace) -> dict[str, Any]:
     for flag in ("completion_only_loss", "packing"):
         if getattr(args, flag, None):
             out[flag] = True
+    if not out.get("script_args"):  # words after -- without --script: the task check says so
+        out.pop("script_args", None)
     if args.model and "type" not in out:
         out["type"] = "causal_lm"
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,6 +30,8 @@ def build_task(
     read (defaults where a value could not be read), so that the other checks still run.
     """
     merged = {**space.task, **{k: v for k, v in overrides.items() if v is not None}}
+    if isinstance(merged.get("script"), str) and merged["script"].strip():
+        merged["script"] = os.path.abspath(merged["script"])  # workers run it from anywhere
     if overrides.get("model") or overrides.get("dataset"):
         merged.setdefault("demo", False)
     found = IssueCollector()
@@ -66,7 +69,7 @@ def validate_run(space: SearchSpace, task: TaskSpec, budget: int | None = None) 
     training_args = training_argument_names()
     for param in space.params:
         path = f"params.{param.name}"
-        if param.name in KNOBS:
+        if param.name in KNOBS or task.type == "custom":  # a custom script takes any name
             continue
         if param.name in MANAGED_TRAINING_ARGS:
             issues.append(
@@ -109,6 +112,15 @@ def validate_run(space: SearchSpace, task: TaskSpec, budget: int | None = None) 
                         f"at most {size} (the number of grid points)",
                     )
                 )
+    if task.type == "custom" and task.fidelity == "tokens":
+        issues.append(
+            SpaceIssue(
+                "task.fidelity",
+                "a custom task's script reports optimizer steps",
+                task.fidelity,
+                "steps",
+            )
+        )
     if task.type == "simulated" and task.max_steps is None:
         issues.append(SpaceIssue("task.max_steps", "a simulated task needs max_steps"))
     return issues

@@ -17,6 +17,7 @@ from hpsearch.spaces import (
 )
 from hpsearch.storage import StudyPaths
 from hpsearch.trainers import (
+    CustomTraining,
     DataConfig,
     HyperParams,
     ModelConfig,
@@ -107,5 +108,34 @@ def build_trial_config(
         gpu_fraction=gpu_fraction,
         memory_limit_gb=space.resources.memory_gb,
         simulated=dict(task.simulated),
+        custom=custom_training(space, task, resolved),
     )
     return config, resolved
+
+
+_BATCH_NAMES = (
+    "per_device_train_batch_size",
+    "effective_batch_size",
+    "gradient_accumulation_steps",
+)
+
+
+def custom_training(
+    space: SearchSpace, task: TaskSpec, resolved: ResolvedTrial
+) -> CustomTraining | None:
+    """A custom task's script or entry point and the values its trial_params() returns."""
+    if task.type != "custom":
+        return None
+    params: dict[str, Any] = dict(resolved.training_args)
+    if any(space.param(name) is not None for name in _BATCH_NAMES):
+        params["per_device_train_batch_size"] = resolved.per_device_train_batch_size
+        params["gradient_accumulation_steps"] = resolved.gradient_accumulation_steps
+    for name in space.param_names:  # knobs the space sets reach the script under their name
+        if name in resolved.knobs:
+            params[name] = resolved.knobs[name]
+    return CustomTraining(
+        script=task.script,
+        script_args=task.script_args,
+        entry_point=task.trainer,
+        params=params,
+    )
