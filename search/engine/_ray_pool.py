@@ -14,9 +14,12 @@ import logging
 import os
 import socket
 import sys
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
+
+from hpsearch.search.engine._pool_base import Clock, WallClock
 
 _logger = logging.getLogger(__name__)
 
@@ -248,13 +251,16 @@ def plan_workers(
     return max(1, min(fit, budget)), gpus
 
 
-class WorkerPool:
-    """A fixed number of trial-worker actors, each running one trial at a time."""
+class RayPool:
+    """A fixed number of trial-worker actors, each running one trial at a time.
+
+    A :class:`~hpsearch.search.engine.WorkerPool` on wall time."""
 
     def __init__(self, size: int, *, cpus_per_trial: float, gpus_per_trial: float) -> None:
         self.size = size
         self.cpus_per_trial = cpus_per_trial
         self.gpus_per_trial = gpus_per_trial
+        self.clock: Clock = WallClock()
         self._actors: list[Any] = []
         self._idle: deque[int] = deque()
         self._next_id = 0
@@ -298,8 +304,6 @@ class WorkerPool:
         import ray
 
         if not refs:
-            import time
-
             time.sleep(timeout)
             return []
         ready, rest = ray.wait(refs, num_returns=1, timeout=timeout)
@@ -328,6 +332,9 @@ class WorkerPool:
             ray.kill(self._actors[index], no_restart=True)
         self._actors[index] = self._spawn()
         self.release(index)
+
+    def exhausted(self) -> bool:
+        return False
 
     def shutdown(self) -> None:
         import ray
