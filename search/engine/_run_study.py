@@ -85,6 +85,10 @@ class RunRequest:
     # Where trials run: "ray" (the default), "inprocess" (threads of this process, no Ray), or
     # a WorkerPool object (e.g. a SimulatedPool; its size is the number of workers).
     pool: str | WorkerPool = "ray"
+    # The driver's cadences, in seconds of the pool's clock: looks for stale trials, and
+    # status lines (a live view switches those off).
+    reap_interval: float = 5.0
+    status_interval: float = 15.0
 
 
 @dataclass
@@ -411,7 +415,8 @@ def _drive(
             first_eval_step=_first_eval_step(meta),
             max_step=meta.task.max_steps if meta.task.fidelity == "steps" else None,
             emit=emit,
-            **({"status_interval": float("inf")} if request.live else {}),
+            reap_interval=request.reap_interval,
+            status_interval=float("inf") if request.live else request.status_interval,
         )
     )
     try:
