@@ -1,4 +1,4 @@
-"""``benchmarks/sample_efficiency.py --smoke`` runs and prints its table (CI-sized)."""
+"""``python -m benchmarks.sample_efficiency --smoke`` runs and prints its table (CI-sized)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.benchmarks._se_paths import BENCHMARKS, DATA_PATH, ROOT
+from benchmarks.common import DATA_PATH, ROOT
 
 pytest.importorskip("onnxruntime", reason="the lcbench surrogate needs onnxruntime (bench extra)")
 
@@ -20,7 +20,8 @@ def test_smoke_mode_prints_the_table() -> None:
     result = subprocess.run(
         [
             sys.executable,
-            str(BENCHMARKS / "sample_efficiency.py"),
+            "-m",
+            "benchmarks.sample_efficiency",
             "--smoke",
             "--data-path",
             str(DATA_PATH),
@@ -50,7 +51,8 @@ def test_missing_data_path_is_a_clear_error(tmp_path: object) -> None:
     result = subprocess.run(
         [
             sys.executable,
-            str(BENCHMARKS / "sample_efficiency.py"),
+            "-m",
+            "benchmarks.sample_efficiency",
             "--smoke",
             "--data-path",
             str(tmp_path),
