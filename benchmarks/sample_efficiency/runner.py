@@ -148,9 +148,10 @@ def run_study(
                 checkpoint_dir=str(folder / "checkpoints"),
                 workers=n_workers,
                 pool=pool,
-                # Simulated trials run for minutes: the driver looks for stale trials once a
-                # simulated minute and prints no status lines.
-                reap_interval=60.0,
+                # Simulated trials run for minutes to hours: the driver looks for stale trials
+                # once per grace period (simulated) and prints no status lines. Neither changes
+                # a figure: no simulated trial goes stale.
+                reap_interval=float(space["retries"]["grace_period"]),
                 status_interval=float("inf"),
             ),
             emit=lambda line: None,
