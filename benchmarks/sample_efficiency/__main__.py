@@ -9,7 +9,7 @@ quality target of an instance is random search's best val_accuracy at the full b
 over seeds.
 
     python -m benchmarks.sample_efficiency --seeds 10 --data-path ../shared/data/yahpo_lcbench
-    python -m benchmarks.sample_efficiency --smoke      # CI: one instance, 2 seeds, 10 FBE
+    python -m benchmarks.sample_efficiency --smoke      # CI: one instance, 2 seeds, 5 FBE
 
 Needs ``onnxruntime`` (the surrogate model; see lcbench.py). Prints one markdown table.
 """
@@ -177,11 +177,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="also run the default with one setting changed at a time (1 worker only)",
     )
     parser.add_argument(
-        "--smoke", action="store_true", help="CI mode: 1 instance (189873), 2 seeds, 10 FBE"
+        "--smoke", action="store_true", help="CI mode: 1 instance (189873), 2 seeds, 5 FBE"
     )
     args = parser.parse_args(argv)
     if args.smoke:
-        args.seeds, args.budget_fbe = 2, 10
+        args.seeds, args.budget_fbe = 2, 5
         args.instances = args.instances or ["189873"]
     return args
 
