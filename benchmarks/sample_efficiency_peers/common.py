@@ -2,11 +2,11 @@
 
 This module runs inside each peer library's own virtualenv (see ``setup_envs.sh``), so it needs
 only the standard library, numpy and onnxruntime. It imports nothing from hpsearch. The
-surrogate module ``benchmarks/se_lcbench.py`` is loaded from its file (``importlib``, by path),
-so it works whether this folder is run as scripts or imported as
-``benchmarks.sample_efficiency_peers``; nothing is copied.
+surrogate is hpsearch's benchmark's own module, ``benchmarks.sample_efficiency.lcbench`` (numpy
+and onnxruntime only); the runners are run as ``python -m
+benchmarks.sample_efficiency_peers.run_*`` with the repository root on ``PYTHONPATH``.
 
-Budget accounting (the same as ``benchmarks/se_simulate.py``): the unit is one epoch; one
+Budget accounting (the same as ``benchmarks.sample_efficiency``): the unit is one epoch; one
 full-budget equivalent (FBE) is one configuration trained to the last epoch (52 on lcbench).
 Every epoch a method makes the surrogate train is billed once, when it ends:
 
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
-import importlib.util
 import json
 import math
 import os
@@ -41,33 +40,23 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-BENCHMARKS = HERE.parent
-SE_LCBENCH_FILE = BENCHMARKS / "se_lcbench.py"
 METRIC = "val_accuracy"  # maximised, in percent
 
 
-def load_se_lcbench() -> ModuleType:
-    """``benchmarks/se_lcbench.py``, imported from its path (one module object per process)."""
-    name = "se_lcbench"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, SE_LCBENCH_FILE)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {SE_LCBENCH_FILE}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+def load_lcbench() -> ModuleType:
+    """The lcbench surrogate module, ``benchmarks.sample_efficiency.lcbench``."""
+    from benchmarks.sample_efficiency import lcbench
+
+    return lcbench
 
 
 def default_data_path() -> Path:
-    return Path(os.environ.get("HPSEARCH_LCBENCH_DATA", load_se_lcbench().DEFAULT_DATA_PATH))
+    return Path(os.environ.get("HPSEARCH_LCBENCH_DATA", load_lcbench().DEFAULT_DATA_PATH))
 
 
 def space(data_path: str | Path) -> dict[str, dict[str, Any]]:
-    """The searched parameters: ``se_lcbench.space_params`` (what hpsearch's benchmark uses)."""
-    params: dict[str, dict[str, Any]] = load_se_lcbench().space_params(data_path)
+    """The searched parameters: ``lcbench.space_params`` (what hpsearch's benchmark uses)."""
+    params: dict[str, dict[str, Any]] = load_lcbench().space_params(data_path)
     for name, p in params.items():
         if p["type"] not in ("int", "float"):
             # lcbench has none; a runner would need a categorical mapping first.
@@ -106,7 +95,7 @@ class Ledger:
 
     def __init__(self, data_path: str | Path, instance: str, budget_fbe: float):
         self.params = space(data_path)
-        self.surrogate = load_se_lcbench().LcbenchSurrogate(data_path, instance)
+        self.surrogate = load_lcbench().LcbenchSurrogate(data_path, instance)
         self.max_epoch: int = self.surrogate.max_epoch
         self.budget_epochs = round(budget_fbe * self.max_epoch)
         self.epochs = 0

@@ -1,4 +1,4 @@
-"""Figures of the peer runs, as ``benchmarks/se_report.py`` computes them for hpsearch.
+"""Figures of the peer runs, as ``benchmarks.sample_efficiency.report`` computes them for hpsearch.
 
 The lead's benchmark calls::
 
@@ -10,15 +10,15 @@ with ``targets`` hpsearch's own (random search's median best at the budget, per 
 Standard library only; no import of hpsearch or of the other benchmark modules, so it can be
 loaded by path (``importlib``) or as ``benchmarks.sample_efficiency_peers.report``.
 
-Definitions (the same as se_report's): best@N is the best val_accuracy of a configuration
+Definitions (the same as hpsearch's benchmark's): best@N is the best val_accuracy of a configuration
 evaluated at the full fidelity (epoch 52 reached) within N FBE spent, median over seeds, a seed
 with none yet ranking lowest; FBE to target is the epochs spent when a full-fidelity value first
 reached the target, / 52, median over seeds, a seed that never reached it ranking highest
 (None: the median seed did not reach it, shown as ``>budget``); seeds reaching counts them.
 
-    python benchmarks/sample_efficiency_peers/report.py results.jsonl            # target: the
+    python -m benchmarks.sample_efficiency_peers.report results.jsonl            # target: the
         # file's own ``random`` runs (its median best at the budget), per instance
-    python benchmarks/sample_efficiency_peers/report.py results.jsonl --targets t.json
+    python -m benchmarks.sample_efficiency_peers.report results.jsonl --targets t.json
 """
 
 from __future__ import annotations

@@ -13,15 +13,11 @@ the evaluation's simulated seconds. DEHB's log and state files go to a temporary
 
 from __future__ import annotations
 
-import sys
 import tempfile
 import warnings
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import (
+from benchmarks.sample_efficiency_peers.common import (
     BudgetSpent,
     Ledger,
     fidelity_epochs,
@@ -35,7 +31,7 @@ METHODS = ("dehb",)
 
 
 def configspace(params: dict[str, dict[str, Any]], seed: int) -> Any:
-    """``se_lcbench.space_params`` as a ConfigSpace (same bounds, log scales, integer types)."""
+    """``lcbench.space_params`` as a ConfigSpace (same bounds, log scales, integer types)."""
     from ConfigSpace import (
         ConfigurationSpace,
         UniformFloatHyperparameter,
@@ -61,7 +57,7 @@ def run(ledger: Ledger, optimizer: Any) -> None:
                 optimizer.tell(job, {"fitness": 100.0 - value, "cost": seconds})
             ledger.n_reports += 1
     except BudgetSpent:
-        pass  # the evaluation running now is abandoned, as in se_simulate
+        pass  # the evaluation running now is abandoned, as in hpsearch's benchmark
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,10 +14,10 @@
 # the SKIP files, e.g. a cost measurement run beforehand).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-out="$1"; shift
-skip=("$@")
+out="$(realpath -m "$1")"; shift  # absolute: the driver runs from the repository root
+skip=(); for f in "$@"; do skip+=("$(realpath -m "$f")"); done
 py="${PYTHON:-python3}"
-drive() { "$py" "$here/run_peers.py" --out "$out" --budget-fbe 100 --skip-from "${skip[@]}" "$@"; }
+drive() { (cd "$here/../.." && "$py" -m benchmarks.sample_efficiency_peers --out "$out" --budget-fbe 100 --skip-from "${skip[@]}" "$@"); }
 echo "== phase 1 $(date -Is)"
 drive --seeds 10 --methods random st_asha st_asha_promotion st_hyperband st_bohb dehb smac_hb smac_hb_pyrfr
 echo "== phase 2 $(date -Is)"

@@ -7,13 +7,13 @@ to ``--out``; a run already there (same method, instance, seed and budget) is sk
 interrupted grid continues where it stopped. ``report.py`` turns the file into figures.
 
     bash benchmarks/sample_efficiency_peers/setup_envs.sh
-    python benchmarks/sample_efficiency_peers/run_peers.py --seeds 10 --budget-fbe 100 \\
+    python -m benchmarks.sample_efficiency_peers --seeds 10 --budget-fbe 100 \\
         --out peers.jsonl                        # all methods, the ten development instances
-    python benchmarks/sample_efficiency_peers/run_peers.py --smoke --out /tmp/smoke.jsonl
-    python benchmarks/sample_efficiency_peers/report.py peers.jsonl
+    python -m benchmarks.sample_efficiency_peers --smoke --out /tmp/smoke.jsonl
+    python -m benchmarks.sample_efficiency_peers.report peers.jsonl
 
-Also ``python -m benchmarks.sample_efficiency_peers ...`` from the repository root. Imports
-nothing from hpsearch; needs only the standard library here (the runners need their env).
+From the repository root. Imports nothing from hpsearch; needs only the standard library here
+(the runners need their env).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]  # on the runners' PYTHONPATH: they import benchmarks.* by name
 DEFAULT_ENVS = HERE / ".envs"
 DEFAULT_DATA_PATH = HERE.parents[1] / ".." / "shared" / "data" / "yahpo_lcbench"
 # Develop only on these (issue 14); the other lcbench instances check generalisation.
@@ -71,6 +72,11 @@ def interpreter(method: str) -> Path | None:
     return python if python.is_file() else None
 
 
+def runner_module(method: str) -> str:
+    """``benchmarks.sample_efficiency_peers.run_*``: the module that runs ``method``."""
+    return "benchmarks.sample_efficiency_peers." + METHODS[method][1].removesuffix(".py")
+
+
 def run_key(method: str, instance: str, seed: int, budget_fbe: float) -> tuple:
     return (method, str(instance), int(seed), float(budget_fbe))
 
@@ -98,14 +104,21 @@ def run_one(
     with tempfile.TemporaryDirectory(prefix="peer-run-") as tmp:
         result = Path(tmp) / "result.json"
         cmd = [
-            str(python), str(HERE / METHODS[method][1]), "--method", method,
+            str(python), "-m", runner_module(method), "--method", method,
             "--instance", instance, "--seed", str(seed), "--budget-fbe", str(budget_fbe),
             "--data-path", data_path, "--result", str(result),
         ]  # fmt: skip
         started = time.perf_counter()
         proc = subprocess.run(
             cmd,
-            env={**os.environ, **SINGLE_THREAD, "PYTHONHASHSEED": "0"},
+            env={
+                **os.environ,
+                **SINGLE_THREAD,
+                "PYTHONHASHSEED": "0",
+                "PYTHONPATH": os.pathsep.join(
+                    p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p
+                ),
+            },
             cwd=tmp,
             capture_output=True,
             text=True,

@@ -22,15 +22,12 @@ time then measures SMAC's computation, not this machine's disk).
 
 from __future__ import annotations
 
-import sys
 import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import (
+from benchmarks.sample_efficiency_peers.common import (
     BudgetSpent,
     Ledger,
     fidelity_epochs,
@@ -45,7 +42,7 @@ ETA = 3
 
 
 def configspace(params: dict[str, dict[str, Any]], seed: int) -> Any:
-    """``se_lcbench.space_params`` as a ConfigSpace (same bounds, log scales, integer types)."""
+    """``lcbench.space_params`` as a ConfigSpace (same bounds, log scales, integer types)."""
     from ConfigSpace import (
         ConfigurationSpace,
         UniformFloatHyperparameter,
@@ -116,7 +113,7 @@ def run(ledger: Ledger, facade: Any) -> None:
                 facade.tell(info, TrialValue(cost=100.0 - value, time=seconds), save=False)
             ledger.n_reports += 1
     except BudgetSpent:
-        pass  # the evaluation running now is abandoned, as in se_simulate
+        pass  # the evaluation running now is abandoned, as in hpsearch's benchmark
 
 
 def main(argv: list[str] | None = None) -> int:

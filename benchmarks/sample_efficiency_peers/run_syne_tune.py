@@ -40,15 +40,11 @@ As in syne-tune's defaults, the model-based searchers start with the midpoint of
 from __future__ import annotations
 
 import logging
-import sys
 import warnings
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import (
+from benchmarks.sample_efficiency_peers.common import (
     METRIC,
     BudgetSpent,
     Ledger,
@@ -76,7 +72,7 @@ METHODS: dict[str, tuple[str, dict[str, Any]]] = {
 
 
 def config_space(params: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """``se_lcbench.space_params`` as a syne-tune config space (same bounds, logs, ints)."""
+    """``lcbench.space_params`` as a syne-tune config space (same bounds, logs, ints)."""
     from syne_tune.config_space import lograndint, loguniform, randint, uniform
 
     domains: dict[str, Any] = {}
@@ -179,7 +175,7 @@ def run(ledger: Ledger, scheduler: Any, clip: bool = False) -> None:
                         scheduler.on_trial_complete(trial=trial, result=result)
                     break
     except BudgetSpent:
-        pass  # the trial running now is abandoned, as in se_simulate
+        pass  # the trial running now is abandoned, as in hpsearch's benchmark
 
 
 def main(argv: list[str] | None = None) -> int:

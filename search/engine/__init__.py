@@ -4,12 +4,15 @@ and running a study from a request.
 
 from hpsearch.search.engine._budget import BudgetedAsker
 from hpsearch.search.engine._driver import Driver, DriverConfig, Interrupted, WorkerStartupError
+from hpsearch.search.engine._inprocess_pool import InProcessPool
+from hpsearch.search.engine._pool_base import Clock, WallClock, WorkerLost, WorkerPool
+from hpsearch.search.engine._pools import POOL_NAMES
 from hpsearch.search.engine._preflight import RESUME_NOTE_PREFIX, CheckpointDirError, resumable
 from hpsearch.search.engine._ray_pool import (
     RayAddressError,
     RayConnectError,
+    RayPool,
     WorkerPlanError,
-    WorkerPool,
     connect,
     disconnect,
     parse_ray_address,
@@ -17,19 +20,40 @@ from hpsearch.search.engine._ray_pool import (
 from hpsearch.search.engine._reaper import mark_for_retry, owner_token
 from hpsearch.search.engine._run_checks import build_task, raise_if_invalid, validate_run
 from hpsearch.search.engine._run_study import InputError, RunRequest, default_study_name, execute
+from hpsearch.search.engine._sim_pool import (
+    SimClock,
+    SimStep,
+    SimulatedPool,
+    SimulatedTrainer,
+    TrialRecord,
+)
 from hpsearch.search.engine._trial_config import build_trial_config
+from hpsearch.search.engine._worker import TrialOutcome, TrialTask
 
 __all__ = [
+    "POOL_NAMES",
     "RESUME_NOTE_PREFIX",
     "BudgetedAsker",
     "CheckpointDirError",
+    "Clock",
     "Driver",
     "DriverConfig",
+    "InProcessPool",
     "InputError",
     "Interrupted",
     "RayAddressError",
     "RayConnectError",
+    "RayPool",
     "RunRequest",
+    "SimClock",
+    "SimStep",
+    "SimulatedPool",
+    "SimulatedTrainer",
+    "TrialOutcome",
+    "TrialRecord",
+    "TrialTask",
+    "WallClock",
+    "WorkerLost",
     "WorkerPlanError",
     "WorkerPool",
     "WorkerStartupError",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 import optuna
 
 from hpsearch.search.engine._budget import BudgetedAsker
-from hpsearch.search.engine._ray_pool import WorkerPool
+from hpsearch.search.engine._pool_base import WorkerPool
 from hpsearch.search.engine._reaper import mark_for_retry, owner_token, reap_stale, repair
 from hpsearch.search.engine._trial_config import build_trial_config
 from hpsearch.search.engine._trial_log import append_to_trial_log, trial_log_path
@@ -124,7 +123,10 @@ class Driver:
             name = f"hpsearch:configurations:{cfg.study.study_name}"
             cfg.study.sampler.use_claim_lock(lambda: named_lock(cfg.location, name))
         self.inflight: dict[Any, _InFlight] = {}
-        self.progress = Progress(cfg.emit, self.budget, self.space.objective.metric)
+        self.clock = cfg.pool.clock  # all the driver's time: wall or simulated
+        self.progress = Progress(
+            cfg.emit, self.budget, self.space.objective.metric, clock=self.clock.now
+        )
         self._stop_signal: int | None = None
         self._startup_failures = 0
 
@@ -190,7 +192,7 @@ class Driver:
             oom_downscale=downscale,
             artifacts_dir=str(self.cfg.paths.artifacts_dir),
         )
-        self.cfg.storage.record_heartbeat(trial_id_of(trial))
+        self.clock.stamp_heartbeat(self.cfg.storage, trial_id_of(trial))
         ref = self.cfg.pool.submit(worker, task)
         self.inflight[ref] = _InFlight(trial_id_of(trial), trial.number, worker)
         note = f", resuming {Path(resume_from).name}" if resume_from else ""
@@ -203,7 +205,8 @@ class Driver:
         self.cfg.pool.release(worker)
 
     def _fill_workers(self) -> None:
-        while self._stop_signal is None and self.cfg.pool.has_idle():
+        pool = self.cfg.pool
+        while self._stop_signal is None and not pool.exhausted() and pool.has_idle():
             worker = self.cfg.pool.acquire()
             try:
                 trial = self.asker.ask()
@@ -300,7 +303,7 @@ class Driver:
         """
         for flight in self.inflight.values():
             try:
-                self.cfg.storage.record_heartbeat(flight.trial_id)
+                self.clock.stamp_heartbeat(self.cfg.storage, flight.trial_id)
             except Exception as exc:  # a database outage must not stop the driver
                 _logger.warning("heartbeat for trial %s failed: %s", flight.number, exc)
 
@@ -311,6 +314,7 @@ class Driver:
             self.cfg.storage,
             grace_period=self.space.retries.grace_period,
             skip_trial_ids=owned,
+            clock=self.clock,
         )
         for number in reaped:
             self.cfg.emit(f"  trial {number}: its worker is gone; it will be retried")
@@ -340,24 +344,26 @@ class Driver:
                 signal.signal(sig, handler)
 
     def _loop(self) -> RunSummary:
+        clock = self.clock
         self._reap_and_repair()
-        last_reap = last_beat = time.monotonic()
+        last_reap = last_beat = clock.now()
         beat_every = self.space.retries.heartbeat_interval
         while True:
             self._check_signal()
             self._fill_workers()
             # While trials are in flight the study cannot be done: the books (a walk over every
             # trial) are read only when they can end the loop or a status line is due.
-            if not self.inflight and self.done(self.ledger()):
+            if not self.inflight and (self.cfg.pool.exhausted() or self.done(self.ledger())):
                 break
-            if time.monotonic() - last_beat >= beat_every:
+            if clock.now() - last_beat >= beat_every:
                 self._beat()
-                last_beat = time.monotonic()
-            if self._collect(timeout=0.2 if self.inflight else 1.0):
+                last_beat = clock.now()
+            timers = (last_beat + beat_every, last_reap + self.cfg.reap_interval)
+            if self._collect(timeout=self._wait_timeout(timers)):
                 repair(self.study, self.cfg.location, self.max_retries)
-            if time.monotonic() - last_reap >= self.cfg.reap_interval:
+            if clock.now() - last_reap >= self.cfg.reap_interval:
                 self._reap_and_repair()
-                last_reap = time.monotonic()
+                last_reap = clock.now()
             if self.progress.status_due(self.cfg.status_interval):
                 self.progress.maybe_status(self.ledger(), self.study, self.cfg.status_interval)
         ledger = self.ledger()
@@ -366,6 +372,15 @@ class Driver:
         if ledger.slots_used < self.budget and self.asker.exhausted():
             lines.insert(1, exhausted_line(self.study.sampler, self.space.name, self.budget))
         return RunSummary(ledger, elapsed, lines)
+
+    def _wait_timeout(self, timers: tuple[float, ...]) -> float:
+        """How long one ``wait`` may block: the clock's poll interval (five times it with no
+        trial in flight), and never past the driver's next timer (heartbeats, reaping, status
+        line). On a simulated clock (poll interval ``inf``) the timers alone set it."""
+        poll = self.clock.poll_interval * (1 if self.inflight else 5)
+        due = [*timers, self.progress.last_line + self.cfg.status_interval]
+        now = self.clock.now()
+        return max(0.0, min(poll, *(t - now for t in due)))
 
     def _hand_over(self) -> None:
         """On SIGINT/SIGTERM: stop workers, turn running trials into retries for resume."""

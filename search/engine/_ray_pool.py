@@ -14,10 +14,12 @@ import logging
 import os
 import socket
 import sys
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from hpsearch.search.engine._pool_base import Clock, WallClock
 from hpsearch.spaces.errors import EXIT_BAD_INPUT, EXIT_UNAVAILABLE, HpsearchError
 
 _logger = logging.getLogger(__name__)
@@ -267,13 +269,16 @@ def plan_workers(
     return max(1, min(fit, budget)), gpus
 
 
-class WorkerPool:
-    """A fixed number of trial-worker actors, each running one trial at a time."""
+class RayPool:
+    """A fixed number of trial-worker actors, each running one trial at a time.
+
+    A :class:`~hpsearch.search.engine.WorkerPool` on wall time."""
 
     def __init__(self, size: int, *, cpus_per_trial: float, gpus_per_trial: float) -> None:
         self.size = size
         self.cpus_per_trial = cpus_per_trial
         self.gpus_per_trial = gpus_per_trial
+        self.clock: Clock = WallClock()
         self._actors: list[Any] = []
         self._idle: deque[int] = deque()
         self._next_id = 0
@@ -317,8 +322,6 @@ class WorkerPool:
         import ray
 
         if not refs:
-            import time
-
             time.sleep(timeout)
             return []
         ready, rest = ray.wait(refs, num_returns=1, timeout=timeout)
@@ -347,6 +350,9 @@ class WorkerPool:
             ray.kill(self._actors[index], no_restart=True)
         self._actors[index] = self._spawn()
         self.release(index)
+
+    def exhausted(self) -> bool:
+        return False
 
     def shutdown(self) -> None:
         import ray

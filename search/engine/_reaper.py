@@ -22,6 +22,7 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
+from hpsearch.search.engine._pool_base import Clock, WallClock
 from hpsearch.search.records import FAILURES, build_ledger, reason_line, retry_rule
 from hpsearch.search.records import attributes as A
 from hpsearch.storage import (
@@ -83,14 +84,17 @@ def reap_stale(
     *,
     grace_period: float,
     skip_trial_ids: set[int] | frozenset[int] = frozenset(),
+    clock: Clock | None = None,
 ) -> list[int]:
-    """Fail (for retry) every RUNNING trial whose worker is gone. Returns their numbers."""
+    """Fail (for retry) every RUNNING trial whose worker is gone. Returns their numbers.
+
+    A trial's silence is measured on ``clock`` (the driver's pool's; default wall time)."""
     reaped = []
     owners = {
         trial_id_of(t): t.user_attrs.get(A.DRIVER)
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     }
-    for running in storage.running_trials(study_id_of(study)):
+    for running in (clock or WallClock()).running_trials(storage, study_id_of(study)):
         if running.trial_id in skip_trial_ids:
             continue
         owner = owners.get(running.trial_id)

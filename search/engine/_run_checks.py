@@ -77,7 +77,8 @@ def validate_run(space: SearchSpace, task: TaskSpec, budget: int | None = None) 
                     path, "is set by hpsearch itself", param.name, MANAGED_TRAINING_ARGS[param.name]
                 )
             )
-        elif param.name not in training_args:
+        elif param.name not in training_args and task.type != "simulated":
+            # (a simulated trainer has no TrainingArguments: any parameter is its input)
             issues.append(
                 SpaceIssue(
                     path,

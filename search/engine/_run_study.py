@@ -17,19 +17,15 @@ from typing import Any
 import optuna
 
 from hpsearch.search.engine._driver import Driver, DriverConfig, RunSummary
+from hpsearch.search.engine._pool_base import WorkerPool
+from hpsearch.search.engine._pools import check_pool_choice, local_plan, make_pool
 from hpsearch.search.engine._preflight import (
     check_checkpoint_root,
     check_dashboard_port,
     open_checkpoint_root,
     resumable,
 )
-from hpsearch.search.engine._ray_pool import (
-    Cluster,
-    WorkerPool,
-    connect,
-    disconnect,
-    plan_workers,
-)
+from hpsearch.search.engine._ray_pool import Cluster, connect, disconnect, plan_workers
 from hpsearch.search.engine._run_checks import build_task, validate_run
 from hpsearch.search.engine._trial_config import build_trial_config
 from hpsearch.search.outputs import DashboardOptions, check_bind, dashboard_beside_run, study_view
@@ -97,6 +93,13 @@ class RunRequest:
     dashboard: DashboardOptions | None = None  # hpsearch run --dashboard
     warm_start_from: str | None = None  # the best trial of this study runs first
     live: bool = False  # a live terminal view instead of periodic status lines
+    # Where trials run: "ray" (the default), "inprocess" (threads of this process, no Ray), or
+    # a WorkerPool object (e.g. a SimulatedPool; its size is the number of workers).
+    pool: str | WorkerPool = "ray"
+    # The driver's cadences, in seconds of the pool's clock: looks for stale trials, and
+    # status lines (a live view switches those off).
+    reap_interval: float = 5.0
+    status_interval: float = 15.0
 
 
 @dataclass
@@ -352,15 +355,19 @@ def execute(request: RunRequest, emit: Callable[[str], None]) -> RunSummary:
     plan = _plan(prepared, request)  # reads only
     check_checkpoint_root(plan.meta.checkpoint_root)
     check_dashboard_port(request.dashboard)
-    cluster = connect(request.address, debug=request.debug)
+    check_pool_choice(request.pool)
+    cluster = connect(request.address, debug=request.debug) if request.pool == "ray" else None
     try:
-        workers, gpus = plan_workers(
-            request.workers,
-            plan.meta.budget,
-            cluster,
-            plan.meta.space.resources.gpus_per_trial,
-            plan.meta.space.resources.cpus_per_trial,
-        )
+        if cluster is None:
+            workers, gpus = local_plan(request.pool, request.workers), 0.0
+        else:
+            workers, gpus = plan_workers(
+                request.workers,
+                plan.meta.budget,
+                cluster,
+                plan.meta.space.resources.gpus_per_trial,
+                plan.meta.space.resources.cpus_per_trial,
+            )
         # Every check passed: the first write. Serialised with other drivers starting on the
         # same study: one creates it (settings and warm-start trials exactly once), the others
         # find it complete.
@@ -376,7 +383,8 @@ def execute(request: RunRequest, emit: Callable[[str], None]) -> RunSummary:
         with resumable(prepared.study_name, created, prepared.location.source == "flag"):
             return _drive(storage, prepared, request, meta, cluster, workers, gpus, emit)
     finally:
-        disconnect()
+        if cluster is not None:
+            disconnect()
 
 
 def _drive(
@@ -384,7 +392,7 @@ def _drive(
     prepared: Prepared,
     request: RunRequest,
     meta: StudyMeta,
-    cluster: Cluster,
+    cluster: Cluster | None,
     workers: int,
     gpus: float,
     emit: Callable[[str], None],
@@ -398,14 +406,15 @@ def _drive(
     root = open_checkpoint_root(meta.checkpoint_root)
     study = _open(storage, prepared, meta, workers)
     where = "GPU" if gpus > 0 else "CPU"
-    emit(
-        f"Ray: {cluster.nodes} node(s), {cluster.cpus:g} CPUs, {cluster.gpus:g} GPUs; "
-        f"{workers} {where} worker(s), {gpus:g} GPU and "
-        f"{meta.space.resources.cpus_per_trial:g} CPU per trial"
-    )
-    pool = WorkerPool(
-        workers, cpus_per_trial=meta.space.resources.cpus_per_trial, gpus_per_trial=gpus
-    )
+    if cluster is not None:
+        emit(
+            f"Ray: {cluster.nodes} node(s), {cluster.cpus:g} CPUs, {cluster.gpus:g} GPUs; "
+            f"{workers} {where} worker(s), {gpus:g} GPU and "
+            f"{meta.space.resources.cpus_per_trial:g} CPU per trial"
+        )
+    pool = make_pool(request.pool, workers, meta.space.resources.cpus_per_trial, gpus)
+    if cluster is None:
+        emit(f"Pool: {workers} {type(pool).__name__} worker(s), no Ray")
     pool.start()
     driver = Driver(
         DriverConfig(
@@ -418,7 +427,8 @@ def _drive(
             first_eval_step=_first_eval_step(meta),
             max_step=meta.task.max_steps if meta.task.fidelity == "steps" else None,
             emit=emit,
-            **({"status_interval": float("inf")} if request.live else {}),
+            reap_interval=request.reap_interval,
+            status_interval=float("inf") if request.live else request.status_interval,
         )
     )
     try:

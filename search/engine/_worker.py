@@ -16,6 +16,7 @@ import socket
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -229,11 +230,12 @@ class _Ending:
     study: optuna.Study
     reporter: OptunaReporter
     wall_start: float
+    clock: Callable[[], float] = time.time  # a simulated pool's clock measures simulated time
 
     def attrs(self, values: dict[str, Any]) -> None:
         reasons = (A.FAIL_REASON, A.PRUNE_REASON, A.STOP_REASON)
         values = {k: reason_line(v) if k in reasons else v for k, v in values.items()}
-        self.reporter.record({**values, A.WALL_TIME: round(time.time() - self.wall_start, 3)})
+        self.reporter.record({**values, A.WALL_TIME: round(self.clock() - self.wall_start, 3)})
 
     def tell(
         self,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import optuna
@@ -50,12 +50,17 @@ class Progress:
     emit: Callable[[str], None]
     budget: int
     metric: str
-    started: float = field(default_factory=time.monotonic)
+    started: float | None = None  # None: now, on ``clock``
     finished_here: int = 0
     last_line: float = 0.0
+    clock: Callable[[], float] = time.monotonic  # the driver's pool's clock
+
+    def __post_init__(self) -> None:
+        if self.started is None:
+            self.started = self.clock()
 
     def elapsed(self) -> float:
-        return time.monotonic() - self.started
+        return self.clock() - (self.started or 0.0)
 
     def status_line(self, ledger: Ledger, study: optuna.Study) -> str:
         best = best_trial(study)
@@ -81,10 +86,10 @@ class Progress:
         )
 
     def status_due(self, every: float = 15.0) -> bool:
-        return time.monotonic() - self.last_line >= every
+        return self.clock() - self.last_line >= every
 
     def maybe_status(self, ledger: Ledger, study: optuna.Study, every: float = 15.0) -> None:
-        now = time.monotonic()
+        now = self.clock()
         if now - self.last_line >= every:
             self.last_line = now
             self.emit(self.status_line(ledger, study))

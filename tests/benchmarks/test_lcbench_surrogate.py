@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.benchmarks._se_paths import DATA_PATH
+from benchmarks.common import DATA_PATH
 
 pytest.importorskip("onnxruntime", reason="the lcbench surrogate needs onnxruntime (bench extra)")
 
-import se_lcbench
+from benchmarks.sample_efficiency import lcbench as se_lcbench
 
 if not se_lcbench.data_files_present(DATA_PATH):
     pytest.skip(f"lcbench data not found under {DATA_PATH}", allow_module_level=True)

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "memory_estimate.py"
+from benchmarks.common import ROOT
 
 
 @pytest.mark.slow
 def test_memory_estimate_smoke_prints_the_table() -> None:
     result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--smoke"], capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", "benchmarks.memory_estimate", "--smoke"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr
     rows = [line for line in result.stdout.splitlines() if line.startswith("| MiniLM")]

@@ -14,13 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.benchmarks._se_paths import BENCHMARKS, DATA_PATH, ROOT
-
-PEERS = BENCHMARKS / "sample_efficiency_peers"
-sys.path.insert(0, str(PEERS))
-
-import report  # noqa: E402  (benchmarks/sample_efficiency_peers/report.py)
-import run_peers  # noqa: E402
+from benchmarks.common import DATA_PATH, ROOT
+from benchmarks.sample_efficiency_peers import report, run_peers
 
 
 def _run(method: str, instance: str, trajectory: list[list[float]], seed: int = 0) -> dict:
@@ -31,7 +26,7 @@ def _run(method: str, instance: str, trajectory: list[list[float]], seed: int = 
     }  # fmt: skip
 
 
-def test_figures_follow_se_report_definitions() -> None:
+def test_figures_follow_the_sample_efficiency_definitions() -> None:
     runs = [
         # reaches 80 after 104 epochs (2 FBE); best@1 (52 epochs) is 70
         _run("m", "1", [[52, 10.0, 70.0], [104, 20.0, 80.0], [300, 30.0, 90.0]], seed=0),
@@ -53,7 +48,7 @@ def test_figures_follow_se_report_definitions() -> None:
 
 def _driver(out: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(PEERS / "run_peers.py"), "--out", str(out),
+        [sys.executable, "-m", "benchmarks.sample_efficiency_peers", "--out", str(out),
          "--data-path", str(DATA_PATH), "--instances", "189873", *args],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )  # fmt: skip

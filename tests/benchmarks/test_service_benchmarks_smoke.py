@@ -14,17 +14,17 @@ import time
 
 import pytest
 
-from tests.benchmarks._se_paths import BENCHMARKS, ROOT
+from benchmarks.common import ROOT
 from tests.conftest import PG_ADMIN_DB, pg_url
 
 pytestmark = pytest.mark.slow
 
 
-def _run(script: str, *args: str, timeout: int = 300) -> tuple[list[str], float]:
+def _run(benchmark: str, *args: str, timeout: int = 300) -> tuple[list[str], float]:
     env = {**os.environ, "HPSEARCH_BENCH_PG": pg_url(PG_ADMIN_DB)}
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, str(BENCHMARKS / script), "--smoke", *args],
+        [sys.executable, "-m", f"benchmarks.{benchmark}", "--smoke", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -44,7 +44,7 @@ def _has_tune() -> bool:
 
 def test_service_overhead_smoke() -> None:
     systems = ["hpsearch", "optuna", *(["tune"] if _has_tune() else [])]
-    lines, elapsed = _run("service_overhead.py", "--systems", *systems)
+    lines, elapsed = _run("service_overhead", "--systems", *systems)
     assert lines[0].startswith("| system | trials | ideal (s) |")
     assert any(line.startswith("| hpsearch | 4 |") for line in lines)
     assert any(line.startswith("| Optuna optimize(n_jobs) | 4 |") for line in lines)
@@ -55,7 +55,7 @@ def test_service_overhead_smoke() -> None:
 
 
 def test_storage_scale_smoke() -> None:
-    lines, elapsed = _run("storage_scale.py")
+    lines, elapsed = _run("storage_scale")
     assert lines[0].startswith("| run | workers | trial numbers |")
     grown = [line for line in lines if line.startswith("| hpsearch, random, new study to 300 |")]
     assert len(grown) == 4  # three buckets of 100 trial numbers and "all"
@@ -70,7 +70,7 @@ def test_storage_scale_smoke() -> None:
 
 
 def test_demo_breakdown_smoke() -> None:
-    lines, elapsed = _run("demo_breakdown.py")
+    lines, elapsed = _run("demo_breakdown")
     assert lines[0].startswith("| part of the wall time | run 1 (s) | run 1 (%) |")
     assert any(line.startswith("| training (train_time_s) |") for line in lines)
     assert any(line.startswith("| **command wall time** |") for line in lines)

@@ -13,7 +13,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from hpsearch.search.engine import Driver, DriverConfig, WorkerPool, build_task, mark_for_retry
+from hpsearch.search.engine import Driver, DriverConfig, RayPool, build_task, mark_for_retry
 from hpsearch.search.records import StudyMeta
 from hpsearch.spaces import load_space
 from hpsearch.storage import StudyPaths, open_storage, parse_storage_url, storage_of, trial_id_of
@@ -69,7 +69,7 @@ def setup(tmp_path: Path) -> tuple[Driver, optuna.Study, Path]:
             study=study,
             meta=meta,
             paths=StudyPaths(root, "reasons"),
-            pool=WorkerPool(1, cpus_per_trial=1, gpus_per_trial=0),
+            pool=RayPool(1, cpus_per_trial=1, gpus_per_trial=0),
             first_eval_step=5,
             max_step=10,
             emit=lambda line: None,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -101,16 +100,16 @@ def enable(folder: Path) -> None:
 
     folder.mkdir(parents=True, exist_ok=True)
     os.environ[ENV] = str(folder)
-    here = str(Path(__file__).resolve().parent)
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p)
-    if here not in sys.path:
-        sys.path.insert(0, here)
+    root = str(Path(__file__).resolve().parents[2])  # the workers import this module by name
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
     original_init = ray.init
 
     @functools.wraps(original_init)
     def init(*args: Any, **kwargs: Any) -> Any:
         runtime_env = dict(kwargs.get("runtime_env") or {})
-        runtime_env["worker_process_setup_hook"] = "so_worker_profile.setup"
+        runtime_env["worker_process_setup_hook"] = (
+            "benchmarks.service_overhead.worker_profile.setup"
+        )
         env_vars = dict(runtime_env.get("env_vars") or {})
         env_vars.update({ENV: str(folder), "PYTHONPATH": os.environ["PYTHONPATH"]})
         if os.environ.get("HPSEARCH_BENCH_FIX"):

@@ -10,7 +10,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from se_simulate import RunLog
+from benchmarks.sample_efficiency.runner import RunLog
 
 CHECKPOINTS_FBE = (10, 25, 50, 100)
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA_PATH = REPO_ROOT / ".." / "shared" / "data" / "yahpo_lcbench"
 
 CONT_NAMES = (

@@ -5,10 +5,10 @@ hpsearch runs the full path (``hpsearch run --workers C`` on PostgreSQL: ask und
 lock, Ray dispatch to long-lived actors, report/should_prune, heartbeats, tell) on the
 simulated trainer with pruner ``none``; Optuna runs ``study.optimize(n_jobs=C)`` on the same
 PostgreSQL server; Ray Tune runs a function trainable with and without actor reuse. Each
-system runs in its own process (see so_runners.py), on a fresh database.
+system runs in its own process (see runners.py), on a fresh database.
 
-    python benchmarks/service_overhead.py                  # 20 trials, 2 workers, ~12 minutes
-    python benchmarks/service_overhead.py --smoke          # CI: 4 trials of 2 x 0.5 s
+    python -m benchmarks.service_overhead                  # 20 trials, 2 workers, ~12 minutes
+    python -m benchmarks.service_overhead --smoke          # CI: 4 trials of 2 x 0.5 s
 
 overhead = wall / (N * T / C) - 1, with the wall clock taken two ways: from the first trial's
 start to the last trial's end (inside the workers), and for the whole command (process start to
@@ -20,6 +20,7 @@ hpsearch's driver and workers.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import subprocess
@@ -32,13 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import itertools
-
-from bench_common import fmt, fresh_db, machine, markdown_table, median, percentile, versions
-
-HERE = Path(__file__).resolve().parent
+from benchmarks.common import fmt, fresh_db, machine, markdown_table, median, percentile, versions
 
 
 @dataclass(frozen=True)
@@ -89,7 +84,8 @@ def idle_gaps(trials: list[dict[str, Any]], workers: int) -> tuple[list[float], 
 def run_system(system: System, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     out = work / f"{system.runner}{'-'.join(('', *system.extra))}.json"
     log = out.with_suffix(".log")
-    cmd = [sys.executable, str(HERE / "so_runners.py"), system.runner, "--out", str(out)]
+    cmd = [sys.executable, "-m", "benchmarks.service_overhead.runners", system.runner]
+    cmd += ["--out", str(out)]
     cmd += ["--trials", str(args.trials), "--workers", str(args.workers)]
     cmd += ["--steps", str(args.steps), "--seconds", str(args.seconds)]
     cmd += ["--heartbeat", str(args.heartbeat), *system.extra]

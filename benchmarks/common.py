@@ -1,5 +1,6 @@
-"""Helpers shared by the service benchmarks: a throw-away PostgreSQL database, percentiles,
-markdown tables and the versions line.
+"""Helpers shared by the benchmarks and their tests: where the repository and the lcbench data
+are, a throw-away PostgreSQL database, percentiles, markdown tables, the machine and versions
+lines.
 
 The database server is the local one the tests use (``127.0.0.1:5432``, trust auth, admin
 database ``test``; override with ``HPSEARCH_BENCH_PG``, a URL of the admin database).
@@ -18,6 +19,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+ROOT = Path(__file__).resolve().parents[1]  # the repository
+# YAHPO Gym's lcbench data: read where they are (never copied), ``$HPSEARCH_LCBENCH_DATA`` or
+# ``../shared/data/yahpo_lcbench`` beside the repository.
+DATA_PATH = Path(
+    os.environ.get("HPSEARCH_LCBENCH_DATA", ROOT / ".." / "shared" / "data" / "yahpo_lcbench")
+)
 ADMIN_URL = os.environ.get("HPSEARCH_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 

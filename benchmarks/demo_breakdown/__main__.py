@@ -6,8 +6,8 @@ machine fits: 2 here) and splits its wall time with the trials' own attributes
 (``train_time_s``, ``eval_time_s``, ``load_time_s``, ``wall_time_s``), their start and end in
 the study, and the time each line of the command's output appeared (Ray start-up).
 
-    python benchmarks/demo_breakdown.py --runs 3     # the demo study three times
-    python benchmarks/demo_breakdown.py --smoke      # CI: 2 trials of 10 steps
+    python -m benchmarks.demo_breakdown --runs 3    # the demo study three times
+    python -m benchmarks.demo_breakdown --smoke     # CI: 2 trials of 10 steps
 
 Prints one markdown table: one column pair per run, rows adding up to the command's wall time.
 """
@@ -15,6 +15,7 @@ Prints one markdown table: one column pair per run, rows adding up to the comman
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import subprocess
 import sys
@@ -25,11 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import itertools
-
-from bench_common import machine, markdown_table, versions
+from benchmarks.common import machine, markdown_table, versions
 
 ROWS = (
     ("startup", "start-up before Ray: imports, validation, study creation"),
@@ -44,8 +41,6 @@ ROWS = (
     ("tail", "worker idle at the end (no trial left) or late start"),
     ("after", "after the last trial: summary, Ray shutdown"),
 )
-
-HERE = Path(__file__).resolve().parent
 
 
 def run_demo(args: argparse.Namespace, home: Path) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Memory estimate against the measured peak, one fresh process per configuration.
 
-    python benchmarks/memory_estimate.py [--smoke]
+    python -m benchmarks.memory_estimate [--smoke]
 
 Each configuration runs in its own process: a 1-step warm-up trial loads the model, the data
 and the libraries; then the peak is reset and the measured trial runs. On a CUDA machine the
@@ -20,9 +20,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_common import markdown_table
+from benchmarks.common import markdown_table
 
 
 def machine() -> str:
@@ -133,7 +131,7 @@ def main() -> None:
     rows = []
     for config in CONFIGS[:1] if args.smoke else CONFIGS:
         out = subprocess.run(
-            [sys.executable, __file__, "--child", config[0]],
+            [sys.executable, "-m", "benchmarks.memory_estimate", "--child", config[0]],
             capture_output=True,
             text=True,
             check=True,

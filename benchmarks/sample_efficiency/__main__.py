@@ -1,16 +1,17 @@
 """Sample efficiency of hpsearch's search policy on YAHPO Gym's lcbench surrogate.
 
-Each policy is a ``sampler:``/``pruner:`` pair of an hpsearch space, built exactly as the CLI
-builds it (``hpsearch.search.policy.build_sampler`` / ``build_pruner`` / ``sample_params``),
-and run on the three lcbench instances of the YAHPO-SO suite. The budget counts epochs: one
-full-budget equivalent (FBE) is one trial run to its last epoch (52 on lcbench); a pruned trial
-costs the epochs it ran. The quality target of an instance is random search's best
-val_accuracy at the full budget, median over seeds.
+Each policy is a ``sampler:``/``pruner:`` pair of an hpsearch space, and each study is run by
+hpsearch's real driver (``hpsearch.search.engine.execute``, what ``hpsearch run`` runs) on the
+simulated pool, with the surrogate as the trainer (see ``runner.py``), on the three lcbench
+instances of the YAHPO-SO suite. The budget counts epochs: one full-budget equivalent (FBE) is
+one trial run to its last epoch (52 on lcbench); a pruned trial costs the epochs it ran. The
+quality target of an instance is random search's best val_accuracy at the full budget, median
+over seeds.
 
-    python benchmarks/sample_efficiency.py --seeds 10 --data-path ../shared/data/yahpo_lcbench
-    python benchmarks/sample_efficiency.py --smoke      # CI: one instance, 2 seeds, < 1 minute
+    python -m benchmarks.sample_efficiency --seeds 10 --data-path ../shared/data/yahpo_lcbench
+    python -m benchmarks.sample_efficiency --smoke      # CI: one instance, 2 seeds, 5 FBE
 
-Needs ``onnxruntime`` (the surrogate model; see se_lcbench.py). Prints one markdown table.
+Needs ``onnxruntime`` (the surrogate model; see lcbench.py). Prints one markdown table.
 """
 
 from __future__ import annotations
@@ -24,10 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 import optuna
-from se_lcbench import (
+
+from benchmarks.sample_efficiency.lcbench import (
     DEFAULT_DATA_PATH,
     LcbenchSurrogate,
     data_files_present,
@@ -36,7 +36,7 @@ from se_lcbench import (
     space_params,
     suite_instances,
 )
-from se_report import (
+from benchmarks.sample_efficiency.report import (
     CHECKPOINTS_FBE,
     figures,
     fmt,
@@ -44,9 +44,8 @@ from se_report import (
     median_or_none,
     target_of,
 )
-from se_simulate import RunLog, simulate
-
-from hpsearch.spaces import SearchSpace, load_space, load_space_dict
+from benchmarks.sample_efficiency.runner import RunLog, run_study, study_space
+from hpsearch.spaces import load_space
 
 
 @dataclass(frozen=True)
@@ -108,30 +107,43 @@ ABLATIONS = (
 CORRELATION_EPOCHS = (1, 2, 3, 9, 27)
 
 
-def lcbench_space(policy: Policy, data_path: str | Path) -> SearchSpace:
-    return load_space_dict(
-        {
-            "name": "lcbench",
-            "objective": {"metric": "eval_accuracy", "direction": "maximize"},
-            "sampler": policy.sampler,
-            "pruner": policy.pruner,
-            "params": space_params(data_path),
-        },
-        source=f"policy {policy.name!r}",
+def lcbench_space(
+    policy: Policy, data_path: str | Path, *, seed: int, max_epoch: int, budget_epochs: int
+) -> dict[str, Any]:
+    """The policy's study as an hpsearch space; ``seed`` is added to the sampler's seed."""
+    sampler = dict(policy.sampler)
+    if "seed" in sampler:
+        sampler["seed"] = int(sampler["seed"]) + seed
+    return study_space(
+        f"lcbench-seed{seed}",
+        sampler,
+        policy.pruner,
+        space_params(data_path),
+        max_epoch=max_epoch,
+        trials=budget_epochs,  # every trial trains at least one epoch: never the limit
     )
 
 
 def run_seeds(
-    space: SearchSpace, surrogate: LcbenchSurrogate, budget_epochs: int, seeds: int, n_workers: int
+    policy: Policy,
+    data_path: str | Path,
+    surrogate: LcbenchSurrogate,
+    budget_epochs: int,
+    seeds: int,
+    n_workers: int,
 ) -> list[RunLog]:
     return [
-        simulate(
-            space,
-            surrogate.curve,
-            max_epoch=surrogate.max_epoch,
+        run_study(
+            lcbench_space(
+                policy,
+                data_path,
+                seed=seed,
+                max_epoch=surrogate.max_epoch,
+                budget_epochs=budget_epochs,
+            ),
+            surrogate,
             budget_epochs=budget_epochs,
             n_workers=n_workers,
-            seed=seed,
         )
         for seed in range(seeds)
     ]
@@ -165,11 +177,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="also run the default with one setting changed at a time (1 worker only)",
     )
     parser.add_argument(
-        "--smoke", action="store_true", help="CI mode: 1 instance (189873), 2 seeds, 20 FBE"
+        "--smoke", action="store_true", help="CI mode: 1 instance (189873), 2 seeds, 5 FBE"
     )
     args = parser.parse_args(argv)
     if args.smoke:
-        args.seeds, args.budget_fbe = 2, 20
+        args.seeds, args.budget_fbe = 2, 5
         args.instances = args.instances or ["189873"]
     return args
 
@@ -200,14 +212,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         budget = args.budget_fbe * surrogate.max_epoch
         target: float | None = None
         for policy in policies:
-            space = lcbench_space(policy, args.data_path)
-            logs = run_seeds(space, surrogate, budget, args.seeds, n_workers=1)
+            logs = run_seeds(policy, args.data_path, surrogate, budget, args.seeds, n_workers=1)
             if target is None:
                 target = target_of(logs, budget)
             fig = figures(logs, target, surrogate.max_epoch, checkpoints)
             speed = ["-", "-", "-"]
             if args.workers > 1 and policy not in ABLATIONS:
-                par = run_seeds(space, surrogate, budget, args.seeds, n_workers=args.workers)
+                par = run_seeds(
+                    policy, args.data_path, surrogate, budget, args.seeds, n_workers=args.workers
+                )
                 t1 = median_or_none([log.time_to_reach(target) for log in logs])
                 tn = median_or_none([log.time_to_reach(target) for log in par])
                 ratio = t1 / tn if t1 is not None and tn is not None else None

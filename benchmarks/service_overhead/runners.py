@@ -1,13 +1,13 @@
 """One system of the service-overhead benchmark, run in its own process.
 
-    python benchmarks/so_runners.py hpsearch --storage URL --trials 20 --out result.json
-    python benchmarks/so_runners.py optuna   --storage URL --trials 20 --out result.json
-    python benchmarks/so_runners.py tune     --trials 20 --out result.json [--no-reuse]
+    python -m benchmarks.service_overhead.runners hpsearch --storage URL --trials 20 --out r.json
+    python -m benchmarks.service_overhead.runners optuna   --storage URL --trials 20 --out r.json
+    python -m benchmarks.service_overhead.runners tune     --trials 20 --out r.json [--no-reuse]
 
 Every system runs the same sleeping trial: ``steps`` steps of ``seconds`` each, a report (and,
 where the system has one, a pruning check) after every step. Each trial records when its work
 began and ended, and on which worker, from inside the worker; the result file holds those
-records (and for hpsearch the driver profile of :mod:`so_profile`). The parent script times the
+records (and for hpsearch the driver profile of ``profile.py``). The parent script times the
 whole process.
 """
 
@@ -16,14 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def _space_yaml(args: argparse.Namespace) -> dict[str, Any]:
@@ -54,18 +51,18 @@ def _space_yaml(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_hpsearch(args: argparse.Namespace) -> dict[str, Any]:
-    # so_worker_profile imports Ray before hpsearch does; hpsearch's private Ray is
+    # worker_profile imports Ray before hpsearch does; hpsearch's private Ray is
     # loopback-only, a switch Ray reads at import (search/_pool.py), so set it first.
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     import optuna
-    import so_profile
     import yaml
 
+    from benchmarks.service_overhead import profile as so_profile
     from hpsearch.search.cli.main import main
 
     profile = so_profile.install()
     work = Path(tempfile.mkdtemp(prefix="hps-so-"))
-    import so_worker_profile
+    from benchmarks.service_overhead import worker_profile as so_worker_profile
 
     so_worker_profile.enable(work / "worker-profile")
     space = work / "overhead.yaml"

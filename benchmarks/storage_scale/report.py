@@ -1,11 +1,11 @@
-"""Tables and goal lines of the storage-scale benchmark (see storage_scale.py)."""
+"""Tables and goal lines of the storage-scale benchmark (see __main__.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from bench_common import fmt, percentile
+from benchmarks.common import fmt, percentile
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class Phase:
     duration: float = 0.0
     plain: bool = False
     probe: bool = False  # status + dashboard on the grown study
-    fed: bool = False  # one driver process asks (ss_feeder), the workers report and tell
+    fed: bool = False  # one driver process asks (feeder.py), the workers report and tell
     continues: bool = False  # the study exists (grown by an earlier phase)
 
 

@@ -4,7 +4,7 @@ In a real study one driver asks for every trial (``BudgetedAsker.ask`` + ``sampl
 hands it to an idle worker; the workers only report, heart-beat and tell. This process is that
 driver: it keeps every worker busy, asking one trial each time a worker reports it is idle, for
 ``duration`` seconds, then tells the workers to stop. Its timings travel with each trial to the
-worker that runs it (ss_worker.run with a job queue), so every record stays whole.
+worker that runs it (worker.run with a job queue), so every record stays whole.
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from ss_worker import WorkerConfig, open_study
-
+from benchmarks.storage_scale.worker import WorkerConfig, open_study
 from hpsearch.storage import trial_id_of
 
 

@@ -3,7 +3,7 @@
 It goes through hpsearch's own storage path: ``open_storage``, ``BudgetedAsker.ask()`` (the
 budget counted and the trial row created under the study lock, the ``Trial`` built after it),
 ``policy.sample_params``, a few ``trial.report``/``should_prune`` with a heartbeat each, and
-``tell``; it times every step and writes its records to a JSON file. Run by storage_scale.py
+``tell``; it times every step and writes its records to a JSON file. Run by __main__.py
 through multiprocessing (spawn).
 """
 
@@ -93,7 +93,7 @@ def open_study(cfg: WorkerConfig, sink: dict[str, float]) -> tuple[Any, Any, Any
 
 
 def run(cfg: WorkerConfig, ready: Any, go: Any, jobs: Any = None, idle: Any = None) -> None:
-    """Ask, run and tell trials; with ``jobs``, run the trials a driver (ss_feeder) asked
+    """Ask, run and tell trials; with ``jobs``, run the trials a driver (feeder.py) asked
     for, one at a time, and put a token on ``idle`` after each."""
     import optuna
 

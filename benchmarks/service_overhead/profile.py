@@ -115,14 +115,14 @@ def install() -> Profile:
     _wrap(ResilientRDBStorage, "set_trial_user_attr", profile, "set_trial_user_attr (each)")
     _wrap(ResilientRDBStorage, "set_trial_user_attrs", profile, "set_trial_user_attrs (batch)")
     _wrap(ResilientRDBStorage, "record_heartbeat", profile, "record_heartbeat (each)")
-    _wrap(_pool.WorkerPool, "submit", profile, "Ray submit")
+    _wrap(_pool.RayPool, "submit", profile, "Ray submit")
     _wrap(_driver.Driver, "_beat", profile, "driver heartbeats (_beat)")
     _wrap(_driver.Driver, "_reap_and_repair", profile, "reap + repair")
     _wrap(_driver.Driver, "_collect", profile, "collect (total, includes Ray wait)")
     _wrap(_driver.Driver, "_clean_predecessors", profile, "collect: clean predecessors")
     _wrap(_progress.Progress, "maybe_status", profile, "progress status line")
 
-    original_wait = _pool.WorkerPool.wait
+    original_wait = _pool.RayPool.wait
 
     def wait(self: Any, refs: list[Any], timeout: float) -> list[tuple[Any, Any]]:
         with profile.section("Ray wait"):
@@ -143,7 +143,7 @@ def install() -> Profile:
                 )
         return out
 
-    _pool.WorkerPool.wait = wait  # type: ignore[method-assign]
+    _pool.RayPool.wait = wait  # type: ignore[method-assign]
 
     original_fill: Callable[..., Any] = _driver.Driver._fill_workers
 

@@ -1,7 +1,7 @@
 """Storage scale: a study grown to 10,000 trials by 16 concurrent workers on PostgreSQL.
 
 Each worker is a process of its own (multiprocessing, spawn) with its own ``open_storage``,
-going through hpsearch's storage path exactly as the driver and a Ray worker do (ss_worker.py):
+going through hpsearch's storage path exactly as the driver and a Ray worker do (worker.py):
 ``BudgetedAsker.ask()`` (budget counted and row created under the study lock) +
 ``policy.sample_params`` on the ``lora_small`` space (TPE), a few ``trial.report``/
 ``should_prune`` with a heartbeat each, and ``tell``. Then: ``hpsearch status`` and the
@@ -9,8 +9,8 @@ dashboard's study API on the grown study, the same with the random sampler (stor
 without TPE's), plain Optuna side by side (4 processes, TPE), a sustained phase of 64 workers
 reporting and heart-beating every second, and the memory of a real ``hpsearch run`` driver.
 
-    python benchmarks/storage_scale.py                       # 10,000 trials; long (see docs)
-    python benchmarks/storage_scale.py --smoke               # CI: 300 trials, < 1 minute
+    python -m benchmarks.storage_scale                       # 10,000 trials; long (see docs)
+    python -m benchmarks.storage_scale --smoke               # CI: 300 trials, < 1 minute
 
 Prints one markdown table (ask+tell latency per bucket of trial numbers), then the probes and
 the goals.
@@ -29,15 +29,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import ss_feeder
-import ss_probe
-from bench_common import fresh_db, machine, markdown_table, pg_server_version, versions
-from ss_report import HEADERS, Phase, PhaseResult, rows_of, summary_lines
-from ss_worker import WorkerConfig, run
-
-HERE = Path(__file__).resolve().parent
+from benchmarks.common import fresh_db, machine, markdown_table, pg_server_version, versions
+from benchmarks.storage_scale import feeder as ss_feeder
+from benchmarks.storage_scale import probe as ss_probe
+from benchmarks.storage_scale.report import HEADERS, Phase, PhaseResult, rows_of, summary_lines
+from benchmarks.storage_scale.worker import WorkerConfig, run
 
 
 def _create_study(url: str, study: str, plain: bool) -> None:
@@ -85,7 +81,12 @@ def _context() -> Any:
     clean single-threaded parent (like spawn) without each worker paying the imports."""
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload(
-        ["ss_worker", "ss_feeder", "optuna", "hpsearch.search.engine._budget"]
+        [
+            "benchmarks.storage_scale.worker",
+            "benchmarks.storage_scale.feeder",
+            "optuna",
+            "hpsearch.search.engine",
+        ]
     )
     return ctx
 

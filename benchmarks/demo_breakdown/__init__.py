@@ -1,0 +1,1 @@
+"""The demo breakdown benchmark: ``python -m benchmarks.demo_breakdown``."""

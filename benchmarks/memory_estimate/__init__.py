@@ -1,0 +1,1 @@
+"""The memory estimate benchmark: ``python -m benchmarks.memory_estimate``."""

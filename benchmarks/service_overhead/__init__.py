@@ -1,0 +1,1 @@
+"""The service overhead benchmark: ``python -m benchmarks.service_overhead``."""

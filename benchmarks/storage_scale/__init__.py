@@ -1,0 +1,1 @@
+"""The storage scale benchmark: ``python -m benchmarks.storage_scale``."""
