@@ -4,8 +4,10 @@ This layer imports no optuna, ray or torch: it is plain data and validation, so 
 checked (``hpsearch spaces validate``) on any machine.
 """
 
-from hpsearch.spaces._errors import SpaceError, SpaceIssue
+from hpsearch.spaces._check import suggest
+from hpsearch.spaces._errors import IssueCollector, SpaceError, SpaceIssue, short_repr
 from hpsearch.spaces._knobs import KNOBS, MANAGED_TRAINING_ARGS, Knob
+from hpsearch.spaces._limits import MAX_INT
 from hpsearch.spaces._loader import load_space_dict, load_space_file, load_space_text
 from hpsearch.spaces._param_loader import sampling_order
 from hpsearch.spaces._params import (
@@ -42,6 +44,7 @@ from hpsearch.spaces._task import load_task
 __all__ = [
     "KNOBS",
     "MANAGED_TRAINING_ARGS",
+    "MAX_INT",
     "BatchRuleError",
     "BatchSpec",
     "CategoricalParam",
@@ -50,6 +53,7 @@ __all__ = [
     "FixedParam",
     "FloatParam",
     "IntParam",
+    "IssueCollector",
     "Knob",
     "ObjectiveSpec",
     "Param",
@@ -76,5 +80,7 @@ __all__ = [
     "sampling_order",
     "schema_path",
     "schema_text",
+    "short_repr",
     "space_schema",
+    "suggest",
 ]

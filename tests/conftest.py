@@ -123,7 +123,7 @@ def artifacts_dir() -> Path:
 def _tokenizer():  # type: ignore[no-untyped-def]
     from transformers import AutoTokenizer
 
-    from hpsearch.trainers._demo import demo_model_path
+    from hpsearch.trainers import demo_model_path
 
     tokenizer = AutoTokenizer.from_pretrained(demo_model_path())
     tokenizer.eos_token = "[SEP]"
@@ -225,7 +225,7 @@ def prompt_completion_jsonl(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="session")
 def classification_jsonl(tmp_path_factory: pytest.TempPathFactory) -> str:
     """Docstring -> package records from the demo task, as a user's jsonl file."""
-    from hpsearch.trainers._demo import DEMO_PACKAGES, demo_records
+    from hpsearch.trainers import DEMO_PACKAGES, demo_records
 
     path = tmp_path_factory.mktemp("data") / "cls.jsonl"
     train, evaluation, _ = demo_records(0)

@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _verify(folder: Path) -> Any:
-    from hpsearch.trainers._evaluate import evaluate_saved
+    from hpsearch.trainers import evaluate_saved
 
     return evaluate_saved(folder)
 

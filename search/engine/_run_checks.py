@@ -9,14 +9,14 @@ from hpsearch.search.policy import grid_size, validate_policy
 from hpsearch.spaces import (
     KNOBS,
     MANAGED_TRAINING_ARGS,
+    IssueCollector,
     SearchSpace,
     SpaceError,
     SpaceIssue,
     TaskSpec,
     load_task,
+    suggest,
 )
-from hpsearch.spaces._check import suggest
-from hpsearch.spaces._errors import IssueCollector
 
 
 def build_task(

@@ -43,8 +43,7 @@ from hpsearch.search.records import (
     set_checkpoint_root,
     study_note,
 )
-from hpsearch.spaces import SearchSpace, SpaceIssue, TaskSpec, load_space
-from hpsearch.spaces._errors import IssueCollector
+from hpsearch.spaces import IssueCollector, SearchSpace, SpaceIssue, TaskSpec, load_space
 from hpsearch.storage import (
     ResilientRDBStorage,
     StorageLocation,

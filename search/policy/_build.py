@@ -24,8 +24,14 @@ from hpsearch.search.policy._option_checks import (
     ignored_options,
     missing_packages,
 )
-from hpsearch.spaces import SearchSpace, SpaceIssue
-from hpsearch.spaces._params import CategoricalParam, FixedParam, FloatParam, IntParam
+from hpsearch.spaces import (
+    CategoricalParam,
+    FixedParam,
+    FloatParam,
+    IntParam,
+    SearchSpace,
+    SpaceIssue,
+)
 
 # Options hpsearch decides itself (from the space or the number of workers).
 _DERIVED_SAMPLER_OPTIONS = {

@@ -103,7 +103,7 @@ def run_cli(
     )
 
 
-def _descendants(pid: int) -> set[int]:
+def descendants(pid: int) -> set[int]:
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -122,7 +122,7 @@ def _descendants(pid: int) -> set[int]:
     return found
 
 
-def _processes_mentioning(text: str) -> set[int]:
+def processes_mentioning(text: str) -> set[int]:
     pids = set()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and int(entry.name) != os.getpid():
@@ -137,9 +137,9 @@ def _processes_mentioning(text: str) -> set[int]:
 def kill_tree(proc: subprocess.Popen[str], *, also_matching: str | None = None) -> None:
     """SIGKILL the process, its process group, every descendant and (optionally) every process
     whose command line mentions ``also_matching`` (Ray daemons detach from the group)."""
-    victims = {proc.pid} | _descendants(proc.pid)
+    victims = {proc.pid} | descendants(proc.pid)
     if also_matching:
-        victims |= _processes_mentioning(also_matching)
+        victims |= processes_mentioning(also_matching)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     for pid in victims:

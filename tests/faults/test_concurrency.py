@@ -17,10 +17,10 @@ import optuna
 import pytest
 
 from tests.faults.harness import (
-    _descendants,
-    _processes_mentioning,
+    descendants,
     kill_tree,
     load,
+    processes_mentioning,
     sa_url,
     start_cli,
     wait_for,
@@ -151,9 +151,9 @@ def test_sixteen_workers_four_drivers_enqueued_trials(fresh_pg_url: str, tmp_pat
 def kill_tree_by_dir(directory: str) -> None:
     """SIGKILL this test's Ray head: the daemons that ``ray start`` gave ``directory`` on their
     command line, and their children (the workers)."""
-    victims = _processes_mentioning(directory)
+    victims = processes_mentioning(directory)
     for pid in list(victims):
-        victims |= _descendants(pid)
+        victims |= descendants(pid)
     for pid in victims:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)

@@ -103,7 +103,7 @@ def test_taken_dashboard_port_is_found_before_the_study_is_written(tmp_path: Pat
 
 
 def test_a_failure_after_the_study_is_written_says_how_to_resume() -> None:
-    from hpsearch.search.cli._errors import describe
+    from hpsearch.search.cli import describe
     from hpsearch.search.engine import resumable
 
     with pytest.raises(OSError, match="No space") as raised, resumable("s1", created=True):

@@ -17,9 +17,9 @@ from hpsearch.trainers import (
     OutOfMemoryError,
     ScheduleConfig,
     is_complete,
+    list_checkpoints,
     runner_for,
 )
-from hpsearch.trainers._checkpoints import list_checkpoints
 from tests.trainers.helpers import PruneAt, causal_config
 
 

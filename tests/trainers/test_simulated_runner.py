@@ -15,9 +15,9 @@ from hpsearch.trainers import (
     ModelConfig,
     RunPaths,
     ScheduleConfig,
+    complete_checkpoints,
     runner_for,
 )
-from hpsearch.trainers._checkpoints import complete_checkpoints
 from tests.trainers.helpers import PruneAt, causal_config
 
 
