@@ -193,7 +193,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         warm_start_from=args.warm_start_from,
         live=_live(args),
     )
-    return _finish(execute(request, emit))
+    return _finish(execute(request, emit).summary)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -212,4 +212,4 @@ def cmd_resume(args: argparse.Namespace) -> int:
         dashboard=run_options(args),
         live=_live(args),
     )
-    return _finish(execute(request, emit))
+    return _finish(execute(request, emit).summary)

@@ -3,7 +3,13 @@ and running a study from a request.
 """
 
 from hpsearch.search.engine._budget import BudgetedAsker
-from hpsearch.search.engine._driver import Driver, DriverConfig, Interrupted, WorkerStartupError
+from hpsearch.search.engine._driver import (
+    Driver,
+    DriverConfig,
+    Interrupted,
+    RunSummary,
+    WorkerStartupError,
+)
 from hpsearch.search.engine._preflight import RESUME_NOTE_PREFIX, CheckpointDirError, resumable
 from hpsearch.search.engine._ray_pool import (
     RayAddressError,
@@ -16,10 +22,17 @@ from hpsearch.search.engine._ray_pool import (
 )
 from hpsearch.search.engine._reaper import mark_for_retry, owner_token
 from hpsearch.search.engine._run_checks import build_task, raise_if_invalid, validate_run
-from hpsearch.search.engine._run_study import InputError, RunRequest, default_study_name, execute
+from hpsearch.search.engine._run_request import (
+    DEFAULT_SPACE,
+    InputError,
+    RunRequest,
+    default_study_name,
+)
+from hpsearch.search.engine._run_study import RunResult, execute
 from hpsearch.search.engine._trial_config import build_trial_config
 
 __all__ = [
+    "DEFAULT_SPACE",
     "RESUME_NOTE_PREFIX",
     "BudgetedAsker",
     "CheckpointDirError",
@@ -30,6 +43,8 @@ __all__ = [
     "RayAddressError",
     "RayConnectError",
     "RunRequest",
+    "RunResult",
+    "RunSummary",
     "WorkerPlanError",
     "WorkerPool",
     "WorkerStartupError",

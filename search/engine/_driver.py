@@ -68,6 +68,9 @@ class DriverConfig:
     emit: Callable[[str], None] = print
     reap_interval: float = 5.0
     status_interval: float = 15.0
+    # SIGINT/SIGTERM set a flag the loop turns into a hand-over (the CLI). Without: the
+    # process's own handlers stay (a notebook's Ctrl-C raises KeyboardInterrupt, handed over too).
+    handle_signals: bool = True
 
 
 @dataclass
@@ -305,7 +308,11 @@ class Driver:
             raise Interrupted(signal.Signals(self._stop_signal).name)
 
     def run(self) -> RunSummary:
-        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        previous = (
+            {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+            if self.cfg.handle_signals
+            else {}
+        )
         try:
             return self._loop()
         except (Interrupted, KeyboardInterrupt, WorkerStartupError):
@@ -345,7 +352,8 @@ class Driver:
 
     def _hand_over(self) -> None:
         """On SIGINT/SIGTERM: stop workers, turn running trials into retries for resume."""
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if self.cfg.handle_signals:  # restored by run(); never left behind in a notebook
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
         self.cfg.pool.shutdown()  # first, so no worker reports after its trial is handed over
         for flight in self.inflight.values():
             mark_for_retry(
