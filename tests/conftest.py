@@ -9,10 +9,14 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import optuna
 import pytest
+
+from tests.helpers import CliResult, cli_main, write_simulated_space
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -236,3 +240,45 @@ def classification_jsonl(tmp_path_factory: pytest.TempPathFactory) -> str:
                 + "\n"
             )
     return str(path)
+
+
+# -- one simulated-space factory, one CLI runner, one run_study ------------------------------
+@pytest.fixture
+def sim_space(tmp_path: Path) -> Callable[..., str]:
+    """``sim_space(**changes)``: the path of a simulated space YAML written in ``tmp_path``
+    (tests/helpers.py: :func:`~tests.helpers.write_simulated_space`)."""
+
+    def write(**changes: Any) -> str:
+        return write_simulated_space(tmp_path, **changes)
+
+    return write
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
+    """``cli("run", "--space", ...)``: ``hpsearch`` in this process, its code, stdout, stderr."""
+
+    def run(*args: str) -> CliResult:
+        capsys.readouterr()
+        code = cli_main(*args)
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture
+def run_study(fresh_pg_url: str, tmp_path: Path) -> Callable[..., optuna.Study]:
+    """``run_study(space=None, study="sim", **options)``: a study run through the Python API
+    (``hpsearch.search.run``) on a fresh PostgreSQL database, checkpoints under ``tmp_path``;
+    the default space is the simulated one."""
+
+    def run(space: Any = None, *, study: str = "sim", **options: Any) -> optuna.Study:
+        from hpsearch.search import run as run_api
+
+        options.setdefault("storage", fresh_pg_url)
+        options.setdefault("checkpoint_dir", tmp_path / "checkpoints")
+        space = space if space is not None else write_simulated_space(tmp_path)
+        return run_api(space, study=study, **options)
+
+    return run

@@ -9,8 +9,11 @@ resume.
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import optuna
 
@@ -66,6 +69,7 @@ def execute(request: RunRequest, emit: Callable[[str], None]) -> RunResult:
     planned = plan(prepared, request)  # reads only
     check_checkpoint_root(planned.meta.checkpoint_root)
     check_dashboard_port(request.dashboard)
+    handlers = _signal_handlers()
     cluster = connect(request.address, debug=request.debug)
     try:
         workers, gpus = plan_workers(
@@ -91,6 +95,20 @@ def execute(request: RunRequest, emit: Callable[[str], None]) -> RunResult:
             return _drive(storage, prepared, request, meta, cluster, workers, gpus, emit)
     finally:
         disconnect()
+        if not request.handle_signals:
+            _restore(handlers)  # ray.init installs a SIGTERM handler of its own
+
+
+def _signal_handlers() -> dict[int, Any]:
+    return {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+
+def _restore(handlers: dict[int, Any]) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return  # only the main thread has (or can set) handlers
+    for sig, handler in handlers.items():
+        if handler is not None and signal.getsignal(sig) is not handler:
+            signal.signal(sig, handler)
 
 
 def _drive(
