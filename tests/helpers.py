@@ -77,7 +77,7 @@ class CliResult:
 
 def cli_main(*args: str) -> int:
     """``hpsearch ARGS`` in this process; its exit code (a usage error's too)."""
-    from hpsearch.search.cli import main
+    from hpsearch.search.cli.main import main
 
     try:
         return main(list(args))
