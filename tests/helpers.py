@@ -38,14 +38,15 @@ SIMULATED_SPACE: dict[str, Any] = {
 }
 
 
-def _merge(base: dict[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
-    """``base`` with ``changes``: nested mappings merge, a ``None`` value removes the key."""
+def _merge(base: dict[str, Any], changes: Mapping[str, Any], *, whole: bool) -> dict[str, Any]:
+    """``base`` with ``changes``: nested mappings merge (``whole``: a parameter's definition is
+    replaced as a whole), a ``None`` value removes the key."""
     out = copy.deepcopy(base)
     for key, value in changes.items():
         if value is None:
             out.pop(key, None)
-        elif isinstance(value, Mapping) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+        elif isinstance(value, Mapping) and isinstance(out.get(key), dict) and not whole:
+            out[key] = _merge(out[key], value, whole=key == "params")
         else:
             out[key] = copy.deepcopy(value)
     return out
@@ -53,8 +54,9 @@ def _merge(base: dict[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
 
 def simulated_space_dict(**changes: Any) -> dict[str, Any]:
     """:data:`SIMULATED_SPACE` with ``changes`` merged in (``sampler={"type": "random"}``,
-    ``task={"max_steps": 8}``, ``params={"lora_r": {...}}``; ``early_stopping=None`` drops it)."""
-    return _merge(SIMULATED_SPACE, changes)
+    ``task={"max_steps": 8}``, ``params={"lora_r": {...}}``; ``early_stopping=None`` drops it).
+    Sections merge key by key; a parameter given in ``params`` replaces that parameter."""
+    return _merge(SIMULATED_SPACE, changes, whole=False)
 
 
 def write_simulated_space(folder: Path, file_name: str = "sim.yaml", **changes: Any) -> str:

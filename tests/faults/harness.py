@@ -68,14 +68,6 @@ def write_hf_space(
     return str(path)
 
 
-def sa_url(url: str) -> str:
-    return url.replace("postgresql://", "postgresql+psycopg2://")
-
-
-def load(url: str, name: str) -> optuna.Study:
-    return optuna.load_study(study_name=name, storage=sa_url(url))
-
-
 def start_cli(
     args: list[str], *, env: dict[str, str] | None = None, log: Path | None = None
 ) -> subprocess.Popen[str]:
@@ -87,18 +79,6 @@ def start_cli(
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
-        env={**os.environ, **(env or {})},
-    )
-
-
-def run_cli(
-    args: list[str], *, env: dict[str, str] | None = None, timeout: float = 600
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hpsearch.search.cli.main", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
         env={**os.environ, **(env or {})},
     )
 
