@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.helpers import free_port
+from tests.helpers import run_cli_process
 from tests.search.test_bad_input import assert_clean_failure
-from tests.search.test_cli_e2e import hpsearch
 
 SPACE = """
 name: checks
@@ -74,7 +74,7 @@ def test_checks_fail_before_anything_is_written(
     started = time.monotonic()
     # before the fix: the study was written first, then Ray retried for minutes, or a
     # worker that fits nowhere waited forever, or the error was an "unexpected error" (1)
-    result = hpsearch(
+    result = run_cli_process(
         "run", "--space", str(space), "--study", "s", "--storage", f"sqlite:///{db}", *args,
         env=env,
         timeout=90,
@@ -94,7 +94,7 @@ def test_taken_dashboard_port_is_found_before_the_study_is_written(tmp_path: Pat
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        result = hpsearch(
+        result = run_cli_process(
             "run", "--space", str(space), "--study", "s", "--storage", f"sqlite:///{db}",
             "--dashboard", "--dashboard-port", str(port), timeout=90,
         )  # fmt: skip

@@ -17,7 +17,7 @@ import psycopg2
 import pytest
 
 from tests.conftest import PG_HOST, PG_PORT, PG_USER, create_database, drop_database
-from tests.search.test_cli_e2e import hpsearch
+from tests.helpers import run_cli_process
 
 pytestmark = pytest.mark.slow
 
@@ -98,7 +98,7 @@ def test_no_password_reaches_the_database_a_report_a_file_or_the_terminal(
     outputs = []
 
     def run(*args: str, env: dict[str, str] | None = None, code: int = 0) -> str:
-        result = hpsearch(*args, env=env, timeout=300)
+        result = run_cli_process(*args, env=env, timeout=300)
         outputs.append(output(result))
         assert result.returncode == code, output(result)
         return result.stdout
@@ -169,13 +169,13 @@ def test_continuing_a_study_masks_a_password_an_earlier_version_stored(tmp_path:
     space.write_text(SPACE.replace("trials: 2", "trials: 1"))
     url = f"sqlite:///{tmp_path / 'old.db'}"
     common = ["--storage", url, "--workers", "1", "--checkpoint-dir", str(tmp_path / "ck")]
-    first = hpsearch("run", "--space", str(space), "--study", "old", *common, timeout=300)
+    first = run_cli_process("run", "--space", str(space), "--study", "old", *common, timeout=300)
     assert first.returncode == 0, output(first)
     old = f"hpsearch run --space s.yaml --storage postgresql://{PG_USER}:OldSekr3t@db:5432/hps"
     plain = optuna.load_study(study_name="old", storage=optuna.storages.RDBStorage(url))
     plain.set_user_attr("hpsearch.command", old)  # as an earlier version wrote them
     save_note(plain, f"**Command:** `{old}`\n")
-    resumed = hpsearch("resume", "old", *common, timeout=300)
+    resumed = run_cli_process("resume", "old", *common, timeout=300)
     assert resumed.returncode == 0, output(resumed)
     assert "Masked a database password" in resumed.stdout
     study = optuna.load_study(study_name="old", storage=optuna.storages.RDBStorage(url))
