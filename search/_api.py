@@ -17,7 +17,7 @@ from typing import Any, TypeAlias
 import optuna
 from optuna.trial import FrozenTrial
 
-from hpsearch.search.engine import DEFAULT_SPACE, InputError, RunRequest, RunResult, execute
+from hpsearch.search.engine import InputError, RunRequest, RunResult, execute
 from hpsearch.search.outputs import DashboardOptions, require_best
 from hpsearch.spaces import SearchSpace
 from hpsearch.spaces import load_space as _load_space_ref
@@ -134,7 +134,7 @@ def resume_request(
 
 
 def run(
-    space: SpaceRef | None = DEFAULT_SPACE,
+    space: SpaceRef | None,
     *,
     study: str | None = None,
     storage: str | None = None,
