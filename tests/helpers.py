@@ -52,17 +52,27 @@ def _merge(base: dict[str, Any], changes: Mapping[str, Any], *, whole: bool) -> 
     return out
 
 
-def simulated_space_dict(**changes: Any) -> dict[str, Any]:
+# The sections a plain space leaves to hpsearch's defaults.
+_TUNED_SECTIONS = ("sampler", "pruner", "early_stopping", "retries")
+
+
+def simulated_space_dict(*, plain: bool = False, **changes: Any) -> dict[str, Any]:
     """:data:`SIMULATED_SPACE` with ``changes`` merged in (``sampler={"type": "random"}``,
     ``task={"max_steps": 8}``, ``params={"lora_r": {...}}``; ``early_stopping=None`` drops it).
-    Sections merge key by key; a parameter given in ``params`` replaces that parameter."""
-    return _merge(SIMULATED_SPACE, changes, whole=False)
+    Sections merge key by key; a parameter given in ``params`` replaces that parameter.
+    ``plain``: no sampler, pruner, early-stopping or retries section (hpsearch's defaults)."""
+    base = SIMULATED_SPACE
+    if plain:
+        base = {k: v for k, v in SIMULATED_SPACE.items() if k not in _TUNED_SECTIONS}
+    return _merge(base, changes, whole=False)
 
 
-def write_simulated_space(folder: Path, file_name: str = "sim.yaml", **changes: Any) -> str:
+def write_simulated_space(
+    folder: Path, file_name: str = "sim.yaml", *, plain: bool = False, **changes: Any
+) -> str:
     """A simulated space YAML file in ``folder`` (see :func:`simulated_space_dict`); its path."""
     path = Path(folder) / file_name
-    path.write_text(yaml.safe_dump(simulated_space_dict(**changes), sort_keys=False))
+    path.write_text(yaml.safe_dump(simulated_space_dict(plain=plain, **changes), sort_keys=False))
     return str(path)
 
 
