@@ -128,3 +128,55 @@ print("ok")
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+def test_ctrl_c_in_a_notebook_raises_keyboard_interrupt_and_resume_continues(
+    fresh_pg_url: str, tmp_path: Path
+) -> None:
+    """Without handle_signals the process's own SIGINT handler stays: Ctrl-C raises
+    KeyboardInterrupt from run(), the running trials are handed over, resume finishes them."""
+    space = write_simulated_space(
+        tmp_path,
+        trials=2,
+        pruner={"type": "none"},
+        task={"max_steps": 40, "simulated": {"seconds_per_step": 0.25}},
+    )
+    code = f"""
+import os, signal, threading, time
+import optuna
+import hpsearch.search as hs
+from optuna.trial import TrialState
+
+url, space, ck = {fresh_pg_url!r}, {space!r}, {str(tmp_path / "ck")!r}
+sa = url.replace("postgresql://", "postgresql+psycopg2://")
+
+def interrupt_once_running():
+    while True:
+        time.sleep(0.5)
+        try:
+            trials = optuna.load_study(study_name="nb", storage=sa).trials
+        except KeyError:
+            continue
+        if any(t.state == TrialState.RUNNING and t.intermediate_values for t in trials):
+            os.kill(os.getpid(), signal.SIGINT)
+            return
+
+threading.Thread(target=interrupt_once_running, daemon=True).start()
+try:
+    hs.run(space, study="nb", storage=url, workers=1, checkpoint_dir=ck, emit=lambda line: None)
+except KeyboardInterrupt:
+    print("interrupted")
+assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+study = hs.resume("nb", storage=url, emit=lambda line: None)
+done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+print("complete", len(done))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=400
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.split() == ["interrupted", "complete", "2"], result.stdout
+    trials = load_study(fresh_pg_url, "nb").get_trials(deepcopy=False)
+    # the interrupted trial was handed over: a successor continued it to COMPLETE
+    assert any(t.state == TrialState.FAIL for t in trials)
+    assert any(t.state == TrialState.COMPLETE and "retry_of" in t.user_attrs for t in trials)
