@@ -19,12 +19,11 @@ import pytest
 from tests.faults.harness import (
     descendants,
     kill_tree,
-    load,
     processes_mentioning,
-    sa_url,
     start_cli,
     wait_for,
 )
+from tests.helpers import load_study, sa_url
 from tests.search.invariants import check_study_invariants
 
 pytestmark = pytest.mark.slow
@@ -106,7 +105,7 @@ def test_sixteen_workers_four_drivers_enqueued_trials(fresh_pg_url: str, tmp_pat
         drivers = [start_cli(args, env=NO_AUTH, log=tmp_path / f"driver{i}.log") for i in range(4)]
         # a user enqueues trials while the drivers run
         study = wait_for(
-            lambda: (s := load(fresh_pg_url, "crowd")) and len(s.trials) >= 2 and s,
+            lambda: (s := load_study(fresh_pg_url, "crowd")) and len(s.trials) >= 2 and s,
             240,
             "the study and its two warm-start trials",
         )
