@@ -4,6 +4,7 @@ This layer imports no optuna, ray or torch: it is plain data and validation, so 
 checked (``hpsearch spaces validate``) on any machine.
 """
 
+from hpsearch.spaces._check import suggest
 from hpsearch.spaces._configs import (
     DATA_FORMATS,
     DEFAULT_EVAL_BATCH,
@@ -15,8 +16,9 @@ from hpsearch.spaces._configs import (
     ModelConfig,
     ScheduleConfig,
 )
-from hpsearch.spaces._errors import SpaceError, SpaceIssue
+from hpsearch.spaces._errors import IssueCollector, SpaceError, SpaceIssue, short_repr
 from hpsearch.spaces._knobs import KNOBS, MANAGED_TRAINING_ARGS, Knob
+from hpsearch.spaces._limits import MAX_INT
 from hpsearch.spaces._loader import load_space_dict, load_space_file, load_space_text
 from hpsearch.spaces._param_loader import sampling_order
 from hpsearch.spaces._params import (
@@ -72,6 +74,7 @@ __all__ = [
     "KNOBS",
     "LORA_DEFAULTS",
     "MANAGED_TRAINING_ARGS",
+    "MAX_INT",
     "METHODS",
     "PRUNERS",
     "REGISTRIES",
@@ -88,6 +91,7 @@ __all__ = [
     "FloatParam",
     "HpsearchError",
     "IntParam",
+    "IssueCollector",
     "Knob",
     "LengthFields",
     "ModelConfig",
@@ -121,6 +125,8 @@ __all__ = [
     "sampling_order",
     "schema_path",
     "schema_text",
+    "short_repr",
     "space_schema",
+    "suggest",
     "warm_start_issues",
 ]

@@ -9,10 +9,14 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import optuna
 import pytest
+
+from tests.helpers import CliResult, cli_main, write_simulated_space
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -123,7 +127,7 @@ def artifacts_dir() -> Path:
 def _tokenizer():  # type: ignore[no-untyped-def]
     from transformers import AutoTokenizer
 
-    from hpsearch.trainers._demo import demo_model_path
+    from hpsearch.trainers import demo_model_path
 
     tokenizer = AutoTokenizer.from_pretrained(demo_model_path())
     tokenizer.eos_token = "[SEP]"
@@ -225,7 +229,7 @@ def prompt_completion_jsonl(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="session")
 def classification_jsonl(tmp_path_factory: pytest.TempPathFactory) -> str:
     """Docstring -> package records from the demo task, as a user's jsonl file."""
-    from hpsearch.trainers._demo import DEMO_PACKAGES, demo_records
+    from hpsearch.trainers import DEMO_PACKAGES, demo_records
 
     path = tmp_path_factory.mktemp("data") / "cls.jsonl"
     train, evaluation, _ = demo_records(0)
@@ -236,3 +240,45 @@ def classification_jsonl(tmp_path_factory: pytest.TempPathFactory) -> str:
                 + "\n"
             )
     return str(path)
+
+
+# -- one simulated-space factory, one CLI runner, one run_study ------------------------------
+@pytest.fixture
+def sim_space(tmp_path: Path) -> Callable[..., str]:
+    """``sim_space(**changes)``: the path of a simulated space YAML written in ``tmp_path``
+    (tests/helpers.py: :func:`~tests.helpers.write_simulated_space`)."""
+
+    def write(**changes: Any) -> str:
+        return write_simulated_space(tmp_path, **changes)
+
+    return write
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
+    """``cli("run", "--space", ...)``: ``hpsearch`` in this process, its code, stdout, stderr."""
+
+    def run(*args: str) -> CliResult:
+        capsys.readouterr()
+        code = cli_main(*args)
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture
+def run_study(fresh_pg_url: str, tmp_path: Path) -> Callable[..., optuna.Study]:
+    """``run_study(space=None, study="sim", **options)``: a study run through the Python API
+    (``hpsearch.search.run``) on a fresh PostgreSQL database, checkpoints under ``tmp_path``;
+    the default space is the simulated one."""
+
+    def run(space: Any = None, *, study: str = "sim", **options: Any) -> optuna.Study:
+        from hpsearch.search import run as run_api
+
+        options.setdefault("storage", fresh_pg_url)
+        options.setdefault("checkpoint_dir", tmp_path / "checkpoints")
+        space = space if space is not None else write_simulated_space(tmp_path)
+        return run_api(space, study=study, **options)
+
+    return run

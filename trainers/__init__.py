@@ -5,6 +5,9 @@ This layer knows nothing of Optuna or Ray. The search layer hands a :class:`Tria
 :class:`TrialError` it gets back to a trial state.
 """
 
+import importlib
+from typing import Any
+
 from hpsearch.trainers import _failpoints as failpoints
 from hpsearch.trainers._base import (
     CheckpointWriteError,
@@ -27,15 +30,53 @@ from hpsearch.trainers._base import (
     TrialRunner,
     UnsupportedHardwareError,
 )
-from hpsearch.trainers._checkpoints import Checkpoint, is_complete, newest_complete
+from hpsearch.trainers._checkpoints import MARKER as CHECKPOINT_MARKER
+from hpsearch.trainers._checkpoints import (
+    Checkpoint,
+    complete_checkpoints,
+    is_complete,
+    list_checkpoints,
+    newest_complete,
+)
 from hpsearch.trainers._checkpoints import finalize as finalize_checkpoints
+from hpsearch.trainers._data import load_raw, validate_data
+from hpsearch.trainers._demo import DEMO_PACKAGES, demo_model_path, demo_records
+from hpsearch.trainers._hub import resolve_model_path
 from hpsearch.trainers._memory import MemoryEstimate, MemoryEstimateError, estimate_memory
-from hpsearch.trainers._runners import input_problems, runner_for, training_argument_names
+from hpsearch.trainers._runners import (
+    TRAINING_ARG_ALIASES,
+    input_problems,
+    runner_for,
+    training_argument_names,
+)
 from hpsearch.trainers._script_channel import ENV as TRIAL_ENV
+from hpsearch.trainers._script_channel import TrialSpec
 from hpsearch.trainers._script_params import TrialParams, trial_params
 from hpsearch.trainers._script_runner import ScriptError
+from hpsearch.trainers._tokenize import IGNORE_INDEX, tokenize
+
+# Public names whose modules import torch: loaded on first use, so that importing this package
+# (the driver does) stays free of torch and transformers.
+_HEAVY = {
+    "evaluate_saved": "hpsearch.trainers._evaluate",
+    "load_tokenizer": "hpsearch.trainers._models",
+    "lr_multipliers": "hpsearch.trainers._trainer",
+    "TrialCallback": "hpsearch.trainers._trial_callback",  # transformers: only when a script asks
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _HEAVY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
+    "CHECKPOINT_MARKER",
+    "DEMO_PACKAGES",
+    "IGNORE_INDEX",
+    "TRAINING_ARG_ALIASES",
     "TRIAL_ENV",
     "Checkpoint",
     "CheckpointWriteError",
@@ -61,23 +102,26 @@ __all__ = [
     "TrialParams",
     "TrialResult",
     "TrialRunner",
+    "TrialSpec",
     "UnsupportedHardwareError",
+    "complete_checkpoints",
+    "demo_model_path",
+    "demo_records",
     "estimate_memory",
+    "evaluate_saved",
     "failpoints",
     "finalize_checkpoints",
     "input_problems",
     "is_complete",
+    "list_checkpoints",
+    "load_raw",
+    "load_tokenizer",
+    "lr_multipliers",
     "newest_complete",
+    "resolve_model_path",
     "runner_for",
+    "tokenize",
     "training_argument_names",
     "trial_params",
+    "validate_data",
 ]
-
-
-def __getattr__(name: str) -> object:
-    """``TrialCallback`` imports transformers: only when a script asks for it."""
-    if name == "TrialCallback":
-        from hpsearch.trainers._trial_callback import TrialCallback
-
-        return TrialCallback
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -84,7 +84,10 @@ class ObjectiveCallback(TrainerCallback):
         step = self.fidelity_step(state)
         self.history.append((step, value))
         self.reporter.report(step, value)
-        if self.reporter.should_prune():
+        # A trial that trained its full budget is complete with its value: the pruner is not
+        # asked at the last evaluation (a median pruner would discard the result).
+        final = bool(state.max_steps) and state.global_step >= state.max_steps
+        if not final and self.reporter.should_prune():
             self.pruned_at = step
             control.should_training_stop = True
             control.should_save = False

@@ -115,7 +115,9 @@ class SimulatedTrialRunner(TrialRunner):
                 best, bad_evals = (step, value), 0
             else:
                 bad_evals += 1
-            if reporter.should_prune():
+            # A trial that trained its full budget is complete with its value: the pruner is
+            # not asked at the last evaluation (a median pruner would discard the result).
+            if step < total and reporter.should_prune():
                 pruned_at = step
                 break
             if (step // sched.eval_steps) % sched.checkpoint_every == 0 or step == total:

@@ -99,8 +99,7 @@ def install() -> Profile:
     from hpsearch.search.engine import _budget, _driver
     from hpsearch.search.engine import _ray_pool as _pool
     from hpsearch.search.records import _progress
-    from hpsearch.storage import _locks
-    from hpsearch.storage._rdb import ResilientRDBStorage
+    from hpsearch.storage import ResilientRDBStorage, _locks
 
     profile = Profile()
     _count_sql(profile)

@@ -1,4 +1,6 @@
-"""The ``hpsearch`` command line: one module per command group, and the error table."""
+"""The ``hpsearch`` command line (:mod:`hpsearch.search.cli.main`): one module per command group
+over :mod:`hpsearch.search`'s Python API, and the error table that maps failures to one line,
+a hint and an exit code."""
 
 from hpsearch.search.cli._errors import TRANSLATIONS, Failure, describe
 

@@ -35,20 +35,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _verify(folder: Path) -> Any:
-    from hpsearch.trainers._evaluate import evaluate_saved
+    from hpsearch.trainers import evaluate_saved
 
     return evaluate_saved(folder)
 
 
 def cmd_best(args: argparse.Namespace) -> int:
-    from hpsearch.search.outputs import export_best, require_best
+    from hpsearch.search._api import best_of
+    from hpsearch.search.outputs import export_best
     from hpsearch.search.records import attributes as A
-    from hpsearch.storage import load_study_read_only, resolve_storage
 
-    study = load_study_read_only(resolve_storage(args.storage), args.study)
+    study, best = best_of(args.study, storage=args.storage)
     space = study.user_attrs.get(A.STUDY_SPACE) or {}
     metric = str((space.get("objective") or {}).get("metric", "value"))
-    best = require_best(study)
     if args.verify and not args.export:
         from hpsearch.search.engine import InputError
 

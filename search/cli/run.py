@@ -187,40 +187,43 @@ def _finish(summary: Any) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from hpsearch.search.engine import RunRequest, execute
+    from hpsearch.search._api import run_request
+    from hpsearch.search.engine import execute
 
-    request = RunRequest(
-        space=args.space,
+    request = run_request(
+        args.space,
         study=args.study,
         storage=args.storage,
-        trials=args.trials,
         task=task_overrides(args),
-        checkpoint_dir=args.checkpoint_dir,
+        trials=args.trials,
         workers=args.workers,
         address=args.address,
+        checkpoint_dir=args.checkpoint_dir,
+        warm_start_from=args.warm_start_from,
         debug=args.debug,
+        handle_signals=True,
         command=_command_line(args),
         dashboard=run_options(args),
-        warm_start_from=args.warm_start_from,
         live=_live(args),
     )
-    return _finish(execute(request, emit))
+    return _finish(execute(request, emit).summary)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from hpsearch.search.engine import RunRequest, execute
+    from hpsearch.search._api import resume_request
+    from hpsearch.search.engine import execute
 
-    request = RunRequest(
-        study=args.study,
+    request = resume_request(
+        args.study,
         storage=args.storage,
         trials=args.trials,
-        checkpoint_dir=args.checkpoint_dir,
         workers=args.workers,
         address=args.address,
+        checkpoint_dir=args.checkpoint_dir,
         debug=args.debug,
+        handle_signals=True,
         command=_command_line(args),
-        resume_only=True,
         dashboard=run_options(args),
         live=_live(args),
     )
-    return _finish(execute(request, emit))
+    return _finish(execute(request, emit).summary)

@@ -3,7 +3,13 @@ and running a study from a request.
 """
 
 from hpsearch.search.engine._budget import BudgetedAsker
-from hpsearch.search.engine._driver import Driver, DriverConfig, Interrupted, WorkerStartupError
+from hpsearch.search.engine._driver import (
+    Driver,
+    DriverConfig,
+    Interrupted,
+    RunSummary,
+    WorkerStartupError,
+)
 from hpsearch.search.engine._inprocess_pool import InProcessPool
 from hpsearch.search.engine._pool_base import Clock, WallClock, WorkerLost, WorkerPool
 from hpsearch.search.engine._pools import POOL_NAMES
@@ -19,7 +25,13 @@ from hpsearch.search.engine._ray_pool import (
 )
 from hpsearch.search.engine._reaper import mark_for_retry, owner_token
 from hpsearch.search.engine._run_checks import build_task, raise_if_invalid, validate_run
-from hpsearch.search.engine._run_study import InputError, RunRequest, default_study_name, execute
+from hpsearch.search.engine._run_request import (
+    DEFAULT_SPACE,
+    InputError,
+    RunRequest,
+    default_study_name,
+)
+from hpsearch.search.engine._run_study import RunResult, execute
 from hpsearch.search.engine._sim_pool import (
     SimClock,
     SimStep,
@@ -31,6 +43,7 @@ from hpsearch.search.engine._trial_config import build_trial_config
 from hpsearch.search.engine._worker import TrialOutcome, TrialTask
 
 __all__ = [
+    "DEFAULT_SPACE",
     "POOL_NAMES",
     "RESUME_NOTE_PREFIX",
     "BudgetedAsker",
@@ -45,6 +58,8 @@ __all__ = [
     "RayConnectError",
     "RayPool",
     "RunRequest",
+    "RunResult",
+    "RunSummary",
     "SimClock",
     "SimStep",
     "SimulatedPool",

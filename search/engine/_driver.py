@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import logging
 import signal
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -19,7 +18,12 @@ from typing import Any
 import optuna
 
 from hpsearch.search.engine._budget import BudgetedAsker
-from hpsearch.search.engine._pool_base import WorkerPool
+from hpsearch.search.engine._driver_config import (
+    DriverConfig,
+    Interrupted,
+    RunSummary,
+    WorkerStartupError,
+)
 from hpsearch.search.engine._reaper import mark_for_retry, owner_token, reap_stale, repair
 from hpsearch.search.engine._trial_config import build_trial_config
 from hpsearch.search.engine._trial_log import append_to_trial_log, trial_log_path
@@ -33,18 +37,13 @@ from hpsearch.search.policy import (
 from hpsearch.search.records import (
     Ledger,
     Progress,
-    StudyMeta,
     reason_line,
     strip_ansi,
     summary_lines,
 )
 from hpsearch.search.records import attributes as A
 from hpsearch.spaces import BatchRuleError
-from hpsearch.spaces.errors import EXIT_INTERRUPTED, EXIT_UNAVAILABLE, HpsearchError
 from hpsearch.storage import (
-    ResilientRDBStorage,
-    StorageLocation,
-    StudyPaths,
     named_lock,
     storage_of,
     trial_id_of,
@@ -52,52 +51,6 @@ from hpsearch.storage import (
 from hpsearch.trainers import finalize_checkpoints, newest_complete
 
 _logger = logging.getLogger(__name__)
-
-
-class WorkerStartupError(HpsearchError, RuntimeError):
-    """Workers keep dying before they start a trial: the cluster cannot run this study."""
-
-    hint = (
-        "check the Ray workers' logs (ray logs) and that every node has hpsearch installed; "
-        "running trials were handed over: hpsearch resume STUDY"
-    )
-    exit_code = EXIT_UNAVAILABLE
-
-
-class Interrupted(HpsearchError):
-    """SIGINT/SIGTERM: running trials were handed over to retries; resume continues them."""
-
-    hint = "hpsearch resume STUDY"
-    exit_code = EXIT_INTERRUPTED
-
-    @property
-    def message(self) -> str:
-        return (
-            "interrupted: running trials were handed over and continue from their "
-            "last checkpoint on resume"
-        )
-
-
-@dataclass
-class DriverConfig:
-    location: StorageLocation
-    storage: ResilientRDBStorage
-    study: optuna.Study
-    meta: StudyMeta
-    paths: StudyPaths
-    pool: WorkerPool
-    first_eval_step: int
-    max_step: int | None
-    emit: Callable[[str], None] = print
-    reap_interval: float = 5.0
-    status_interval: float = 15.0
-
-
-@dataclass
-class RunSummary:
-    ledger: Ledger
-    elapsed: float
-    lines: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -333,7 +286,11 @@ class Driver:
             raise Interrupted(signal.Signals(self._stop_signal).name)
 
     def run(self) -> RunSummary:
-        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        previous = (
+            {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+            if self.cfg.handle_signals
+            else {}
+        )
         try:
             return self._loop()
         except (Interrupted, KeyboardInterrupt, WorkerStartupError):
@@ -384,7 +341,8 @@ class Driver:
 
     def _hand_over(self) -> None:
         """On SIGINT/SIGTERM: stop workers, turn running trials into retries for resume."""
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if self.cfg.handle_signals:  # restored by run(); never left behind in a notebook
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
         self.cfg.pool.shutdown()  # first, so no worker reports after its trial is handed over
         for flight in self.inflight.values():
             mark_for_retry(

@@ -30,13 +30,16 @@ from __future__ import annotations
 import time
 from typing import Any, Protocol, runtime_checkable
 
+from hpsearch.spaces.errors import EXIT_UNAVAILABLE, HpsearchError
 from hpsearch.storage import ResilientRDBStorage, RunningTrial
 
 __all__ = ["Clock", "WallClock", "WorkerLost", "WorkerPool"]
 
 
-class WorkerLost(RuntimeError):
+class WorkerLost(HpsearchError, RuntimeError):
     """A worker of an in-process or simulated pool died while it held a trial."""
+
+    exit_code = EXIT_UNAVAILABLE
 
 
 @runtime_checkable

@@ -11,14 +11,14 @@ from hpsearch.spaces import (
     KNOBS,
     MANAGED_TRAINING_ARGS,
     SAMPLERS,
+    IssueCollector,
     SearchSpace,
     SpaceError,
     SpaceIssue,
     TaskSpec,
     load_task,
+    suggest,
 )
-from hpsearch.spaces._check import suggest
-from hpsearch.spaces._errors import IssueCollector
 
 
 def build_task(

@@ -127,6 +127,29 @@ def _exit_with_parent(parent_pid: int | None) -> None:
         raise KeyboardInterrupt
 
 
+def _startup_failure(exc: Exception) -> tuple[str, int]:
+    """The one line (and exit code) for a server that cannot open its storage or settings.
+
+    The same lines as the CLI's (``hpsearch.search.cli.describe``) for what can fail here: the
+    storage errors say what is wrong themselves. (outputs/ does not import cli/.)
+    """
+    from hpsearch.storage import (
+        StorageNotFoundError,
+        StoragePathError,
+        StorageUnavailableError,
+        StorageURLError,
+        StudyNotFoundError,
+    )
+
+    if isinstance(exc, StorageUnavailableError):
+        return str(exc), 3
+    known = (StorageURLError, StoragePathError, StorageNotFoundError, StudyNotFoundError)
+    if isinstance(exc, known) or type(exc) is ValueError:  # ValueError: guard_config's own
+        return str(exc), 2
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"unexpected error: {type(exc).__name__}: {text}", 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hpsearch.search.outputs._dashboard_server")
     parser.add_argument("--host", default="127.0.0.1")
@@ -160,12 +183,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {message}", file=sys.stderr)
         return 2
     except Exception as exc:
-        from hpsearch.search.cli._errors import describe
-
-        failure = describe(exc)
-        _write_ready(args.ready_file, {"error": redact(failure.message), "kind": "storage"})
-        print(f"error: {redact(failure.message)}", file=sys.stderr)
-        return failure.code
+        message, code = _startup_failure(exc)
+        _write_ready(args.ready_file, {"error": redact(message), "kind": "storage"})
+        print(f"error: {redact(message)}", file=sys.stderr)
+        return code
     port = int(httpd.server_address[1])
     _write_ready(args.ready_file, {"port": port, "pid": os.getpid()})
     mode = "writes allowed" if args.allow_write else "read-only"

@@ -25,8 +25,17 @@ from hpsearch.search.policy._option_checks import (
     missing_packages,
 )
 from hpsearch.search.policy._plugins import resolve_pruner, resolve_sampler
-from hpsearch.spaces import PRUNERS, SAMPLERS, PluginError, SearchSpace, SpaceIssue
-from hpsearch.spaces._params import CategoricalParam, FixedParam, FloatParam, IntParam
+from hpsearch.spaces import (
+    PRUNERS,
+    SAMPLERS,
+    CategoricalParam,
+    FixedParam,
+    FloatParam,
+    IntParam,
+    PluginError,
+    SearchSpace,
+    SpaceIssue,
+)
 
 _CALLABLE_OPTIONS = (
     "gamma",

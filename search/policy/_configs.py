@@ -20,8 +20,15 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from hpsearch.spaces import SearchSpace, sampling_order
-from hpsearch.spaces._params import CategoricalParam, FixedParam, FloatParam, IntParam, Param
+from hpsearch.spaces import (
+    CategoricalParam,
+    FixedParam,
+    FloatParam,
+    IntParam,
+    Param,
+    SearchSpace,
+    sampling_order,
+)
 
 ConfigKey: TypeAlias = tuple[tuple[str, Any], ...]
 

@@ -17,9 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hpsearch.spaces import SpaceIssue
-from hpsearch.spaces._errors import short_repr
-from hpsearch.spaces._limits import MAX_INT
+from hpsearch.spaces import MAX_INT, SpaceIssue, short_repr
 
 _TYPES: dict[str, type] = {"bool": bool, "int": int, "float": float, "str": str}
 

@@ -17,8 +17,14 @@ from typing import Any
 import optuna
 
 from hpsearch.search.records import attributes as A
-from hpsearch.spaces import SearchSpace, SpaceError, TaskSpec, load_space_dict, load_task
-from hpsearch.spaces._errors import IssueCollector
+from hpsearch.spaces import (
+    IssueCollector,
+    SearchSpace,
+    SpaceError,
+    TaskSpec,
+    load_space_dict,
+    load_task,
+)
 from hpsearch.spaces.errors import EXIT_BAD_INPUT, HpsearchError
 from hpsearch.storage import redact
 

@@ -42,7 +42,7 @@ def _listening() -> dict[str, tuple[str, int]]:
     return out
 
 
-def _descendants(root: int) -> list[int]:
+def descendants(root: int) -> list[int]:
     parents: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -111,7 +111,7 @@ def test_private_ray_listens_on_loopback_only(ray_tmpdir: str, tmp_path: Path) -
             return "trial 0: started" in driver.output()
 
         poll("a running trial", trial_running, timeout=180)
-        seen = {pid: _started(pid) for pid in _descendants(driver.proc.pid)}
+        seen = {pid: _started(pid) for pid in descendants(driver.proc.pid)}
         listening = _listening()
         sockets = {
             (pid, _name(pid), *listening[inode])

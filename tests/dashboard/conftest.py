@@ -15,7 +15,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ import optuna
 import pytest
 
 from tests.conftest import PG_HOST, PG_PORT, PG_USER, create_database, drop_database
+from tests.helpers import hpsearch_argv
 
 SECRET = "dummy-secret"
 STUDY = "live"
@@ -53,10 +53,6 @@ params:
   lora_dropout: 0.0
   lora_target_modules: all-linear
 """
-
-
-def hpsearch_argv(*args: str) -> list[str]:
-    return [sys.executable, "-m", "hpsearch.search.cli.main", *args]
 
 
 @dataclass

@@ -117,7 +117,7 @@ def test_best_export_loads_with_peft_and_reproduces_the_metric(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from hpsearch.trainers._evaluate import evaluate_saved
+    from hpsearch.trainers import evaluate_saved
 
     best = finished.best_trial
     assert main(["best", STUDY]) == 0

@@ -28,10 +28,11 @@ import optuna
 from optuna.trial import TrialState
 
 from hpsearch.trainers import is_complete
-from tests.faults.harness import _descendants, kill_tree, sa_url, start_cli
+from tests.faults.harness import descendants, kill_tree, start_cli
 from tests.faults.pgcluster import PrivatePostgres
 from tests.faults.soak_checks import NO_REPEAT, RoundResult, check_round
 from tests.faults.soak_setup import SPACE, SoakConfig, SoakReport, exit_cause
+from tests.helpers import sa_url
 
 FAULTS = ("worker", "driver", "postgres", "disk")
 
@@ -152,7 +153,7 @@ class Soak:
         live = [d for d in drivers if d.proc.poll() is None]
         ours: set[int] = set()
         for driver in live:
-            ours |= _descendants(driver.proc.pid)
+            ours |= descendants(driver.proc.pid)
         try:
             running = self._study(study).get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         except Exception:  # the study may not exist yet, or the database restarts

@@ -68,14 +68,6 @@ def write_hf_space(
     return str(path)
 
 
-def sa_url(url: str) -> str:
-    return url.replace("postgresql://", "postgresql+psycopg2://")
-
-
-def load(url: str, name: str) -> optuna.Study:
-    return optuna.load_study(study_name=name, storage=sa_url(url))
-
-
 def start_cli(
     args: list[str], *, env: dict[str, str] | None = None, log: Path | None = None
 ) -> subprocess.Popen[str]:
@@ -91,19 +83,7 @@ def start_cli(
     )
 
 
-def run_cli(
-    args: list[str], *, env: dict[str, str] | None = None, timeout: float = 600
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hpsearch.search.cli.main", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
-
-
-def _descendants(pid: int) -> set[int]:
+def descendants(pid: int) -> set[int]:
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -122,7 +102,7 @@ def _descendants(pid: int) -> set[int]:
     return found
 
 
-def _processes_mentioning(text: str) -> set[int]:
+def processes_mentioning(text: str) -> set[int]:
     pids = set()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and int(entry.name) != os.getpid():
@@ -137,9 +117,9 @@ def _processes_mentioning(text: str) -> set[int]:
 def kill_tree(proc: subprocess.Popen[str], *, also_matching: str | None = None) -> None:
     """SIGKILL the process, its process group, every descendant and (optionally) every process
     whose command line mentions ``also_matching`` (Ray daemons detach from the group)."""
-    victims = {proc.pid} | _descendants(proc.pid)
+    victims = {proc.pid} | descendants(proc.pid)
     if also_matching:
-        victims |= _processes_mentioning(also_matching)
+        victims |= processes_mentioning(also_matching)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     for pid in victims:

@@ -17,14 +17,13 @@ import optuna
 import pytest
 
 from tests.faults.harness import (
-    _descendants,
-    _processes_mentioning,
+    descendants,
     kill_tree,
-    load,
-    sa_url,
+    processes_mentioning,
     start_cli,
     wait_for,
 )
+from tests.helpers import load_study, sa_url
 from tests.search.invariants import check_study_invariants
 
 pytestmark = pytest.mark.slow
@@ -106,7 +105,7 @@ def test_sixteen_workers_four_drivers_enqueued_trials(fresh_pg_url: str, tmp_pat
         drivers = [start_cli(args, env=NO_AUTH, log=tmp_path / f"driver{i}.log") for i in range(4)]
         # a user enqueues trials while the drivers run
         study = wait_for(
-            lambda: (s := load(fresh_pg_url, "crowd")) and len(s.trials) >= 2 and s,
+            lambda: (s := load_study(fresh_pg_url, "crowd")) and len(s.trials) >= 2 and s,
             240,
             "the study and its two warm-start trials",
         )
@@ -151,9 +150,9 @@ def test_sixteen_workers_four_drivers_enqueued_trials(fresh_pg_url: str, tmp_pat
 def kill_tree_by_dir(directory: str) -> None:
     """SIGKILL this test's Ray head: the daemons that ``ray start`` gave ``directory`` on their
     command line, and their children (the workers)."""
-    victims = _processes_mentioning(directory)
+    victims = processes_mentioning(directory)
     for pid in list(victims):
-        victims |= _descendants(pid)
+        victims |= descendants(pid)
     for pid in victims:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)

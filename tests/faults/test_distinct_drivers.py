@@ -23,7 +23,8 @@ import pytest
 from optuna.trial import TrialState
 
 from hpsearch.search.records import attributes as A
-from tests.faults.harness import kill_tree, load, run_cli, start_cli, wait_for
+from tests.faults.harness import kill_tree, start_cli, wait_for
+from tests.helpers import load_study, run_cli_process
 from tests.search.invariants import check_study_invariants
 
 pytestmark = pytest.mark.slow
@@ -146,7 +147,7 @@ def test_two_concurrent_drivers_finish_the_budget_with_distinct_configurations(
         for driver in drivers:
             if driver.poll() is None:
                 kill_tree(driver)
-    study = load(fresh_pg_url, "two")
+    study = load_study(fresh_pg_url, "two")
     check_study_invariants(study, budget=6)
     trials = study.get_trials(deepcopy=False)
     assert len({t.user_attrs[A.DRIVER] for t in trials}) == 2  # both drivers ran trials
@@ -168,7 +169,10 @@ def test_resume_after_ctrl_c_adds_only_new_configurations(
     try:
         wait_for(
             lambda: (
-                sum(t.state == TrialState.COMPLETE for t in load(fresh_pg_url, "resumed").trials)
+                sum(
+                    t.state == TrialState.COMPLETE
+                    for t in load_study(fresh_pg_url, "resumed").trials
+                )
                 >= 2
             ),
             300,
@@ -178,10 +182,10 @@ def test_resume_after_ctrl_c_adds_only_new_configurations(
         assert proc.wait(timeout=120) == 130, (tmp_path / "run.log").read_text()
     finally:
         kill_tree(proc)
-    before = {t.number for t in load(fresh_pg_url, "resumed").trials}
-    result = run_cli(["resume", "resumed", *args], env=NO_AUTH, timeout=400)
+    before = {t.number for t in load_study(fresh_pg_url, "resumed").trials}
+    result = run_cli_process("resume", "resumed", *args, env=NO_AUTH, timeout=400)
     assert result.returncode == 0, result.stdout + result.stderr
-    study = load(fresh_pg_url, "resumed")
+    study = load_study(fresh_pg_url, "resumed")
     check_study_invariants(study, budget=10)
     fresh = [
         t for t in study.trials if t.number not in before and t.user_attrs.get(A.RETRY_OF) is None
@@ -201,9 +205,9 @@ def test_a_finite_space_stops_when_every_configuration_ran(
     )
     space.write_text(text.replace("choices: [4, 8, 16]", "choices: [8, 16]"))
     args = _args(fresh_pg_url, ray_head, tmp_path)
-    result = run_cli(["run", "--space", str(space), "--study", "finite", *args], env=NO_AUTH)
+    result = run_cli_process("run", "--space", str(space), "--study", "finite", *args, env=NO_AUTH)
     assert result.returncode == 0, result.stdout + result.stderr
-    trials = load(fresh_pg_url, "finite").get_trials(deepcopy=False)
+    trials = load_study(fresh_pg_url, "finite").get_trials(deepcopy=False)
     assert len({_config(t) for t in trials}) == len(trials), [_config(t) for t in trials]
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
     assert "exhausted: all 4 distinct configurations are in the study" in result.stdout

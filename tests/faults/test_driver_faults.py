@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from tests.faults.harness import kill_tree, load, run_cli, start_cli, wait_for, write_hf_space
+from tests.faults.harness import kill_tree, start_cli, wait_for, write_hf_space
 from tests.faults.pgcluster import PrivatePostgres
+from tests.helpers import load_study, run_cli_process
 from tests.search.invariants import check_study_invariants
 
 pytestmark = pytest.mark.slow
@@ -32,7 +33,7 @@ def ray_tmpdir() -> Iterator[str]:
 
 def _state_counts(url: str, name: str) -> dict[TrialState, int]:
     counts: dict[TrialState, int] = {}
-    for trial in load(url, name).get_trials(deepcopy=False):
+    for trial in load_study(url, name).get_trials(deepcopy=False):
         counts[trial.state] = counts.get(trial.state, 0) + 1
     return counts
 
@@ -55,7 +56,7 @@ def test_sigkill_driver_tree_then_resume(
     )
 
     def running_with_checkpoint() -> bool:
-        trials = load(fresh_pg_url, "dk").get_trials(deepcopy=False)
+        trials = load_study(fresh_pg_url, "dk").get_trials(deepcopy=False)
         return any(t.state == TrialState.COMPLETE for t in trials) and any(
             t.state == TrialState.RUNNING and max(t.intermediate_values, default=0) >= 8
             for t in trials
@@ -67,11 +68,11 @@ def test_sigkill_driver_tree_then_resume(
         shutil.rmtree(ray_tmpdir)
     assert _state_counts(fresh_pg_url, "dk").get(TrialState.RUNNING, 0) >= 1
 
-    result = run_cli(
-        ["resume", "dk", *args], env={"RAY_TMPDIR": tempfile.mkdtemp(prefix="hr", dir="/tmp")}
+    result = run_cli_process(
+        "resume", "dk", *args, env={"RAY_TMPDIR": tempfile.mkdtemp(prefix="hr", dir="/tmp")}
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    study = load(fresh_pg_url, "dk")
+    study = load_study(fresh_pg_url, "dk")
     check_study_invariants(study, budget=4)
     retries = [t for t in study.trials if "retry_of" in t.user_attrs]
     assert retries, "the killed running trials must continue as retries"
@@ -101,13 +102,13 @@ def test_kill_between_trial_creation_and_first_heartbeat(
     )
     assert proc.wait(timeout=240) == -9  # the driver killed itself right after creating trial 1
     kill_tree(proc, also_matching=ray_tmpdir)
-    orphan = load(fresh_pg_url, "orph").trials[1]
+    orphan = load_study(fresh_pg_url, "orph").trials[1]
     assert orphan.state == TrialState.RUNNING and "driver" not in orphan.user_attrs
 
     started = time.monotonic()
-    result = run_cli(["resume", "orph", *args])
+    result = run_cli_process("resume", "orph", *args)
     assert result.returncode == 0, result.stdout + result.stderr
-    study = load(fresh_pg_url, "orph")
+    study = load_study(fresh_pg_url, "orph")
     check_study_invariants(study, budget=3)
     orphan = study.trials[1]
     assert orphan.state == TrialState.FAIL and "no heartbeat" in orphan.user_attrs["fail_reason"]
@@ -156,7 +157,7 @@ def test_postgresql_restart_mid_study(
         assert proc.wait(timeout=400) == 0, (tmp_path / "run.log").read_text()
     finally:
         kill_tree(proc, also_matching=ray_tmpdir)
-    study = load(url, "pgr")
+    study = load_study(url, "pgr")
     check_study_invariants(study, budget=4)
     assert not [t.number for t in study.trials if t.state == TrialState.FAIL]  # none wrongly failed
     assert len(study.trials) == 4
@@ -196,7 +197,7 @@ def test_sigterm_hands_running_trials_over_to_resume(
         wait_for(
             lambda: any(
                 max(t.intermediate_values, default=0) >= 10
-                for t in load(fresh_pg_url, "term").trials
+                for t in load_study(fresh_pg_url, "term").trials
                 if t.state == TrialState.RUNNING
             ),
             240,
@@ -209,9 +210,9 @@ def test_sigterm_hands_running_trials_over_to_resume(
     assert "hpsearch resume" in (tmp_path / "run.log").read_text()
     counts = _state_counts(fresh_pg_url, "term")
     assert counts.get(TrialState.RUNNING, 0) == 0 and counts.get(TrialState.WAITING, 0) >= 1
-    result = run_cli(["resume", "term", *args])
+    result = run_cli_process("resume", "term", *args)
     assert result.returncode == 0, result.stdout + result.stderr
-    study = load(fresh_pg_url, "term")
+    study = load_study(fresh_pg_url, "term")
     check_study_invariants(study, budget=4)
     handed = [t for t in study.trials if t.user_attrs.get("retry_requested") == "interrupted"]
     assert handed

@@ -16,7 +16,8 @@ from hpsearch.search.engine import build_trial_config
 from hpsearch.search.records import load_meta
 from hpsearch.storage import StudyPaths
 from hpsearch.trainers import NullReporter, is_complete, runner_for
-from tests.faults.harness import load, run_cli, write_hf_space
+from tests.faults.harness import write_hf_space
+from tests.helpers import load_study, run_cli_process
 from tests.search.invariants import check_study_invariants
 
 pytestmark = pytest.mark.slow
@@ -25,20 +26,18 @@ pytestmark = pytest.mark.slow
 def _run(
     tmp_path: Path, url: str, study: str, space: str, failpoints: str, workers: int = 1
 ) -> None:
-    result = run_cli(
-        [
-            "run",
-            "--space",
-            space,
-            "--study",
-            study,
-            "--storage",
-            url,
-            "--workers",
-            str(workers),
-            "--checkpoint-dir",
-            str(tmp_path / "ck"),
-        ],
+    result = run_cli_process(
+        "run",
+        "--space",
+        space,
+        "--study",
+        study,
+        "--storage",
+        url,
+        "--workers",
+        str(workers),
+        "--checkpoint-dir",
+        str(tmp_path / "ck"),
         env={"HPSEARCH_FAILPOINTS": failpoints},
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -50,7 +49,7 @@ def test_sigkilled_worker_resumes_from_its_checkpoint_and_continues_the_curve(
     space = write_hf_space(tmp_path / "s.yaml", model=tiny_qwen3, dataset=text_jsonl)
     # SIGKILL the worker process at step 14: checkpoint 12 is the newest complete one
     _run(tmp_path, fresh_pg_url, "wk", space, "train.step=kill@step=14,trial=0")
-    study = load(fresh_pg_url, "wk")
+    study = load_study(fresh_pg_url, "wk")
     check_study_invariants(study, budget=1)
     killed, retry = study.trials
     assert killed.state == TrialState.FAIL
@@ -92,7 +91,7 @@ def test_kill_during_a_checkpoint_write_resumes_from_the_previous_one(
     space = write_hf_space(tmp_path / "s.yaml", model=tiny_qwen3, dataset=text_jsonl)
     # checkpoint 12 is torn (a file cut short) and the worker killed before it commits
     _run(tmp_path, fresh_pg_url, "tear", space, "checkpoint.write=tear@step=12,trial=0")
-    study = load(fresh_pg_url, "tear")
+    study = load_study(fresh_pg_url, "tear")
     check_study_invariants(study, budget=1)
     killed, retry = study.trials
     assert killed.state == TrialState.FAIL
@@ -111,7 +110,7 @@ def test_out_of_memory_at_step_k_retries_with_half_batch(
 ) -> None:
     space = write_hf_space(tmp_path / "s.yaml", model=tiny_qwen3, dataset=text_jsonl, batch=4)
     _run(tmp_path, fresh_pg_url, "oom", space, "train.step=oom@step=10,trial=0")
-    study = load(fresh_pg_url, "oom")
+    study = load_study(fresh_pg_url, "oom")
     check_study_invariants(study, budget=1)
     first, retry = study.trials
     assert first.state == TrialState.FAIL and first.user_attrs["retry_requested"] == "oom"
@@ -148,23 +147,21 @@ def test_disk_full_during_a_checkpoint_fails_visibly(
         )
     try:
         space = write_hf_space(tmp_path / "s.yaml", model=tiny_qwen3, dataset=text_jsonl)
-        result = run_cli(
-            [
-                "run",
-                "--space",
-                space,
-                "--study",
-                "full",
-                "--storage",
-                fresh_pg_url,
-                "--workers",
-                "1",
-                "--checkpoint-dir",
-                str(mount),
-            ]
+        result = run_cli_process(
+            "run",
+            "--space",
+            space,
+            "--study",
+            "full",
+            "--storage",
+            fresh_pg_url,
+            "--workers",
+            "1",
+            "--checkpoint-dir",
+            str(mount),
         )
         assert result.returncode == 0, result.stdout + result.stderr
-        study = load(fresh_pg_url, "full")
+        study = load_study(fresh_pg_url, "full")
         check_study_invariants(study, budget=1)
         (trial,) = study.trials
         assert trial.state == TrialState.FAIL

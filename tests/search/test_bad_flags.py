@@ -11,17 +11,7 @@ from pathlib import Path
 import pytest
 
 from hpsearch.search.cli.main import main
-
-SIM_SPACE = """
-name: flags
-trials: 2
-resources: {gpus_per_trial: 0, cpus_per_trial: 0.5}
-params:
-  learning_rate: {type: float, low: 1.0e-5, high: 1.0e-2, log: true}
-  per_device_train_batch_size: 8
-  effective_batch_size: 16
-task: {type: simulated, max_steps: 10, eval_steps: 5, simulated: {seconds_per_step: 0.01}}
-"""
+from tests.helpers import write_simulated_space
 
 # (argv after the storage flag is added, the flag the message must name)
 CASES = [
@@ -69,8 +59,15 @@ CASES = [
 def test_bad_flag_value_is_one_line_exit_2_and_creates_nothing(
     argv: list[str], flag: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    space = tmp_path / "flags.yaml"
-    space.write_text(SIM_SPACE)
+    space = write_simulated_space(
+        tmp_path,
+        "flags.yaml",
+        plain=True,
+        name="flags",
+        trials=2,
+        params={"per_device_train_batch_size": 8},
+        task={"max_steps": 10},
+    )
     db = tmp_path / "studies.db"
     extra = ["--space", str(space)] if argv[0] == "run" and "--space" not in argv else []
     storage = [] if "--storage" in argv else ["--storage", f"sqlite:///{db}"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from tests.search.test_cli_e2e import hpsearch
+from tests.helpers import run_cli_process
 
 
 def _tables(pg_url: str) -> list[str]:
@@ -48,7 +48,7 @@ def test_malformed_space_writes_nothing(fresh_pg_url: str, tmp_path: Path) -> No
         "params:\n  learning_rate: {type: float, low: 0, high: 1, log: true}\n"
         "  lora_r: {type: categorical, choices: []}\n"
     )
-    result = hpsearch("run", "--space", str(space), "--storage", fresh_pg_url)
+    result = run_cli_process("run", "--space", str(space), "--storage", fresh_pg_url)
     assert_clean_failure(
         result,
         2,
@@ -58,12 +58,12 @@ def test_malformed_space_writes_nothing(fresh_pg_url: str, tmp_path: Path) -> No
         "hpsearch spaces validate",
     )
     assert _tables(fresh_pg_url) == []
-    validate = hpsearch("spaces", "validate", str(space))
+    validate = run_cli_process("spaces", "validate", str(space))
     assert_clean_failure(validate, 2, "params.lora_r.choices")
 
 
 def test_unreachable_database(tmp_path: Path) -> None:
-    result = hpsearch(
+    result = run_cli_process(
         "run", "--space", "lora_small", "--storage", "postgresql://bob:s3cr3t-pw@127.0.0.1:1/test"
     )
     assert_clean_failure(result, 3, "cannot reach the database", "pg_isready")
@@ -71,7 +71,7 @@ def test_unreachable_database(tmp_path: Path) -> None:
 
 
 def test_unknown_model_path(fresh_pg_url: str, text_jsonl: str, tmp_path: Path) -> None:
-    result = hpsearch(
+    result = run_cli_process(
         "run",
         "--storage",
         fresh_pg_url,
@@ -85,7 +85,7 @@ def test_unknown_model_path(fresh_pg_url: str, text_jsonl: str, tmp_path: Path) 
 
 
 def test_hub_model_while_offline(fresh_pg_url: str, text_jsonl: str) -> None:
-    result = hpsearch(
+    result = run_cli_process(
         "run",
         "--storage",
         fresh_pg_url,
@@ -102,7 +102,7 @@ def test_hub_model_while_offline(fresh_pg_url: str, text_jsonl: str) -> None:
 def test_missing_dataset_column(fresh_pg_url: str, tiny_qwen3: str, tmp_path: Path) -> None:
     data = tmp_path / "data.jsonl"
     data.write_text("\n".join(json.dumps({"content": f"row {i}"}) for i in range(30)))
-    result = hpsearch(
+    result = run_cli_process(
         "run",
         "--storage",
         fresh_pg_url,
@@ -118,24 +118,24 @@ def test_missing_dataset_column(fresh_pg_url: str, tiny_qwen3: str, tmp_path: Pa
 
 
 def test_study_name_over_the_limit_touches_no_database(fresh_pg_url: str) -> None:
-    result = hpsearch("run", "--storage", fresh_pg_url, "--study", "s" * 600)
+    result = run_cli_process("run", "--storage", fresh_pg_url, "--study", "s" * 600)
     assert_clean_failure(result, 2, "at most 512")
     assert _tables(fresh_pg_url) == []
 
 
 def test_resume_of_unknown_study_lists_existing(fresh_pg_url: str) -> None:
-    result = hpsearch("resume", "no-such-study", "--storage", fresh_pg_url)
+    result = run_cli_process("resume", "no-such-study", "--storage", fresh_pg_url)
     assert_clean_failure(result, 2, "no study named 'no-such-study'", "hpsearch studies")
 
 
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
-    result = hpsearch("--debug", "run", "--space", str(tmp_path / "missing.yaml"))
+    result = run_cli_process("--debug", "run", "--space", str(tmp_path / "missing.yaml"))
     assert result.returncode == 2 and "Traceback" in result.stderr
 
 
 @pytest.mark.parametrize("args", [["run", "--trials", "zero"], ["frobnicate"]])
 def test_usage_errors_exit_2(args: list[str]) -> None:
-    result = hpsearch(*args)
+    result = run_cli_process(*args)
     assert_clean_failure(result, 2, "--help")
 
 
@@ -198,19 +198,21 @@ def test_bad_space_writes_nothing(case: str, tmp_path: Path) -> None:
     space.write_bytes(content)
     db = tmp_path / "db" / "studies.db"
     db.parent.mkdir()
-    result = hpsearch("run", "--space", str(space), "--storage", f"sqlite:///{db}", timeout=120)
+    result = run_cli_process(
+        "run", "--space", str(space), "--storage", f"sqlite:///{db}", timeout=120
+    )
     # Problems found while reading the file name it; the sampler/pruner check names the space.
     named = str(space) if case != "startup-below-zero" else "startup-below-zero"
     assert_clean_failure(result, 2, fragment, named)
     assert list(db.parent.iterdir()) == []  # not even the SQLite file or its lock
-    validate = hpsearch("spaces", "validate", str(space), timeout=120)
+    validate = run_cli_process("spaces", "validate", str(space), timeout=120)
     assert_clean_failure(validate, 2, fragment)
 
 
 def test_alias_bomb_leaves_no_study_row(fresh_pg_url: str, tmp_path: Path) -> None:
     space = tmp_path / "bomb.yaml"
     space.write_bytes(BAD_SPACES["bomb-in-task"][0])
-    result = hpsearch("run", "--space", str(space), "--storage", fresh_pg_url, timeout=120)
+    result = run_cli_process("run", "--space", str(space), "--storage", fresh_pg_url, timeout=120)
     assert_clean_failure(result, 2, "task.simulated", "alias *l")
     assert _studies(fresh_pg_url) == []
 
@@ -222,7 +224,7 @@ def test_space_task_model_and_data_problems_are_reported_together(
     weights.write_bytes(b"\0" * 16)
     data = tmp_path / "data.jsonl"
     data.write_text("")
-    result = hpsearch(
+    result = run_cli_process(
         "run",
         "--storage",
         fresh_pg_url,

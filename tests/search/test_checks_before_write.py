@@ -16,19 +16,21 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.helpers import free_port
+from tests.helpers import run_cli_process, write_simulated_space
 from tests.search.test_bad_input import assert_clean_failure
-from tests.search.test_cli_e2e import hpsearch
 
-SPACE = """
-name: checks
-trials: 2
-resources: {{gpus_per_trial: 0, cpus_per_trial: {cpus}}}
-params:
-  learning_rate: {{type: float, low: 1.0e-5, high: 1.0e-2, log: true}}
-  per_device_train_batch_size: 8
-  effective_batch_size: 16
-task: {{type: simulated, max_steps: 10, eval_steps: 5, simulated: {{seconds_per_step: 0.01}}}}
-"""
+
+def write_space(folder: Path, cpus: float) -> str:
+    return write_simulated_space(
+        folder,
+        "checks.yaml",
+        plain=True,
+        name="checks",
+        trials=2,
+        resources={"cpus_per_trial": cpus},
+        params={"per_device_train_batch_size": 8},
+        task={"max_steps": 10},
+    )
 
 
 def _closed_port(tmp_path: Path) -> tuple[list[str], dict[str, str]]:
@@ -65,8 +67,7 @@ def test_checks_fail_before_anything_is_written(
     cpus: float,
     tmp_path: Path,
 ) -> None:
-    space = tmp_path / "checks.yaml"
-    space.write_text(SPACE.format(cpus=cpus))
+    space = write_space(tmp_path, cpus)
     db = tmp_path / "studies.db"
     args, env = setup(tmp_path)
     if "--checkpoint-dir" not in args:
@@ -74,7 +75,7 @@ def test_checks_fail_before_anything_is_written(
     started = time.monotonic()
     # before the fix: the study was written first, then Ray retried for minutes, or a
     # worker that fits nowhere waited forever, or the error was an "unexpected error" (1)
-    result = hpsearch(
+    result = run_cli_process(
         "run", "--space", str(space), "--study", "s", "--storage", f"sqlite:///{db}", *args,
         env=env,
         timeout=90,
@@ -87,14 +88,13 @@ def test_checks_fail_before_anything_is_written(
 
 
 def test_taken_dashboard_port_is_found_before_the_study_is_written(tmp_path: Path) -> None:
-    space = tmp_path / "checks.yaml"
-    space.write_text(SPACE.format(cpus=0.5))
+    space = write_space(tmp_path, 0.5)
     db = tmp_path / "studies.db"
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        result = hpsearch(
+        result = run_cli_process(
             "run", "--space", str(space), "--study", "s", "--storage", f"sqlite:///{db}",
             "--dashboard", "--dashboard-port", str(port), timeout=90,
         )  # fmt: skip
@@ -103,7 +103,7 @@ def test_taken_dashboard_port_is_found_before_the_study_is_written(tmp_path: Pat
 
 
 def test_a_failure_after_the_study_is_written_says_how_to_resume() -> None:
-    from hpsearch.search.cli._errors import describe
+    from hpsearch.search.cli import describe
     from hpsearch.search.engine import resumable
 
     with pytest.raises(OSError, match="No space") as raised, resumable("s1", created=True):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,27 +10,16 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from tests.helpers import run_cli_process
 from tests.search.invariants import check_study_invariants
 
 pytestmark = pytest.mark.slow
 
 
-def hpsearch(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 600
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hpsearch.search.cli.main", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
-
-
 def test_run_on_postgresql_and_ray_then_plain_optuna_reads_it(
     fresh_pg_url: str, tiny_qwen3: str, text_jsonl: str, tmp_path: Path
 ) -> None:
-    result = hpsearch(
+    result = run_cli_process(
         "run",
         "--space",
         "lora_small",
@@ -91,7 +79,7 @@ def test_run_on_postgresql_and_ray_then_plain_optuna_reads_it(
         assert cli.returncode == 0, cli.stderr
         assert '"number"' in cli.stdout
     # running again continues the same study: nothing left to do, nothing rerun
-    again = hpsearch(
+    again = run_cli_process(
         "run",
         "--space",
         "lora_small",

@@ -51,8 +51,7 @@ def test_training_argument_names_read_from_source_match_the_dataclass() -> None:
 
     from transformers import TrainingArguments
 
-    from hpsearch.trainers import training_argument_names
-    from hpsearch.trainers._runners import TRAINING_ARG_ALIASES
+    from hpsearch.trainers import TRAINING_ARG_ALIASES, training_argument_names
 
     fields = {f.name for f in dataclasses.fields(TrainingArguments)}
     assert training_argument_names() == fields | set(TRAINING_ARG_ALIASES)

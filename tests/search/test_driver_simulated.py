@@ -8,62 +8,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import optuna
 import pytest
 from optuna.trial import TrialState
 
-from hpsearch.search.cli.main import main
+from tests.helpers import cli_main, load_study, write_simulated_space
 from tests.search.invariants import check_study_invariants
-
-SIM_SPACE = """
-name: sim
-trials: {trials}
-sampler: {{type: {sampler}, seed: 1}}
-pruner: {{type: {pruner}}}
-early_stopping: {{patience: null}}
-resources: {{gpus_per_trial: 0, cpus_per_trial: 0.5}}
-retries: {{max_retries: 2, heartbeat_interval: 1, grace_period: 5}}
-params:
-  learning_rate: {lr}
-  per_device_train_batch_size: {batch}
-  effective_batch_size: 16
-task:
-  type: simulated
-  max_steps: 20
-  eval_steps: 5
-  simulated: {sim}
-"""
-
-
-def write_space(
-    tmp_path: Path,
-    *,
-    trials: int = 8,
-    sampler: str = "tpe",
-    pruner: str = "median",
-    lr: str = "{type: float, low: 1.0e-5, high: 1.0e-2, log: true}",
-    batch: str = "{type: categorical, choices: [4, 8, 16]}",
-    sim: str = "{seconds_per_step: 0.01}",
-) -> str:
-    path = tmp_path / "sim.yaml"
-    path.write_text(
-        SIM_SPACE.format(trials=trials, sampler=sampler, pruner=pruner, lr=lr, batch=batch, sim=sim)
-    )
-    return str(path)
-
-
-def load(url: str, name: str) -> optuna.Study:
-    return optuna.load_study(
-        study_name=name, storage=url.replace("postgresql://", "postgresql+psycopg2://")
-    )
 
 
 def run_cli(*args: str) -> int:
-    return main(["run", *args])
+    return cli_main("run", *args)
 
 
 def test_parallel_workers_reach_the_budget_exactly(fresh_pg_url: str, tmp_path: Path) -> None:
-    space = write_space(tmp_path, trials=10)
+    space = write_simulated_space(tmp_path, trials=10)
     assert (
         run_cli(
             "--space",
@@ -79,7 +36,7 @@ def test_parallel_workers_reach_the_budget_exactly(fresh_pg_url: str, tmp_path: 
         )
         == 0
     )
-    study = load(fresh_pg_url, "budget")
+    study = load_study(fresh_pg_url, "budget")
     check_study_invariants(study, budget=10)
     assert len(study.trials) == 10
     assert any(t.state == TrialState.PRUNED for t in study.trials)
@@ -87,13 +44,15 @@ def test_parallel_workers_reach_the_budget_exactly(fresh_pg_url: str, tmp_path: 
 
 
 def test_grid_runs_every_point_once(fresh_pg_url: str, tmp_path: Path) -> None:
-    space = write_space(
+    space = write_simulated_space(
         tmp_path,
         trials=6,
-        sampler="grid",
-        pruner="none",
-        lr="{type: categorical, choices: [1.0e-4, 3.0e-4, 1.0e-3]}",
-        batch="{type: categorical, choices: [8, 16]}",
+        sampler={"type": "grid"},
+        pruner={"type": "none"},
+        params={
+            "learning_rate": {"type": "categorical", "choices": [1.0e-4, 3.0e-4, 1.0e-3]},
+            "per_device_train_batch_size": {"type": "categorical", "choices": [8, 16]},
+        },
     )
     assert (
         run_cli(
@@ -110,7 +69,7 @@ def test_grid_runs_every_point_once(fresh_pg_url: str, tmp_path: Path) -> None:
         )
         == 0
     )
-    study = load(fresh_pg_url, "grid")
+    study = load_study(fresh_pg_url, "grid")
     check_study_invariants(study, budget=6)
     points = {
         (t.params["learning_rate"], t.params["per_device_train_batch_size"]) for t in study.trials
@@ -120,8 +79,11 @@ def test_grid_runs_every_point_once(fresh_pg_url: str, tmp_path: Path) -> None:
 
 def test_out_of_memory_retries_once_with_half_the_batch(fresh_pg_url: str, tmp_path: Path) -> None:
     # per-device 16 runs out of memory, 8 fits: the retry keeps the effective batch of 16
-    space = write_space(
-        tmp_path, trials=1, batch="16", sim="{seconds_per_step: 0.01, oom_batch_above: 8}"
+    space = write_simulated_space(
+        tmp_path,
+        trials=1,
+        params={"per_device_train_batch_size": 16},
+        task={"simulated": {"oom_batch_above": 8}},
     )
     assert (
         run_cli(
@@ -138,7 +100,7 @@ def test_out_of_memory_retries_once_with_half_the_batch(fresh_pg_url: str, tmp_p
         )
         == 0
     )
-    study = load(fresh_pg_url, "oom")
+    study = load_study(fresh_pg_url, "oom")
     check_study_invariants(study, budget=1)
     first, retry = study.trials
     assert (
@@ -155,8 +117,11 @@ def test_out_of_memory_retries_once_with_half_the_batch(fresh_pg_url: str, tmp_p
 def test_out_of_memory_twice_is_infeasible_and_the_sampler_learns(
     fresh_pg_url: str, tmp_path: Path
 ) -> None:
-    space = write_space(
-        tmp_path, trials=1, batch="16", sim="{seconds_per_step: 0.01, oom_batch_above: 4}"
+    space = write_simulated_space(
+        tmp_path,
+        trials=1,
+        params={"per_device_train_batch_size": 16},
+        task={"simulated": {"oom_batch_above": 4}},
     )
     assert (
         run_cli(
@@ -173,7 +138,7 @@ def test_out_of_memory_twice_is_infeasible_and_the_sampler_learns(
         )
         == 0
     )
-    study = load(fresh_pg_url, "oom2")
+    study = load_study(fresh_pg_url, "oom2")
     check_study_invariants(study, budget=1)
     _first, retry = study.trials
     assert retry.state == TrialState.PRUNED
@@ -183,8 +148,11 @@ def test_out_of_memory_twice_is_infeasible_and_the_sampler_learns(
 
 
 def test_nan_loss_is_not_retried(fresh_pg_url: str, tmp_path: Path) -> None:
-    space = write_space(
-        tmp_path, trials=2, lr="1.0e-2", sim="{seconds_per_step: 0.01, nan_lr_above: 1.0e-3}"
+    space = write_simulated_space(
+        tmp_path,
+        trials=2,
+        params={"learning_rate": 1.0e-2},
+        task={"simulated": {"nan_lr_above": 1.0e-3}},
     )
     assert (
         run_cli(
@@ -201,7 +169,7 @@ def test_nan_loss_is_not_retried(fresh_pg_url: str, tmp_path: Path) -> None:
         )
         == 0
     )
-    study = load(fresh_pg_url, "nan")
+    study = load_study(fresh_pg_url, "nan")
     check_study_invariants(study, budget=2)
     assert len(study.trials) == 2
     for trial in study.trials:
@@ -218,7 +186,7 @@ def test_non_finite_eval_value_is_pruned_like_a_nan_loss(
     monkeypatch.setenv(
         "HPSEARCH_FAILPOINTS", "eval.metric=nan@step=5,trial=0;eval.metric=inf@step=10,trial=1"
     )
-    space = write_space(tmp_path, trials=2, lr="1.0e-3")
+    space = write_simulated_space(tmp_path, trials=2, params={"learning_rate": 1.0e-3})
     assert (
         run_cli(
             "--space",
@@ -234,7 +202,7 @@ def test_non_finite_eval_value_is_pruned_like_a_nan_loss(
         )
         == 0
     )
-    study = load(fresh_pg_url, "nan-eval")
+    study = load_study(fresh_pg_url, "nan-eval")
     check_study_invariants(study, budget=2)
     assert len(study.trials) == 2  # neither was retried
     for trial, value in zip(study.trials, ("nan", "inf"), strict=True):
@@ -254,7 +222,7 @@ def test_non_finite_eval_value_is_pruned_like_a_nan_loss(
 def test_config_error_fails_with_the_message_stored(
     fresh_pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    space = write_space(tmp_path, trials=2)
+    space = write_simulated_space(tmp_path, trials=2)
     monkeypatch.setenv("HPSEARCH_FAILPOINTS", "checkpoint.write=enospc@step=10,trial=0")
     assert (
         run_cli(
@@ -271,7 +239,7 @@ def test_config_error_fails_with_the_message_stored(
         )
         == 0
     )
-    study = load(fresh_pg_url, "cfg")
+    study = load_study(fresh_pg_url, "cfg")
     check_study_invariants(study, budget=2)
     failed = study.trials[0]
     assert failed.state == TrialState.FAIL
@@ -291,7 +259,7 @@ def test_retries_are_bounded(
     fresh_pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A trial that kills its worker every time is retried max_retries times, then stays FAIL."""
-    space = write_space(tmp_path, trials=1)
+    space = write_simulated_space(tmp_path, trials=1)
     monkeypatch.setenv("HPSEARCH_FAILPOINTS", "train.step=kill@step=7")
     assert (
         run_cli(
@@ -308,7 +276,7 @@ def test_retries_are_bounded(
         )
         == 0
     )
-    study = load(fresh_pg_url, "bounded")
+    study = load_study(fresh_pg_url, "bounded")
     check_study_invariants(study, budget=1)
     assert [t.state for t in study.trials] == [TrialState.FAIL] * 3  # original + 2 retries
     assert [t.user_attrs.get("retry_attempt", 0) for t in study.trials] == [0, 1, 2]

@@ -10,7 +10,6 @@ import re
 import select
 import struct
 import subprocess
-import sys
 import termios
 import time
 from pathlib import Path
@@ -29,32 +28,12 @@ from hpsearch.search.records import (
 )
 from hpsearch.storage import storage_of, study_id_of
 from tests.faults.harness import kill_tree, start_cli, wait_for
+from tests.helpers import hpsearch_argv, write_simulated_space
 
-SPACE = """
-name: live
-trials: 6
-sampler: {type: random, seed: 1}
-pruner: {type: none}
-early_stopping: {patience: null}
-resources: {gpus_per_trial: 0, cpus_per_trial: 0.5}
-params:
-  learning_rate: {type: float, low: 1.0e-5, high: 1.0e-2, log: true}
-  per_device_train_batch_size: {type: categorical, choices: [4, 8, 16]}
-  effective_batch_size: 16
-task:
-  type: simulated
-  max_steps: 40
-  eval_steps: 5
-  simulated: {seconds_per_step: 0.1}
-"""
 ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 # A live row: "  trial 3  <bar>  step 25/40  eval_loss 0.7053  4s" (a plain line has "trial 3:")
 ROW = re.compile(r"^ +trial (\d+) +.*?step (-|\d+)/40 +eval_loss (\S+) +(\S+)\s*$")
 CURSOR_UP, ERASE_LINE = b"\x1b[1A", b"\x1b[2K"
-
-
-def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "hpsearch.search.cli.main", *args]
 
 
 def run_in_pty(argv: list[str], *, cols: int = 130, rows: int = 40, timeout: float = 300) -> bytes:
@@ -126,16 +105,23 @@ def check_rows_match_the_study(
 
 
 def write_space(tmp_path: Path) -> str:
-    path = tmp_path / "live.yaml"
-    path.write_text(SPACE)
-    return str(path)
+    return write_simulated_space(
+        tmp_path,
+        "live.yaml",
+        name="live",
+        trials=6,
+        sampler={"type": "random"},
+        pruner={"type": "none"},
+        retries=None,
+        task={"max_steps": 40, "simulated": {"seconds_per_step": 0.1}},
+    )
 
 
 @pytest.mark.slow
 def test_run_in_a_terminal_redraws_every_running_trial_in_place(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'studies.db'}"
     raw = run_in_pty(
-        _cli(
+        hpsearch_argv(
             "run",
             "--space",
             write_space(tmp_path),
@@ -189,7 +175,7 @@ def test_piped_run_prints_plain_lines_and_status_watch_draws_the_live_view(tmp_p
     try:
         wait_for(lambda: "started on worker" in log.read_text(), 180, "the first trial")
         raw = run_in_pty(
-            _cli("status", "live-pipe", "--storage", url, "--watch", "--interval", "0.5")
+            hpsearch_argv("status", "live-pipe", "--storage", url, "--watch", "--interval", "0.5")
         )
         assert run.wait(timeout=300) == 0, log.read_text()[-3000:]
     finally:

@@ -17,7 +17,7 @@ import psycopg2
 import pytest
 
 from tests.conftest import PG_HOST, PG_PORT, PG_USER, create_database, drop_database
-from tests.search.test_cli_e2e import hpsearch
+from tests.helpers import run_cli_process, write_simulated_space
 
 pytestmark = pytest.mark.slow
 
@@ -27,19 +27,19 @@ ENCODED_PW, ENCODED_RAW = "S@kR4t/B%", "S%40kR4t%2FB%25"
 QUERY_PW = "Qu3ry-C"
 CORES = ("kr3t", "kR4t", "kR4t%2F", "Qu3ry")
 
-SPACE = """
-name: secret_sim
-trials: 2
-sampler: {type: random, seed: 1}
-pruner: {type: none}
-early_stopping: {patience: null}
-resources: {gpus_per_trial: 0, cpus_per_trial: 0.5}
-params:
-  learning_rate: {type: float, low: 1.0e-5, high: 1.0e-2, log: true}
-  per_device_train_batch_size: 8
-  effective_batch_size: 16
-task: {type: simulated, max_steps: 10, eval_steps: 5, simulated: {seconds_per_step: 0.01}}
-"""
+
+def write_space(folder: Path, trials: int = 2) -> str:
+    return write_simulated_space(
+        folder,
+        "space.yaml",
+        name="secret_sim",
+        trials=trials,
+        sampler={"type": "random"},
+        pruner={"type": "none"},
+        retries=None,
+        params={"per_device_train_batch_size": 8},
+        task={"max_steps": 10},
+    )
 
 
 def assert_clean(where: str, text: str) -> None:
@@ -89,8 +89,7 @@ def database() -> object:
 def test_no_password_reaches_the_database_a_report_a_file_or_the_terminal(
     database: str, tmp_path: Path
 ) -> None:
-    space = tmp_path / "space.yaml"
-    space.write_text(SPACE)
+    space = write_space(tmp_path)
     base = f"{PG_HOST}:{PG_PORT}/{database}"
     userinfo_url = f"postgresql://{PG_USER}:{USERINFO_PW}@{base}"
     encoded_url = f"postgresql://{PG_USER}:{ENCODED_RAW}@{base}"
@@ -98,7 +97,7 @@ def test_no_password_reaches_the_database_a_report_a_file_or_the_terminal(
     outputs = []
 
     def run(*args: str, env: dict[str, str] | None = None, code: int = 0) -> str:
-        result = hpsearch(*args, env=env, timeout=300)
+        result = run_cli_process(*args, env=env, timeout=300)
         outputs.append(output(result))
         assert result.returncode == code, output(result)
         return result.stdout
@@ -165,17 +164,16 @@ def test_continuing_a_study_masks_a_password_an_earlier_version_stored(tmp_path:
     import optuna
     from optuna_dashboard import get_note, save_note
 
-    space = tmp_path / "space.yaml"
-    space.write_text(SPACE.replace("trials: 2", "trials: 1"))
+    space = write_space(tmp_path, trials=1)
     url = f"sqlite:///{tmp_path / 'old.db'}"
     common = ["--storage", url, "--workers", "1", "--checkpoint-dir", str(tmp_path / "ck")]
-    first = hpsearch("run", "--space", str(space), "--study", "old", *common, timeout=300)
+    first = run_cli_process("run", "--space", str(space), "--study", "old", *common, timeout=300)
     assert first.returncode == 0, output(first)
     old = f"hpsearch run --space s.yaml --storage postgresql://{PG_USER}:OldSekr3t@db:5432/hps"
     plain = optuna.load_study(study_name="old", storage=optuna.storages.RDBStorage(url))
     plain.set_user_attr("hpsearch.command", old)  # as an earlier version wrote them
     save_note(plain, f"**Command:** `{old}`\n")
-    resumed = hpsearch("resume", "old", *common, timeout=300)
+    resumed = run_cli_process("resume", "old", *common, timeout=300)
     assert resumed.returncode == 0, output(resumed)
     assert "Masked a database password" in resumed.stdout
     study = optuna.load_study(study_name="old", storage=optuna.storages.RDBStorage(url))

@@ -8,25 +8,22 @@ from pathlib import Path
 import pytest
 
 from hpsearch.search.cli.main import main
-
-SPACE = """
-name: outputs
-trials: 1
-resources: {gpus_per_trial: 0, cpus_per_trial: 0.5}
-params:
-  learning_rate: {type: float, low: 1.0e-5, high: 1.0e-2, log: true}
-  per_device_train_batch_size: 8
-  effective_batch_size: 16
-task: {type: simulated, max_steps: 10, eval_steps: 5, simulated: {seconds_per_step: 0.01}}
-"""
+from tests.helpers import write_simulated_space
 
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory: pytest.TempPathFactory) -> str:
     """The storage URL of a finished one-trial simulated study named ``out``."""
     folder = tmp_path_factory.mktemp("outputs")
-    space = folder / "outputs.yaml"
-    space.write_text(SPACE)
+    space = write_simulated_space(
+        folder,
+        "outputs.yaml",
+        plain=True,
+        name="outputs",
+        trials=1,
+        params={"per_device_train_batch_size": 8},
+        task={"max_steps": 10},
+    )
     url = f"sqlite:///{folder / 'studies.db'}"
     argv = ["run", "--space", str(space), "--study", "out", "--storage", url]
     assert main([*argv, "--checkpoint-dir", str(folder / "ckpt")]) == 0
@@ -74,8 +71,15 @@ def test_a_full_checkpoint_disk_at_driver_start_is_one_line(
                     fill.write(b"\0" * 65536)
             except OSError:
                 pass
-        space = tmp_path / "outputs.yaml"
-        space.write_text(SPACE)
+        space = write_simulated_space(
+            tmp_path,
+            "outputs.yaml",
+            plain=True,
+            name="outputs",
+            trials=1,
+            params={"per_device_train_batch_size": 8},
+            task={"max_steps": 10},
+        )
         url = f"sqlite:///{tmp_path / 'studies.db'}"
         argv = ["run", "--space", str(space), "--study", "full", "--storage", url]
         capsys.readouterr()

@@ -17,15 +17,7 @@ from hpsearch.search.engine import Driver, DriverConfig, RayPool, build_task, ma
 from hpsearch.search.records import StudyMeta
 from hpsearch.spaces import load_space
 from hpsearch.storage import StudyPaths, open_storage, parse_storage_url, storage_of, trial_id_of
-
-SPACE = """
-name: reasons
-trials: 2
-resources: {gpus_per_trial: 0, cpus_per_trial: 1}
-params:
-  learning_rate: {type: float, low: 1.0e-5, high: 1.0e-2, log: true}
-task: {type: simulated, max_steps: 10, eval_steps: 5}
-"""
+from tests.helpers import write_simulated_space
 
 
 def _ray_worker_error() -> str:
@@ -54,9 +46,18 @@ def _assert_one_clean_line(reason: str) -> None:
 def setup(tmp_path: Path) -> tuple[Driver, optuna.Study, Path]:
     location = parse_storage_url(f"sqlite:///{tmp_path / 'studies.db'}")
     storage = open_storage(location)
-    space_file = tmp_path / "reasons.yaml"
-    space_file.write_text(SPACE)
-    space = load_space(str(space_file))
+    space = load_space(
+        write_simulated_space(
+            tmp_path,
+            "reasons.yaml",
+            plain=True,
+            name="reasons",
+            trials=2,
+            resources={"cpus_per_trial": 1},
+            params={"per_device_train_batch_size": None, "effective_batch_size": None},
+            task={"max_steps": 10, "simulated": None},
+        )
+    )
     root = tmp_path / "ck"
     meta = StudyMeta(
         space=space, task=build_task(space, {}), budget=2, checkpoint_root=root, command=""

@@ -8,7 +8,7 @@ import pytest
 from optuna.trial import TrialState
 
 from hpsearch.search.cli.main import main
-from tests.faults.harness import load
+from tests.helpers import load_study
 from tests.search.invariants import check_study_invariants
 
 pytestmark = pytest.mark.slow
@@ -49,7 +49,7 @@ def test_warm_starts_run_first_and_the_estimator_rejects_before_training(
     common = ["--storage", fresh_pg_url, "--workers", "1", "--checkpoint-dir", str(tmp_path / "ck")]
     first = _space(tmp_path, "a", trials=2, memory_gb="null", model=tiny_qwen3, dataset=text_jsonl)
     assert main(["run", "--space", first, "--study", "earlier", *common]) == 0
-    earlier = load(fresh_pg_url, "earlier")
+    earlier = load_study(fresh_pg_url, "earlier")
     best = earlier.best_trial
 
     # a memory budget between one batch of 4 and one of 64 (the estimates of this tiny model)
@@ -60,7 +60,7 @@ def test_warm_starts_run_first_and_the_estimator_rejects_before_training(
         )
         == 0
     )
-    study = load(fresh_pg_url, "later")
+    study = load_study(fresh_pg_url, "later")
     check_study_invariants(study, budget=6)
     trials = study.trials
     assert trials[0].params == best.params  # the earlier study's best runs first

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import astuple
 from pathlib import Path
 
 import psycopg2
 import pytest
 
-from hpsearch.search.cli.main import main
 from tests.conftest import PG_HOST, PG_PORT, PG_USER
+from tests.helpers import CliResult
 
 READING = [
     ["status", "nope"],
@@ -23,15 +25,6 @@ READING = [
     ["run", "--study", "nope"],  # continue an existing study: it must exist
     ["dashboard", "--study", "nope"],
 ]
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(args))
-    except SystemExit as exc:  # usage errors (argparse) exit from the parser
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def tree(folder: Path) -> list[str]:
@@ -50,24 +43,24 @@ def pg_tables(url: str) -> list[str]:
 
 @pytest.mark.parametrize("args", READING, ids=lambda a: " ".join(a))
 def test_reading_commands_create_no_sqlite_file_folder_or_lock(
-    args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    args: list[str], tmp_path: Path, cli: Callable[..., CliResult]
 ) -> None:
     before = tree(tmp_path)
     typo = tmp_path / "mistyped" / "studies.db"
-    code, out, err = cli(capsys, *args, "--storage", f"sqlite:///{typo}")
+    code, out, err = astuple(cli(*args, "--storage", f"sqlite:///{typo}"))
     assert code == 2, (out, err)
     assert str(typo) in err and "unexpected" not in err
     # the default embedded database that was never created: nothing is created either
-    code, out, err = cli(capsys, *args)
+    code, out, err = astuple(cli(*args))
     assert code in (0, 2), (out, err)
     assert tree(tmp_path) == before
 
 
 @pytest.mark.parametrize("args", READING, ids=lambda a: " ".join(a))
 def test_reading_commands_create_no_tables(
-    args: list[str], fresh_pg_url: str, capsys: pytest.CaptureFixture[str]
+    args: list[str], fresh_pg_url: str, cli: Callable[..., CliResult]
 ) -> None:
-    code, out, err = cli(capsys, *args, "--storage", fresh_pg_url)
+    code, out, err = astuple(cli(*args, "--storage", fresh_pg_url))
     assert code in (0, 2), (out, err)
     assert fresh_pg_url.rsplit("/", 1)[1] in out + err  # the database is named
     assert pg_tables(fresh_pg_url) == []
@@ -108,7 +101,7 @@ BAD_STORAGE = [
 @pytest.mark.parametrize(("url", "fragment"), BAD_STORAGE)
 @pytest.mark.parametrize("command", ["run", "studies"])
 def test_bad_storage_is_one_clear_line_and_exit_2(
-    command: str, url: str, fragment: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    command: str, url: str, fragment: str, tmp_path: Path, cli: Callable[..., CliResult]
 ) -> None:
     args = [command, "--storage", url]
     if command == "run":
@@ -118,7 +111,7 @@ def test_bad_storage_is_one_clear_line_and_exit_2(
             "task: {type: simulated, max_steps: 2, eval_steps: 1}\n"
         )
         args += ["--space", str(space), "--checkpoint-dir", str(tmp_path / "ck")]
-    code, out, err = cli(capsys, *args)
+    code, out, err = astuple(cli(*args))
     if command == "studies" and url.startswith("sqlite:////sys/"):
         fragment = "no database file"  # reading: a missing file is not created
     assert code == 2, (out, err)

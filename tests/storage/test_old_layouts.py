@@ -20,7 +20,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tests.faults.harness import run_cli
+from tests.helpers import run_cli_process
 from tests.search.invariants import check_study_invariants
 
 pytestmark = pytest.mark.slow
@@ -42,8 +42,8 @@ def _digest(path: Path) -> str:
 
 
 def _resume(url: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    return run_cli(
-        ["resume", STUDY, "--storage", url, "--workers", "2", "--checkpoint-dir", str(tmp_path)]
+    return run_cli_process(
+        "resume", STUDY, "--storage", url, "--workers", "2", "--checkpoint-dir", str(tmp_path)
     )
 
 
@@ -92,7 +92,7 @@ def test_an_older_optuna_schema_is_refused_then_resumes_after_the_upgrade(
     database, url = _copy(OLD_OPTUNA, tmp_path)
     digest = _digest(database)
     for command in (["resume", STUDY, "--checkpoint-dir", str(tmp_path / "ck")], ["studies"]):
-        result = run_cli([*command, "--storage", url])
+        result = run_cli_process(*command, "--storage", url)
         lines = result.stderr.strip().splitlines()
         assert result.returncode == 3 and len(lines) == 1, result.stderr
         assert "older Optuna schema (set up by Optuna 3.1.1" in lines[0], lines

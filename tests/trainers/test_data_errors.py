@@ -11,9 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hpsearch.trainers import DataConfig, ModelConfig
-from hpsearch.trainers._data import validate_data
-from hpsearch.trainers._hub import resolve_model_path
+from hpsearch.trainers import DataConfig, ModelConfig, resolve_model_path, validate_data
 
 ROWS = "".join(json.dumps({"text": f"row {i}", "label": "ab"[i % 2]}) + "\n" for i in range(10))
 

@@ -17,9 +17,9 @@ from hpsearch.trainers import (
     OutOfMemoryError,
     ScheduleConfig,
     is_complete,
+    list_checkpoints,
     runner_for,
 )
-from hpsearch.trainers._checkpoints import list_checkpoints
 from tests.trainers.helpers import PruneAt, causal_config
 
 
@@ -56,6 +56,16 @@ def test_pruning_stops_within_one_evaluation_interval(
     assert max(reporter.values) == 6 and result.last_step == 6
     assert result.final_dir is None and "pruned" in (result.reason or "")
     assert time.monotonic() - started < 120
+
+
+def test_a_full_budget_trial_is_complete_even_when_the_pruner_says_prune(
+    tiny_qwen3: str, text_jsonl: str, tmp_path: Path
+) -> None:
+    """The pruner is not asked at the last evaluation (step 12): the trial keeps its result."""
+    reporter = PruneAt(step=12)
+    result = runner_for("causal_lm").run(causal_config(tiny_qwen3, text_jsonl, tmp_path), reporter)
+    assert result.status == "complete" and result.last_step == 12
+    assert sorted(reporter.values) == [3, 6, 9, 12] and result.final_dir is not None
 
 
 def test_early_stopping_fires_on_a_plateau(

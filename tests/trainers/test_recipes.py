@@ -9,17 +9,19 @@ from pathlib import Path
 import pytest
 
 from hpsearch.trainers import (
+    IGNORE_INDEX,
     DataConfig,
+    MemoryEstimateError,
     NullReporter,
     UnsupportedHardwareError,
+    demo_model_path,
+    estimate_memory,
+    load_raw,
+    load_tokenizer,
+    lr_multipliers,
     runner_for,
+    tokenize,
 )
-from hpsearch.trainers._data import load_raw
-from hpsearch.trainers._demo import demo_model_path
-from hpsearch.trainers._memory import MemoryEstimateError, estimate_memory
-from hpsearch.trainers._models import load_tokenizer
-from hpsearch.trainers._tokenize import IGNORE_INDEX, tokenize
-from hpsearch.trainers._trainer import lr_multipliers
 from tests.trainers.helpers import causal_config
 
 

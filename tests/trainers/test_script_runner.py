@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from hpsearch.trainers import (
+    CHECKPOINT_MARKER,
     TRIAL_ENV,
     CustomTraining,
     DataConfig,
@@ -26,11 +27,10 @@ from hpsearch.trainers import (
     ScheduleConfig,
     ScriptError,
     TrialConfig,
+    TrialSpec,
     runner_for,
     trial_params,
 )
-from hpsearch.trainers._checkpoints import MARKER
-from hpsearch.trainers._script_channel import TrialSpec
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -164,7 +164,7 @@ def test_the_example_script_trains_normally_without_hpsearch(tmp_path: Path) -> 
     assert "eval_accuracy" in final and final["epoch"] > 0
     saved = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert saved == ["checkpoint-12", "checkpoint-4", "checkpoint-8"]  # HF's own saving
-    assert not list((tmp_path / "out").rglob(MARKER))  # the callback did nothing
+    assert not list((tmp_path / "out").rglob(CHECKPOINT_MARKER))  # the callback did nothing
 
 
 _EVALUATIONS = (

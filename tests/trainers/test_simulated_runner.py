@@ -15,9 +15,9 @@ from hpsearch.trainers import (
     ModelConfig,
     RunPaths,
     ScheduleConfig,
+    complete_checkpoints,
     runner_for,
 )
-from hpsearch.trainers._checkpoints import complete_checkpoints
 from tests.trainers.helpers import PruneAt, causal_config
 
 
@@ -82,3 +82,18 @@ def test_a_full_disk_is_a_checkpoint_write_failure(tmp_path: Path, where: str) -
         if where == "checkpoint":
             complete = complete_checkpoints(Path(config.paths.checkpoints_dir))
             assert [c.step for c in complete] == [5]
+
+
+def test_a_full_budget_trial_is_complete_even_when_the_pruner_says_prune(tmp_path: Path) -> None:
+    """The pruner is not asked at the last evaluation: its result is kept (COMPLETE)."""
+    config = replace(
+        causal_config("unused", "unused", tmp_path),
+        model=ModelConfig("simulated", "simulated", "full", {}),
+        schedule=ScheduleConfig(max_steps=15, eval_steps=5, metric="eval_loss"),
+    )
+    result = runner_for("simulated").run(config, PruneAt(step=15))  # "prune" from step 15 on
+    assert result.status == "complete" and result.last_step == 15
+    pruned = runner_for("simulated").run(
+        replace(config, paths=RunPaths(str(tmp_path / "c2"), str(tmp_path / "f2"))), PruneAt(10)
+    )
+    assert pruned.status == "pruned" and pruned.last_step == 10  # before the end: pruned
