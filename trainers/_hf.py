@@ -231,6 +231,10 @@ class HFTrialRunner(TrialRunner):
             **_accuracy_metrics(config.model.task_type),
         )
         trainer.remove_callback(PrinterCallback)  # progress goes to the reporter, not stdout
+        if data.sft_arguments is not None:
+            from hpsearch.trainers._sft import sft_summary
+
+            reporter.record({"sft": sft_summary(trainer)})
         name_tensorboard_run(trainer, config.paths.logging_dir)
         meter.reset()
         train_started = time.perf_counter()

@@ -35,6 +35,7 @@ __all__ = [
     "SFTData",
     "sft_arguments",
     "sft_data",
+    "sft_summary",
 ]
 
 # hpsearch's plain chat format (no template, or chat_template: false), with TRL's markers.
@@ -62,6 +63,24 @@ class SFTData:
 
 class HpsSFTTrainer(HpsTrainer, SFTTrainer):
     """TRL's ``SFTTrainer`` with hpsearch's learning-rate groups, write guards and failpoints."""
+
+
+def sft_summary(trainer: SFTTrainer) -> dict[str, Any]:
+    """What TRL does with the trial's data: its loss mask, packing and batching."""
+    args = trainer.args
+    if args.assistant_only_loss:
+        mask = "assistant_only"
+    elif trainer.completion_only_loss:
+        mask = "completion_only"
+    else:
+        mask = "none"
+    return {
+        "trainer": "trl.SFTTrainer",
+        "loss_mask": mask,
+        "packing": args.packing and args.packing_strategy,
+        "padding_free": bool(trainer.padding_free),
+        "max_length": args.max_length,
+    }
 
 
 def _message_rows(split: Any, field: str) -> Any:
