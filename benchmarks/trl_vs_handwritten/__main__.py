@@ -161,7 +161,9 @@ def _run(path_name: str, config: Any) -> dict[str, float]:
     precision = select_precision("fp32")
     tokenizer = load_tokenizer(config.model.name_or_path)
     raw = load_raw(config.data, "causal_lm")
-    base, new_modules = load_model(config.model.name_or_path, config.model, num_labels=None, label_names=None)
+    base, new_modules = load_model(
+        config.model.name_or_path, config.model, num_labels=None, label_names=None
+    )
     set_seed(config.hparams.seed)
     net = adapt(base, config.model, new_modules=new_modules, copy_base=False)
     # no checkpoints: the comparison is training and evaluation, not disk writes
