@@ -67,7 +67,7 @@ class HpsSFTTrainer(HpsTrainer, SFTTrainer):
 
 def sft_summary(trainer: SFTTrainer) -> dict[str, Any]:
     """What TRL does with the trial's data: its loss mask, packing and batching."""
-    args = trainer.args
+    args: Any = trainer.args  # the SFTConfig it was built with
     if args.assistant_only_loss:
         mask = "assistant_only"
     elif trainer.completion_only_loss:
