@@ -250,4 +250,13 @@ MANAGED_TRAINING_ARGS: dict[str, str] = {
     "resume_from_checkpoint": "retries resume automatically",
     "bf16": "use the precision knob",
     "fp16": "use the precision knob",
+    # trl.SFTConfig fields (causal-LM trials) that follow the task's data settings
+    "max_length": "set task.max_seq_length",
+    "packing": "set task.packing",
+    "completion_only_loss": "set task.completion_only_loss",
+    "assistant_only_loss": "set task.completion_only_loss (TRL's assistant-only loss on chats)",
+    "dataset_text_field": "set task.text_field",
+    "dataset_kwargs": "hpsearch hands TRL the records to prepare",
+    "model_init_kwargs": "hpsearch loads the model (task.model, model knobs)",
+    "trust_remote_code": "hpsearch loads the model (task.model, model knobs)",
 }

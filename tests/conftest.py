@@ -131,8 +131,11 @@ def _tokenizer():  # type: ignore[no-untyped-def]
 
     tokenizer = AutoTokenizer.from_pretrained(demo_model_path())
     tokenizer.eos_token = "[SEP]"
+    # the assistant's tokens are marked ({% generation %}), as in TRL's training templates
     tokenizer.chat_template = (
-        "{% for m in messages %}<|{{ m['role'] }}|> {{ m['content'] }} [SEP] {% endfor %}"
+        "{% for m in messages %}<|{{ m['role'] }}|> "
+        "{% if m['role'] == 'assistant' %}{% generation %}{{ m['content'] }} [SEP] "
+        "{% endgeneration %}{% else %}{{ m['content'] }} [SEP] {% endif %}{% endfor %}"
         "{% if add_generation_prompt %}<|assistant|> {% endif %}"
     )
     return tokenizer

@@ -39,7 +39,7 @@ from hpsearch.trainers._checkpoints import (
     newest_complete,
 )
 from hpsearch.trainers._checkpoints import finalize as finalize_checkpoints
-from hpsearch.trainers._data import load_raw, validate_data
+from hpsearch.trainers._data import RawData, load_raw, validate_data
 from hpsearch.trainers._demo import DEMO_PACKAGES, demo_model_path, demo_records
 from hpsearch.trainers._hub import resolve_model_path
 from hpsearch.trainers._memory import MemoryEstimate, MemoryEstimateError, estimate_memory
@@ -53,7 +53,6 @@ from hpsearch.trainers._script_channel import ENV as TRIAL_ENV
 from hpsearch.trainers._script_channel import TrialSpec
 from hpsearch.trainers._script_params import TrialParams, trial_params
 from hpsearch.trainers._script_runner import ScriptError
-from hpsearch.trainers._tokenize import IGNORE_INDEX, tokenize
 
 # Public names whose modules import torch: loaded on first use, so that importing this package
 # (the driver does) stays free of torch and transformers.
@@ -61,6 +60,13 @@ _HEAVY = {
     "evaluate_saved": "hpsearch.trainers._evaluate",
     "load_tokenizer": "hpsearch.trainers._models",
     "lr_multipliers": "hpsearch.trainers._trainer",
+    "HpsTrainer": "hpsearch.trainers._trainer",
+    "build_training_args": "hpsearch.trainers._hf",
+    "adapt": "hpsearch.trainers._models",
+    "load_model": "hpsearch.trainers._models",
+    "select_precision": "hpsearch.trainers._models",
+    "HpsSFTTrainer": "hpsearch.trainers._sft",
+    "sft_data": "hpsearch.trainers._sft",
     "TrialCallback": "hpsearch.trainers._trial_callback",  # transformers: only when a script asks
 }
 
@@ -75,7 +81,6 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "CHECKPOINT_MARKER",
     "DEMO_PACKAGES",
-    "IGNORE_INDEX",
     "TRAINING_ARG_ALIASES",
     "TRIAL_ENV",
     "Checkpoint",
@@ -84,6 +89,8 @@ __all__ = [
     "CustomTraining",
     "DataConfig",
     "DatasetError",
+    "HpsSFTTrainer",
+    "HpsTrainer",
     "HyperParams",
     "MemoryEstimate",
     "MemoryEstimateError",
@@ -92,6 +99,7 @@ __all__ = [
     "NonFiniteLossError",
     "NullReporter",
     "OutOfMemoryError",
+    "RawData",
     "Reporter",
     "RunPaths",
     "ScheduleConfig",
@@ -104,6 +112,8 @@ __all__ = [
     "TrialRunner",
     "TrialSpec",
     "UnsupportedHardwareError",
+    "adapt",
+    "build_training_args",
     "complete_checkpoints",
     "demo_model_path",
     "demo_records",
@@ -114,13 +124,15 @@ __all__ = [
     "input_problems",
     "is_complete",
     "list_checkpoints",
+    "load_model",
     "load_raw",
     "load_tokenizer",
     "lr_multipliers",
     "newest_complete",
     "resolve_model_path",
     "runner_for",
-    "tokenize",
+    "select_precision",
+    "sft_data",
     "training_argument_names",
     "trial_params",
     "validate_data",

@@ -15,16 +15,21 @@ from hpsearch.trainers._base import DataConfig, ModelConfig
 from hpsearch.trainers._data import load_raw
 from hpsearch.trainers._methods import method_for
 from hpsearch.trainers._models import load_model, load_tokenizer
-from hpsearch.trainers._tokenize import collator, tokenize
+from hpsearch.trainers._tokenize import classification_collator, tokenize_classification
 
 
 @dataclass(frozen=True)
 class PreparedData:
+    """Classification: tokenised splits and their collator. Causal LM: records in TRL's
+    formats, the tokenizer and ``SFTConfig`` data fields; TRL tokenises and collates them."""
+
     train: Any
     eval: Any
     collator: Any
     label_names: tuple[str, ...] | None
     format: str
+    tokenizer: Any = None
+    sft_arguments: dict[str, Any] | None = None
 
 
 class WorkerCache:
@@ -48,10 +53,18 @@ class WorkerCache:
             self._data.move_to_end(key)
             return self._data[key]
         raw = load_raw(data, task_type)
-        train, evaluation = tokenize(raw, tokenizer, data)
-        prepared = PreparedData(
-            train, evaluation, collator(tokenizer, raw.format), raw.label_names, raw.format
-        )
+        if raw.format == "classification":
+            train, evaluation = tokenize_classification(raw, tokenizer, data)
+            prepared = PreparedData(
+                train, evaluation, classification_collator(tokenizer), raw.label_names, raw.format
+            )
+        else:
+            from hpsearch.trainers._sft import sft_data
+
+            sft = sft_data(raw, tokenizer, data)
+            prepared = PreparedData(
+                sft.train, sft.eval, None, None, raw.format, sft.tokenizer, sft.arguments
+            )
         self._data[key] = prepared
         while len(self._data) > self.max_data:
             self._data.popitem(last=False)

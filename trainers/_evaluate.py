@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import tempfile
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from hpsearch.trainers._models import (
     load_tokenizer,
     select_precision,
 )
-from hpsearch.trainers._tokenize import collator, tokenize
+from hpsearch.trainers._tokenize import classification_collator, tokenize_classification
 
 RECORD = "hpsearch_trial.json"
 
@@ -42,6 +42,8 @@ class SavedTrial:
     metric: str
     recorded_value: float | None
     eval_batch_size: int
+    # the space's SFTConfig fields of the trial (padding-free, packing strategy, ...)
+    sft_settings: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,16 @@ def read_saved_trial(folder: str | Path) -> SavedTrial:
         metric=str(objective.get("metric") or (config.get("schedule") or {}).get("metric")),
         recorded_value=objective.get("value"),
         eval_batch_size=int(hparams.get("per_device_eval_batch_size", 32)),
+        sft_settings=_sft_settings(hparams.get("training_args") or {}),
     )
+
+
+def _sft_settings(training_args: dict[str, Any]) -> dict[str, Any]:
+    """The trial's settings that only ``SFTConfig`` has (they shape the eval batches)."""
+    from hpsearch.trainers._runners import sft_only_argument_names
+
+    names = sft_only_argument_names()
+    return {k: v for k, v in training_args.items() if k in names}
 
 
 def load_saved_model(saved: SavedTrial, label_names: tuple[str, ...] | None) -> Any:
@@ -114,11 +125,10 @@ def evaluate_saved(
     has_tokenizer = (saved.folder / "tokenizer_config.json").is_file()
     tokenizer = load_tokenizer(str(saved.folder) if has_tokenizer else saved.base_model)
     raw = load_raw(data, saved.model.task_type)
-    _, eval_set = tokenize(raw, tokenizer, data)
     net = load_saved_model(saved, raw.label_names)
     precision = select_precision(saved.model.precision)
     with tempfile.TemporaryDirectory(prefix="hpsearch-eval-") as tmp:
-        args = TrainingArguments(
+        settings: dict[str, Any] = dict(
             output_dir=tmp,
             per_device_eval_batch_size=saved.eval_batch_size,
             bf16=precision.bf16,
@@ -129,14 +139,30 @@ def evaluate_saved(
             report_to="none",
             log_level="warning",
         )
-        trainer = Trainer(
-            model=net,
-            args=args,
-            eval_dataset=eval_set,
-            data_collator=collator(tokenizer, raw.format),
-            processing_class=tokenizer,
-            **_accuracy_metrics(saved.model.task_type),
-        )
+        if raw.format == "classification":
+            _, eval_set = tokenize_classification(raw, tokenizer, data)
+            trainer = Trainer(
+                model=net,
+                args=TrainingArguments(**settings),
+                eval_dataset=eval_set,
+                data_collator=classification_collator(tokenizer),
+                processing_class=tokenizer,
+                **_accuracy_metrics(saved.model.task_type),
+            )
+        else:  # TRL prepares the eval split exactly as the trial's SFTTrainer did
+            from trl import SFTTrainer
+
+            from hpsearch.trainers._sft import sft_arguments, sft_data
+
+            sft = sft_data(raw, tokenizer, data)
+            trainer = SFTTrainer(
+                model=net,
+                args=sft_arguments({**settings, **saved.sft_settings}, sft.arguments),
+                train_dataset=sft.eval,  # required by SFTTrainer; nothing is trained
+                eval_dataset=sft.eval,
+                processing_class=sft.tokenizer,
+            )
+            eval_set = trainer.eval_dataset
         trainer.remove_callback(PrinterCallback)  # the caller gets the metrics, not stdout
         metrics = {
             k: float(v) for k, v in trainer.evaluate().items() if isinstance(v, (int, float))

@@ -52,15 +52,15 @@ from hpsearch.trainers._trainer import HpsTrainer
 _TRAINING_ARG_FIELDS = {f.name for f in dataclasses.fields(TrainingArguments)}
 
 
-def _passthrough(args: dict[str, Any]) -> dict[str, Any]:
+def _passthrough(
+    args: dict[str, Any], fields: set[str] | frozenset[str], kind: str = "a TrainingArguments"
+) -> dict[str, Any]:
     out = {}
     for key, value in args.items():
         renamed = TRAINING_ARG_ALIASES.get(key)
-        name = renamed if renamed in _TRAINING_ARG_FIELDS else key
-        if name not in _TRAINING_ARG_FIELDS:
-            raise ConfigError(
-                f"{key!r} is not a TrainingArguments field of this transformers version"
-            )
+        name = renamed if renamed in fields else key
+        if name not in fields:
+            raise ConfigError(f"{key!r} is not {kind} field of the installed version")
         out[name] = value
     return out
 
@@ -79,9 +79,13 @@ class _FailpointCallback(TrainerCallback):
             )
 
 
-def build_training_args(config: TrialConfig, precision: Precision) -> TrainingArguments:
+def build_training_args(
+    config: TrialConfig, precision: Precision, sft_arguments: dict[str, Any] | None = None
+) -> TrainingArguments:
+    """``TrainingArguments`` of a classification trial; an ``SFTConfig`` (a subclass) of a
+    causal-LM trial, with ``sft_arguments`` (the data's SFT fields)."""
     sched, hp = config.schedule, config.hparams
-    return TrainingArguments(
+    kwargs: dict[str, Any] = dict(
         output_dir=config.paths.checkpoints_dir,
         per_device_train_batch_size=hp.per_device_train_batch_size,
         gradient_accumulation_steps=hp.gradient_accumulation_steps,
@@ -111,8 +115,16 @@ def build_training_args(config: TrialConfig, precision: Precision) -> TrainingAr
         include_num_input_tokens_seen="non_padding",
         restore_callback_states_from_checkpoint=True,
         log_level="warning",
-        **_passthrough(dict(hp.training_args)),
     )
+    if sft_arguments is None:
+        return TrainingArguments(
+            **kwargs, **_passthrough(dict(hp.training_args), _TRAINING_ARG_FIELDS)
+        )
+    from hpsearch.trainers._sft import SFT_FIELDS
+    from hpsearch.trainers._sft import sft_arguments as build_sft
+
+    space = _passthrough(dict(hp.training_args), SFT_FIELDS, "an SFTConfig (TRL)")
+    return build_sft(dict(**kwargs, **space), sft_arguments)
 
 
 def _accuracy_metrics(task_type: str) -> dict[str, Any]:
@@ -198,13 +210,18 @@ class HFTrialRunner(TrialRunner):
                     config.schedule.early_stopping_threshold,
                 )
             )
-        trainer = HpsTrainer(
+        trainer_cls = HpsTrainer
+        if data.sft_arguments is not None:  # causal LM: TRL tokenises, masks, packs, collates
+            from hpsearch.trainers._sft import HpsSFTTrainer
+
+            trainer_cls = HpsSFTTrainer
+        trainer = trainer_cls(
             model=net,
-            args=build_training_args(config, precision),
+            args=build_training_args(config, precision, data.sft_arguments),
             train_dataset=data.train,
             eval_dataset=data.eval,
             data_collator=data.collator,
-            processing_class=tokenizer,
+            processing_class=data.tokenizer or tokenizer,
             callbacks=callbacks,
             new_modules=new_modules,
             head_lr_multiplier=config.hparams.head_lr_multiplier,
@@ -213,6 +230,10 @@ class HFTrialRunner(TrialRunner):
             **_accuracy_metrics(config.model.task_type),
         )
         trainer.remove_callback(PrinterCallback)  # progress goes to the reporter, not stdout
+        if data.sft_arguments is not None:
+            from hpsearch.trainers._sft import sft_summary
+
+            reporter.record({"sft": sft_summary(trainer)})
         name_tensorboard_run(trainer, config.paths.logging_dir)
         meter.reset()
         train_started = time.perf_counter()

@@ -32,34 +32,75 @@ def input_problems(task_type: str, config: TrialConfig) -> list[str]:
     return task_for(task_type).input_problems(config)
 
 
-def training_argument_names() -> frozenset[str]:
-    """Fields of ``transformers.TrainingArguments`` a space may set (plus known aliases).
+def training_argument_names(task_type: str | None = None) -> frozenset[str]:
+    """Fields a space may set: ``transformers.TrainingArguments``'s (plus known aliases), and
+    for a causal-LM task also TRL's ``SFTConfig`` fields (its trials train with ``SFTTrainer``).
 
-    Read from transformers' source rather than by importing it: importing transformers imports
-    torch, which would cost the driver (it validates every space, trains nothing) about 500 MB
-    and a second of start-up. Falls back to the import if the source has another shape.
+    Read from the libraries' source rather than by importing them: importing transformers or
+    trl imports torch, which would cost the driver (it validates every space, trains nothing)
+    about 500 MB and a second of start-up. Falls back to the import if the source has another
+    shape.
     """
-    return frozenset(_training_argument_fields() | set(TRAINING_ARG_ALIASES))
+    names = _training_argument_fields() | set(TRAINING_ARG_ALIASES)
+    if task_type == "causal_lm":
+        names |= sft_only_argument_names()
+    return frozenset(names)
+
+
+def sft_only_argument_names() -> frozenset[str]:
+    """``trl.SFTConfig`` fields that ``TrainingArguments`` does not have."""
+    return _sft_config_fields() - _training_argument_fields()
+
+
+def _dataclass_fields(module_path: Path, class_name: str, base: str | None) -> set[str] | None:
+    """Annotated class-level names of ``class_name`` in the file, or None if it is not there
+    or does not derive from exactly ``base`` (None: from nothing)."""
+    try:
+        tree = ast.parse(module_path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == class_name:
+            bases = [b.id if isinstance(b, ast.Name) else None for b in node.bases]
+            if bases != ([base] if base else []):
+                return None
+            return {
+                stmt.target.id
+                for stmt in node.body
+                if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)
+            }
+    return None
+
+
+def _package_dir(name: str) -> Path | None:
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None:
+        return None
+    return Path(spec.origin).parent
 
 
 @functools.lru_cache(maxsize=1)
 def _training_argument_fields() -> frozenset[str]:
-    spec = importlib.util.find_spec("transformers")
-    if spec is not None and spec.origin is not None:
-        source = Path(spec.origin).parent / "training_args.py"
-        try:
-            tree = ast.parse(source.read_text(encoding="utf-8"))
-        except (OSError, SyntaxError, ValueError):
-            tree = None
-        for node in tree.body if tree is not None else []:
-            if isinstance(node, ast.ClassDef) and node.name == "TrainingArguments":
-                names = {
-                    stmt.target.id
-                    for stmt in node.body
-                    if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)
-                }
-                if names and not node.bases:  # a plain dataclass: its fields are these
-                    return frozenset(names)
+    folder = _package_dir("transformers")
+    source = folder / "training_args.py" if folder else None
+    names = _dataclass_fields(source, "TrainingArguments", None) if source else None
+    if names:
+        return frozenset(names)
     from transformers import TrainingArguments
 
     return frozenset(f.name for f in dataclasses.fields(TrainingArguments))
+
+
+@functools.lru_cache(maxsize=1)
+def _sft_config_fields() -> frozenset[str]:
+    """``SFTConfig`` = ``TrainingArguments`` + TRL's ``_BaseConfig`` + ``SFTConfig`` fields."""
+    folder = _package_dir("trl")
+    if folder is not None:
+        trainer = folder / "trainer"
+        base = _dataclass_fields(trainer / "base_config.py", "_BaseConfig", "TrainingArguments")
+        own = _dataclass_fields(trainer / "sft_config.py", "SFTConfig", "_BaseConfig")
+        if base is not None and own:
+            return frozenset(_training_argument_fields() | base | own)
+    from trl import SFTConfig
+
+    return frozenset(f.name for f in dataclasses.fields(SFTConfig))

@@ -66,7 +66,7 @@ def validate_run(space: SearchSpace, task: TaskSpec, budget: int | None = None) 
     from hpsearch.trainers import training_argument_names
 
     issues = list(validate_policy(space))
-    training_args = training_argument_names()
+    training_args = training_argument_names(task.type)
     for param in space.params:
         path = f"params.{param.name}"
         if param.name in KNOBS or task.type == "custom":  # a custom script takes any name
@@ -83,9 +83,11 @@ def validate_run(space: SearchSpace, task: TaskSpec, budget: int | None = None) 
                 SpaceIssue(
                     path,
                     "is neither an hpsearch knob nor a TrainingArguments field"
+                    + (" (nor a trl SFTConfig field)" if task.type == "causal_lm" else "")
                     + suggest(param.name, [*KNOBS, *training_args]),
                     param.name,
-                    "see docs/spaces.md for the knobs; any transformers.TrainingArguments field",
+                    "see docs/spaces.md for the knobs; any transformers.TrainingArguments field"
+                    + (" or trl.SFTConfig field" if task.type == "causal_lm" else ""),
                 )
             )
     if space.param("num_train_epochs") is not None and task.max_steps is not None:

@@ -55,3 +55,9 @@ def test_training_argument_names_read_from_source_match_the_dataclass() -> None:
 
     fields = {f.name for f in dataclasses.fields(TrainingArguments)}
     assert training_argument_names() == fields | set(TRAINING_ARG_ALIASES)
+    assert training_argument_names("classification") == training_argument_names()
+    from trl import SFTConfig  # causal-LM trials train with SFTTrainer: its fields too
+
+    sft = {f.name for f in dataclasses.fields(SFTConfig)}
+    assert training_argument_names("causal_lm") == sft | set(TRAINING_ARG_ALIASES)
+    assert {"padding_free", "packing_strategy", "eval_packing", "loss_type"} <= sft - fields

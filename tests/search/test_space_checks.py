@@ -78,3 +78,27 @@ def test_a_study_stored_under_a_name_now_refused_still_loads() -> None:
     meta = load_meta(study)
     assert meta.space.name == "my space (v2)"
     assert meta.space.to_dict() == stored
+
+
+def _run_issues(params: str, task_type: str) -> list[str]:
+    from hpsearch.search.engine import build_task, validate_run
+
+    task = f"task: {{type: {task_type}, model: /models/m, dataset: /data/d.jsonl}}\n"
+    space = load_space_text(PARAMS + params + task)
+    return [str(i) for i in validate_run(space, build_task(space, {}))]
+
+
+def test_causal_lm_spaces_take_sft_config_fields() -> None:
+    """Causal-LM trials train with TRL's SFTTrainer: SFTConfig's own fields are parameters."""
+    sft = "  padding_free: true\n  packing_strategy: {type: categorical, choices: [bfd, wrapped]}\n"
+    sft += "  loss_type: {type: categorical, choices: [nll, dft]}\n"
+    assert _run_issues(sft, "causal_lm") == []
+    (issue,) = _run_issues("  padding_free: true\n", "classification")
+    assert "neither an hpsearch knob nor a TrainingArguments field" in issue
+    # the SFTConfig fields that follow the task's data settings are set there
+    (issue,) = _run_issues("  packing: true\n", "causal_lm")
+    assert "params.packing" in issue and "set task.packing" in issue
+    (issue,) = _run_issues("  max_length: 64\n", "causal_lm")
+    assert "set task.max_seq_length" in issue
+    (issue,) = _run_issues("  padding_fre: true\n", "causal_lm")
+    assert "nor a trl SFTConfig field" in issue and "padding_free" in issue

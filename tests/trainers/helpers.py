@@ -39,6 +39,33 @@ def causal_config(model: str, dataset: str, tmp: Path, **overrides: Any) -> Tria
     return replace(config, **overrides)
 
 
+def sft_batch(model: str, data: DataConfig, **training_args: Any) -> tuple[Any, dict[str, Any]]:
+    """TRL's ``SFTTrainer`` as a causal-LM trial builds it, and its first collated batch."""
+    import tempfile
+
+    from transformers import AutoModelForCausalLM
+
+    from hpsearch.trainers import HpsSFTTrainer, load_raw, load_tokenizer, sft_arguments, sft_data
+
+    prepared = sft_data(load_raw(data, "causal_lm"), load_tokenizer(model), data)
+    settings = {
+        "output_dir": tempfile.mkdtemp(prefix="hps-sft-"),
+        "per_device_train_batch_size": 2,
+        "use_cpu": True,
+        "report_to": "none",
+        "bf16": False,
+        **training_args,
+    }
+    trainer = HpsSFTTrainer(
+        model=AutoModelForCausalLM.from_pretrained(model),
+        args=sft_arguments(settings, prepared.arguments),
+        train_dataset=prepared.train,
+        eval_dataset=prepared.eval,
+        processing_class=prepared.tokenizer,
+    )
+    return trainer, next(iter(trainer.get_train_dataloader()))
+
+
 class PruneAt:
     """A reporter that asks to prune once ``step`` has been reported."""
 

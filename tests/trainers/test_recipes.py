@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from hpsearch.trainers import (
-    IGNORE_INDEX,
     DataConfig,
     MemoryEstimateError,
     NullReporter,
@@ -20,9 +19,8 @@ from hpsearch.trainers import (
     load_tokenizer,
     lr_multipliers,
     runner_for,
-    tokenize,
 )
-from tests.trainers.helpers import causal_config
+from tests.trainers.helpers import causal_config, sft_batch
 
 
 def _run(config):  # type: ignore[no-untyped-def]
@@ -144,9 +142,19 @@ def test_qlora_and_8bit_optimizers_fail_clearly_without_cuda(
     assert "no CUDA device" in str(info.value)
 
 
+def _spans(batch, row: int) -> tuple[list[int], list[int]]:  # type: ignore[no-untyped-def]
+    """Token ids of one collated row: (masked, learnt), padding left out."""
+    ids, labels = batch["input_ids"][row].tolist(), batch["labels"][row].tolist()
+    mask = batch["attention_mask"][row].tolist()
+    masked = [t for t, label, m in zip(ids, labels, mask, strict=True) if m and label == -100]
+    learnt = [t for t, label in zip(ids, labels, strict=True) if label != -100]
+    return masked, learnt
+
+
 def test_completion_only_loss_masks_the_prompt(
     tiny_qwen3: str, prompt_completion_jsonl: str
 ) -> None:
+    """The masks are TRL's: asserted on the labels its collator hands the model."""
     tokenizer = load_tokenizer(tiny_qwen3)
     for chat_template in (False, True):
         data = DataConfig(
@@ -155,23 +163,21 @@ def test_completion_only_loss_masks_the_prompt(
             completion_only_loss=True,
             chat_template=chat_template,
         )
-        raw = load_raw(data, "causal_lm")
-        train, _ = tokenize(raw, tokenizer, data)
-        record = raw.train[0]
-        example = train[0]
-        labels, ids = example["labels"], example["input_ids"]
-        masked = [i for i, label in enumerate(labels) if label == IGNORE_INDEX]
-        learnt = [i for i, label in enumerate(labels) if label != IGNORE_INDEX]
-        assert masked == list(range(len(masked)))  # a prefix: the prompt
-        prompt_text = tokenizer.decode([ids[i] for i in masked])
-        completion_text = tokenizer.decode([ids[i] for i in learnt])
+        trainer, batch = sft_batch(tiny_qwen3, data)
+        assert type(trainer.data_collator).__module__.startswith("trl.")
+        labels = batch["labels"][0].tolist()
+        first = next(i for i, label in enumerate(labels) if label != -100)
+        assert all(label == -100 for label in labels[:first])  # a prefix: the prompt
+        masked, learnt = _spans(batch, 0)
+        prompt_text, completion_text = tokenizer.decode(masked), tokenizer.decode(learnt)
         assert "explain the python topic" in prompt_text.lower()
-        assert record["completion"][:20].lower() in completion_text.lower()
+        assert "explain the python topic" not in completion_text.lower()
+        assert len(learnt) > 5
         # with the model's chat template the prompt ends in the assistant header
         assert ("<|assistant|>" in prompt_text.replace(" ", "")) == chat_template
-        data_all = replace(data, completion_only_loss=False)
-        train_all, _ = tokenize(raw, tokenizer, data_all)
-        assert IGNORE_INDEX not in train_all[0]["labels"]
+        _, batch_all = sft_batch(tiny_qwen3, replace(data, completion_only_loss=False))
+        real = batch_all["attention_mask"][0].bool()
+        assert (batch_all["labels"][0][real] != -100).all()
 
 
 def test_chat_messages_learn_only_the_assistant_turns(tiny_qwen3: str, tmp_path: Path) -> None:
@@ -181,31 +187,55 @@ def test_chat_messages_learn_only_the_assistant_turns(tiny_qwen3: str, tmp_path:
             "messages": [
                 {"role": "user", "content": f"question {i}"},
                 {"role": "assistant", "content": f"answer number {i}"},
+                {"role": "user", "content": f"again {i}"},
+                {"role": "assistant", "content": f"second reply {i}"},
             ]
         }
         for i in range(20)
     ]
     path.write_text("\n".join(json.dumps(r) for r in rows))
     tokenizer = load_tokenizer(tiny_qwen3)
-    data = DataConfig(str(path), max_seq_length=64, completion_only_loss=True)
-    raw = load_raw(data, "causal_lm")
-    assert raw.format == "messages"
-    train, _ = tokenize(raw, tokenizer, data)
-    example = train[0]
-    learnt = [
-        t
-        for t, label in zip(example["input_ids"], example["labels"], strict=True)
-        if label != IGNORE_INDEX
-    ]
-    text = tokenizer.decode(learnt)
-    assert "answer number" in text and "question" not in text
+    for chat_template in (True, False):  # the model's template; hpsearch's plain format
+        data = DataConfig(
+            str(path), max_seq_length=64, completion_only_loss=True, chat_template=chat_template
+        )
+        assert load_raw(data, "causal_lm").format == "messages"
+        trainer, batch = sft_batch(tiny_qwen3, data)
+        assert trainer.args.assistant_only_loss is True
+        masked, learnt = _spans(batch, 0)
+        text = tokenizer.decode(learnt)
+        assert "answer number" in text and "second reply" in text, text
+        assert "question" not in text and "again" not in text, text
+        assert "question" in tokenizer.decode(masked)
 
 
-def test_packing_fills_every_block(tiny_qwen3: str, text_jsonl: str) -> None:
+def test_chat_without_marked_template_fails_clearly(tiny_qwen3: str, tmp_path: Path) -> None:
+    from hpsearch.trainers import ConfigError, sft_data
+
+    path = tmp_path / "chat.jsonl"
+    rows = [{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}]
+    path.write_text("\n".join(json.dumps(r) for r in rows * 8))
     tokenizer = load_tokenizer(tiny_qwen3)
+    tokenizer.chat_template = "{% for m in messages %}{{ m['content'] }} {% endfor %}"
+    data = DataConfig(str(path), completion_only_loss=True)
+    with pytest.raises(ConfigError, match=r"generation.*chat_template to false"):
+        sft_data(load_raw(data, "causal_lm"), tokenizer, data)
+
+
+def test_packing_fills_blocks_and_batches_padding_free(tiny_qwen3: str, text_jsonl: str) -> None:
     data = DataConfig(text_jsonl, max_seq_length=64, packing=True, max_train_samples=40)
-    train, _ = tokenize(load_raw(data, "causal_lm"), tokenizer, data)
-    assert {len(ids) for ids in train["input_ids"]} == {64}
+    trainer, batch = sft_batch(tiny_qwen3, data, packing_strategy="wrapped")
+    lengths = [len(ids) for ids in trainer.train_dataset["input_ids"]]
+    assert set(lengths[:-1]) == {64} and lengths[-1] <= 64  # TRL keeps the last, shorter block
+    assert batch["input_ids"].shape == (2, 64)
+    # TRL's default best-fit packing batches without padding: one row, sequence boundaries
+    trainer, batch = sft_batch(tiny_qwen3, data)
+    assert trainer.padding_free and batch["input_ids"].shape[0] == 1
+    assert (
+        "attention_mask" not in batch
+        and int(batch["cu_seq_lens_q"][-1]) == batch["input_ids"].shape[1]
+    )
+    assert max(len(ids) for ids in trainer.train_dataset["input_ids"]) <= 64
 
 
 def test_layer_wise_learning_rates() -> None:

@@ -1,0 +1,287 @@
+"""TRL's SFTTrainer vs the hand-written causal-LM path it replaced, side by side in one run.
+
+``python -m benchmarks.trl_vs_handwritten [--steps N] [--repeats R] [--smoke]``
+
+The task is the CPU demo's size on a causal LM: a 2-layer Qwen3 built from a config (random
+weights, the demo's MiniLM WordPiece tokenizer, no download), records from Python's own
+``pydoc_data.topics``, full fine-tuning. Two data settings: prompt/completion chat records with
+completion-only loss, and plain text with packing. Each path trains the same model from the
+same weights with the same shipped ``build_training_args`` (``TrainingArguments`` for the
+hand-written path, ``SFTConfig`` for TRL's), alternating which runs first in each repeat:
+
+* ``handwritten``: the tokeniser, masks and packing hpsearch shipped before TRL
+  (``_handwritten.py``, a frozen copy of the old ``trainers/_tokenize.py``), padded by
+  ``DataCollatorForSeq2Seq``, trained by ``HpsTrainer``;
+* ``trl``: the shipped path, ``hpsearch.trainers._sft`` (``sft_data``, ``HpsSFTTrainer``):
+  TRL formats, masks, packs (best-fit, padding-free) and collates.
+
+Printed per setting and path: training tokens/s (non-padding input tokens the model saw per
+second of ``trainer.train``, counted from the collated batches), the same per CPU-second of
+this process (steadier than wall-clock time on a shared machine), the final eval loss each
+path's own eval split gives (what a study's objective sees), and the medians over repeats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from benchmarks.bench_common import machine, markdown_table, versions
+
+SETTINGS = {
+    "chat prompt/completion, completion-only loss": {
+        "format": "prompt_completion",
+        "completion_only_loss": True,
+    },
+    "plain text, packing": {"format": "text", "packing": True},
+}
+
+
+def _write_data(folder: Path) -> dict[str, str]:
+    from pydoc_data.topics import topics
+
+    chunks = []
+    for name in sorted(topics):
+        text = " ".join(topics[name].split())
+        chunks += [(name, text[i : i + 400]) for i in range(0, min(len(text), 1600), 400)]
+    text_path, pc_path = folder / "text.jsonl", folder / "pc.jsonl"
+    text_path.write_text("\n".join(json.dumps({"text": t}) for _, t in chunks))
+    pc_path.write_text(
+        "\n".join(
+            json.dumps({"prompt": f"Explain the Python topic {n}:", "completion": t[:200]})
+            for n, t in chunks
+        )
+    )
+    return {"text": str(text_path), "prompt_completion": str(pc_path)}
+
+
+def _write_model(folder: Path) -> str:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen3Config
+
+    from hpsearch.trainers import demo_model_path
+
+    tokenizer = AutoTokenizer.from_pretrained(demo_model_path())
+    tokenizer.eos_token = "[SEP]"
+    tokenizer.chat_template = (
+        "{% for m in messages %}<|{{ m['role'] }}|> "
+        "{% if m['role'] == 'assistant' %}{% generation %}{{ m['content'] }} [SEP] "
+        "{% endgeneration %}{% else %}{{ m['content'] }} [SEP] {% endif %}{% endfor %}"
+        "{% if add_generation_prompt %}<|assistant|> {% endif %}"
+    )
+    config = Qwen3Config(
+        vocab_size=len(tokenizer),
+        hidden_size=128,
+        intermediate_size=256,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=32,
+        max_position_embeddings=512,
+        tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.cls_token_id,
+    )
+    torch.manual_seed(0)
+    path = folder / "qwen3-tiny"
+    AutoModelForCausalLM.from_config(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return str(path)
+
+
+class _Counting:
+    """Wraps a collator; counts the non-padding input tokens of every batch it builds."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.tokens = 0
+
+    def __call__(self, examples: list[dict[str, Any]]) -> Any:
+        batch = self.inner(examples)
+        mask = batch.get("attention_mask")
+        self.tokens += int(mask.sum()) if mask is not None else int(batch["input_ids"].numel())
+        return batch
+
+
+def _config(model: str, dataset: str, setting: dict[str, Any], steps: int, out: Path) -> Any:
+    from hpsearch.trainers import (
+        DataConfig,
+        HyperParams,
+        ModelConfig,
+        RunPaths,
+        ScheduleConfig,
+        TrialConfig,
+    )
+
+    return TrialConfig(
+        run_name="bench-0",
+        model=ModelConfig(model, "causal_lm", "full", precision="fp32"),
+        data=DataConfig(
+            dataset,
+            max_seq_length=128,
+            max_train_samples=480,
+            max_eval_samples=64,
+            completion_only_loss=setting.get("completion_only_loss", False),
+            packing=setting.get("packing", False),
+        ),
+        schedule=ScheduleConfig(max_steps=steps, eval_steps=steps, metric="eval_loss"),
+        hparams=HyperParams(
+            per_device_train_batch_size=8,
+            gradient_accumulation_steps=1,
+            per_device_eval_batch_size=32,
+            training_args={"learning_rate": 1e-3, "lr_scheduler_type": "constant"},
+        ),
+        paths=RunPaths(str(out / "ckpt"), str(out / "final")),
+        cpus=2,
+    )
+
+
+def _run(path_name: str, config: Any) -> dict[str, float]:
+    import torch
+    from transformers import DataCollatorForSeq2Seq, PrinterCallback, set_seed
+
+    from benchmarks.trl_vs_handwritten import _handwritten
+    from hpsearch.trainers import (
+        HpsSFTTrainer,
+        HpsTrainer,
+        adapt,
+        build_training_args,
+        load_model,
+        load_raw,
+        load_tokenizer,
+        select_precision,
+        sft_data,
+    )
+
+    torch.set_num_threads(max(1, int(config.cpus)))
+    precision = select_precision("fp32")
+    tokenizer = load_tokenizer(config.model.name_or_path)
+    raw = load_raw(config.data, "causal_lm")
+    base, new_modules = load_model(
+        config.model.name_or_path, config.model, num_labels=None, label_names=None
+    )
+    set_seed(config.hparams.seed)
+    net = adapt(base, config.model, new_modules=new_modules, copy_base=False)
+    # no checkpoints: the comparison is training and evaluation, not disk writes
+    args_config = replace(config, schedule=replace(config.schedule, checkpoint_every=10**6))
+    if path_name == "handwritten":
+        train, evaluation = _handwritten.tokenize(raw, tokenizer, config.data)
+        args = build_training_args(args_config, precision)
+        trainer: Any = HpsTrainer(
+            model=net,
+            args=args,
+            train_dataset=train,
+            eval_dataset=evaluation,
+            data_collator=DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100, padding=True),
+            processing_class=tokenizer,
+        )
+    else:
+        sft = sft_data(raw, tokenizer, config.data)
+        trainer = HpsSFTTrainer(
+            model=net,
+            args=build_training_args(args_config, precision, sft.arguments),
+            train_dataset=sft.train,
+            eval_dataset=sft.eval,
+            processing_class=sft.tokenizer,
+        )
+    trainer.args.load_best_model_at_end = False
+    trainer.args.save_strategy = "no"
+    trainer.remove_callback(PrinterCallback)
+    counter = _Counting(trainer.data_collator)
+    trainer.data_collator = counter
+    started, cpu_started = time.perf_counter(), time.process_time()
+    trainer.train()
+    train_s = time.perf_counter() - started
+    cpu_s = time.process_time() - cpu_started
+    train_tokens = counter.tokens
+    loss = trainer.evaluate()["eval_loss"]
+    return {
+        "tokens_per_s": train_tokens / train_s,
+        "tokens_per_cpu_s": train_tokens / cpu_s,
+        "eval_loss": float(loss),
+        "train_s": train_s,
+    }
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.trl_vs_handwritten")
+    parser.add_argument("--steps", type=int, default=20, help="training steps per run")
+    parser.add_argument("--repeats", type=int, default=2, help="runs per path and setting")
+    parser.add_argument("--smoke", action="store_true", help="4 steps, 1 repeat")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    args = parse_args(argv)
+    steps, repeats = (4, 1) if args.smoke else (args.steps, args.repeats)
+    results: dict[tuple[str, str], list[dict[str, float]]] = {}
+    wall = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="hps-trl-bench-") as tmp:
+        folder = Path(tmp)
+        data, model = _write_data(folder), _write_model(folder)
+        for setting_name, setting in SETTINGS.items():
+            for repeat in range(repeats):
+                order = ("handwritten", "trl") if repeat % 2 == 0 else ("trl", "handwritten")
+                for path_name in order:
+                    out = folder / f"run-{len(results)}-{repeat}-{path_name}"
+                    config = _config(model, data[setting["format"]], setting, steps, out)
+                    result = _run(path_name, config)
+                    results.setdefault((setting_name, path_name), []).append(result)
+                    print(
+                        f"{setting_name} | {path_name} | repeat {repeat}: "
+                        f"{result['tokens_per_s']:.0f} tokens/s, "
+                        f"{result['tokens_per_cpu_s']:.0f} tokens/CPU-s, "
+                        f"eval_loss {result['eval_loss']:.4f}, "
+                        f"train {result['train_s']:.1f} s",
+                        file=sys.stderr,
+                    )
+    rows = []
+    for (setting_name, path_name), runs in results.items():
+        rows.append(
+            [
+                setting_name,
+                path_name,
+                f"{statistics.median(r['tokens_per_s'] for r in runs):.0f}",
+                f"{statistics.median(r['tokens_per_cpu_s'] for r in runs):.0f}",
+                f"{statistics.median(r['eval_loss'] for r in runs):.4f}",
+                ", ".join(f"{r['tokens_per_s']:.0f}" for r in runs),
+                ", ".join(f"{r['eval_loss']:.4f}" for r in runs),
+            ]
+        )
+    print(
+        markdown_table(
+            [
+                "setting",
+                "path",
+                "tokens/s (median)",
+                "tokens/CPU-s (median)",
+                "eval loss (median)",
+                "tokens/s per run",
+                "eval loss per run",
+            ],
+            rows,
+        )
+    )
+    print(
+        f"\n{steps} steps x batch 8, max_seq_length 128, {repeats} repeats; {machine()}; "
+        f"{date.today().isoformat()}; {versions('torch', 'transformers', 'trl', 'peft')}; "
+        f"{time.perf_counter() - wall:.0f} s wall clock"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
