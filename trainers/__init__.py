@@ -28,6 +28,7 @@ from hpsearch.trainers._base import (
 )
 from hpsearch.trainers._checkpoints import Checkpoint, is_complete, newest_complete
 from hpsearch.trainers._checkpoints import finalize as finalize_checkpoints
+from hpsearch.trainers._distributed import RankFailedError
 from hpsearch.trainers._memory import MemoryEstimate, MemoryEstimateError, estimate_memory
 from hpsearch.trainers._runners import input_problems, runner_for, training_argument_names
 
@@ -45,6 +46,7 @@ __all__ = [
     "NonFiniteLossError",
     "NullReporter",
     "OutOfMemoryError",
+    "RankFailedError",
     "Reporter",
     "RunPaths",
     "ScheduleConfig",

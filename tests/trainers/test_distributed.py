@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from hpsearch.trainers import TrialConfig, is_complete, runner_for
+from hpsearch.trainers import RankFailedError, TrialConfig, is_complete, runner_for
 from tests.trainers.helpers import PruneAt, causal_config
 
 pytestmark = pytest.mark.slow
@@ -33,3 +35,60 @@ def test_two_rank_trial_completes_and_commits_each_checkpoint_once(
     assert all((p / "rng_state_1.pth").is_file() for p in ckpts)  # rank 1's part is committed
     assert (tmp_path / "final" / "adapter_model.safetensors").is_file()
     assert not (tmp_path / "final.tmp").exists()
+
+
+def test_prune_decision_reaches_every_rank(
+    tiny_qwen3: str, text_jsonl: str, tmp_path: Path
+) -> None:
+    config = _two_ranks(tiny_qwen3, text_jsonl, tmp_path)
+    reporter = PruneAt(3)
+    result = runner_for("causal_lm").run(config, reporter)
+    # had rank 1 missed the decision, rank 0 would hang in the next step's all-reduce
+    assert result.status == "pruned" and result.last_step == 3
+    assert sorted(reporter.values) == [3]
+    assert not (tmp_path / "final").exists()
+
+
+def _children() -> set[int]:
+    """This process's live children, but multiprocessing's one resource tracker."""
+    me = str(os.getpid())
+    out = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                command = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if stat[1] == me and stat[0] != "Z" and b"resource_tracker" not in command:
+                out.add(int(entry.name))
+    return out
+
+
+def test_killed_rank_fails_the_trial_cleanly_and_a_retry_resumes_every_rank(
+    tiny_qwen3: str, text_jsonl: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = _children()
+    config = _two_ranks(tiny_qwen3, text_jsonl, tmp_path)
+    monkeypatch.setenv("HPSEARCH_FAILPOINTS", "train.step=kill@step=8,rank=1")
+    with pytest.raises(RankFailedError, match="rank 1 of the trial was killed by SIGKILL") as info:
+        runner_for("causal_lm").run(config, PruneAt(None))
+    assert info.value.retryable
+    deadline = time.monotonic() + 10
+    while _children() - before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _children() - before, "a rank outlived its trial"
+    newest = max((tmp_path / "ckpt").glob("checkpoint-*"), key=lambda p: int(p.name[11:]))
+    assert newest.name == "checkpoint-6" and is_complete(newest)
+
+    monkeypatch.delenv("HPSEARCH_FAILPOINTS")
+    retry = replace(
+        config,
+        paths=replace(
+            config.paths, checkpoints_dir=str(tmp_path / "retry"), resume_from=str(newest)
+        ),
+    )
+    reporter = PruneAt(None)
+    result = runner_for("causal_lm").run(retry, reporter)
+    assert result.status == "complete"
+    assert sorted(reporter.values) == [9, 12]  # both ranks went on from step 6
