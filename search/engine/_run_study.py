@@ -348,6 +348,7 @@ def execute(request: RunRequest, emit: Callable[[str], None]) -> RunSummary:
             cluster,
             plan.meta.space.resources.gpus_per_trial,
             plan.meta.space.resources.cpus_per_trial,
+            processes=plan.meta.space.resources.devices,
         )
         # Every check passed: the first write. Serialised with other drivers starting on the
         # same study: one creates it (settings and warm-start trials exactly once), the others
@@ -390,9 +391,17 @@ def _drive(
         f"Ray: {cluster.nodes} node(s), {cluster.cpus:g} CPUs, {cluster.gpus:g} GPUs; "
         f"{workers} {where} worker(s), {gpus:g} GPU and "
         f"{meta.space.resources.cpus_per_trial:g} CPU per trial"
+        + (
+            f" ({meta.space.resources.devices} {meta.space.resources.distributed} processes)"
+            if meta.space.resources.devices > 1
+            else ""
+        )
     )
     pool = WorkerPool(
-        workers, cpus_per_trial=meta.space.resources.cpus_per_trial, gpus_per_trial=gpus
+        workers,
+        cpus_per_trial=meta.space.resources.cpus_per_trial,
+        gpus_per_trial=gpus,
+        processes=meta.space.resources.devices,
     )
     pool.start()
     driver = Driver(

@@ -278,6 +278,10 @@ class _Ending:
             return self.infeasible(reason, "memory", exc.kind)
         if isinstance(exc, MemoryEstimateError):  # rejected before any accelerator time
             return self.infeasible(str(exc), "memory", exc.kind)
+        if isinstance(exc, TrialError) and exc.retryable:  # a rank of the trial died
+            reason = f"{exc.kind}: {exc}; retrying from the last checkpoint"
+            self.attrs({A.FAIL_REASON: reason, A.RETRY_REQUESTED: A.RETRY_WORKER_LOST})
+            return self.tell(TrialState.FAIL, None, reason, exc.kind, retry=A.RETRY_WORKER_LOST)
         if isinstance(exc, TrialError):
             self.attrs({A.FAIL_REASON: f"{exc.kind}: {exc}"})
             return self.tell(TrialState.FAIL, None, str(exc), exc.kind)
