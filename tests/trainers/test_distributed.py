@@ -92,3 +92,23 @@ def test_killed_rank_fails_the_trial_cleanly_and_a_retry_resumes_every_rank(
     result = runner_for("causal_lm").run(retry, reporter)
     assert result.status == "complete"
     assert sorted(reporter.values) == [9, 12]  # both ranks went on from step 6
+
+
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_memory_estimate_knows_the_ranks(
+    method: str, tiny_qwen3: str, text_jsonl: str, tmp_path: Path
+) -> None:
+    from hpsearch.trainers import estimate_memory
+
+    one = causal_config(tiny_qwen3, text_jsonl, tmp_path)
+    one = replace(one, model=replace(one.model, method=method))
+    ddp, fsdp = (replace(one, processes=4, distributed=d) for d in ("ddp", "fsdp"))
+    single, dp, sharded = (
+        estimate_memory(c, tiny_qwen3, num_labels=None, compute_dtype="fp32")
+        for c in (one, ddp, fsdp)
+    )
+    assert dp.gradients_gb == pytest.approx(2 * single.gradients_gb)  # DDP's buckets
+    assert dp.weights_gb == single.weights_gb and dp.activations_gb == single.activations_gb
+    assert sharded.optimizer_gb == pytest.approx(single.optimizer_gb / 4)
+    assert sharded.gradients_gb == pytest.approx(single.gradients_gb / 4)
+    assert sharded.weights_gb <= single.weights_gb
