@@ -39,6 +39,7 @@ def test_killed_rank_is_retried_from_its_checkpoint_by_the_driver(
     assert result.returncode == 0, result.stdout + result.stderr
     study = load(fresh_pg_url, "dp")
     check_study_invariants(study, budget=1)
+    assert len(study.trials) == 2, [(t.state, t.user_attrs) for t in study.trials]
     killed, retry = study.trials
     assert killed.state == TrialState.FAIL
     assert killed.user_attrs["retry_requested"] == "worker_lost"
