@@ -163,6 +163,7 @@ def _rank_main(address: tuple[str, int], authkey: bytes, config: TrialConfig) ->
     _die_with_parent()
     os.environ[RANK_ENV] = os.environ.get("RANK", "0")
     conn = Client(address, authkey=authkey)
+    conn.send(("hello", rank()))
     try:
         import torch
 
@@ -195,6 +196,8 @@ class _Server:
         self.authkey = secrets.token_bytes(32)
         self.listener = Listener(("127.0.0.1", 0), authkey=self.authkey)
         self.errors: list[tuple[int, BaseException]] = []
+        self.error_times: list[float] = []
+        self.gone: list[tuple[float, int]] = []  # ranks whose socket closed without an error
         self.reporter_error: BaseException | None = None
         self.result: TrialResult | None = None
         self._lock = threading.Lock()
@@ -216,11 +219,18 @@ class _Server:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: Connection) -> None:
+        peer: int | None = None
         while True:
             try:
                 message = conn.recv()
-            except (EOFError, OSError):
+            except (EOFError, OSError):  # the rank exited, or died
+                with self._lock:
+                    if peer is not None and peer not in {r for r, _ in self.errors}:
+                        self.gone.append((time.monotonic(), peer))
                 return
+            if message[0] == "hello":
+                peer = int(message[1])
+                continue
             with self._lock:
                 self._handle(conn, message)
 
@@ -228,6 +238,7 @@ class _Server:
         kind = message[0]
         if kind == "error":
             self.errors.append((int(message[1]), message[2]))
+            self.error_times.append(time.monotonic())
         elif kind == "result":
             self.result = message[1]
         elif self.reporter_error is not None:  # the trial is over for the search: stop ranks
@@ -253,21 +264,34 @@ class _Server:
                 conn.close()
 
     def failure(self, failures: Mapping[int, Any]) -> BaseException:
-        """The error the trial failed with, given torchrun's failed ranks."""
-        trial_errors = [(r, e) for r, e in self.errors if isinstance(e, TrialError)]
+        """The error the trial failed with, given torchrun's failed ranks.
+
+        A rank's own trial error wins (out of memory, a non-finite loss). Otherwise a rank that
+        died without a word before any other rank raised is the cause: the others' errors
+        ("connection closed by peer") are its consequences, whichever torchrun noticed first.
+        Ranks that torchrun stopped after a failure close their sockets later, and are not.
+        """
+        with self._lock:
+            errors, gone = list(self.errors), list(self.gone)
+            first_error = min(self.error_times, default=float("inf"))
+        trial_errors = [e for _, e in errors if isinstance(e, TrialError)]
         if trial_errors:
-            return trial_errors[0][1]
-        reported = {r for r, _ in self.errors}
-        silent = sorted(r for r in failures if r not in reported)
-        if silent:
-            first = failures[silent[0]]
-            code = int(getattr(first, "exitcode", 1))
-            how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited {code}"
+            return trial_errors[0]
+        dead = [r for t, r in sorted(gone) if t <= first_error]
+        dead += [r for r in failures if not errors and r not in dead]
+        if dead:
+            code = int(getattr(failures.get(dead[0]), "exitcode", 0) or 0)
+            if code < 0:
+                how = f"was killed by {signal.Signals(-code).name}"
+            elif code > 0:
+                how = f"exited with status {code}"
+            else:
+                how = "died without reporting an error"
             return RankFailedError(
-                f"rank {silent[0]} of the trial {how}; the other ranks were stopped"
+                f"rank {dead[0]} of the trial {how}; the other ranks were stopped"
             )
-        if self.errors:
-            return self.errors[0][1]
+        if errors:
+            return errors[0][1]
         return RankFailedError("the trial's ranks failed without saying why")
 
 

@@ -39,13 +39,16 @@ def test_killed_rank_is_retried_from_its_checkpoint_by_the_driver(
     assert result.returncode == 0, result.stdout + result.stderr
     study = load(fresh_pg_url, "dp")
     check_study_invariants(study, budget=1)
-    assert len(study.trials) == 2, [(t.state, t.user_attrs) for t in study.trials]
+    assert len(study.trials) == 2, [
+        (t.state, t.user_attrs.get("fail_reason"), t.user_attrs.get("retry_requested"))
+        for t in study.trials
+    ]
     killed, retry = study.trials
     assert killed.state == TrialState.FAIL
     assert killed.user_attrs["retry_requested"] == "worker_lost"
-    assert "rank 1 of the trial was killed by SIGKILL" in killed.user_attrs["fail_reason"]
+    assert "rank_failed: rank 1 of the trial" in killed.user_attrs["fail_reason"]
     assert max(killed.intermediate_values) == 8
     assert retry.state == TrialState.COMPLETE and retry.user_attrs["retry_of"] == 0
-    assert retry.user_attrs["resumed_from"].endswith("checkpoint-8")
+    assert retry.user_attrs["resumed_from_checkpoint"].endswith("checkpoint-8")
     assert sorted(retry.intermediate_values) == [12]  # both ranks went on from step 8
     assert retry.user_attrs["processes"] == 2
