@@ -72,7 +72,7 @@ def test_killed_rank_fails_the_trial_cleanly_and_a_retry_resumes_every_rank(
     config = _two_ranks(tiny_qwen3, text_jsonl, tmp_path)
     monkeypatch.setenv("HPSEARCH_FAILPOINTS", "train.step=kill@step=8,rank=1")
     with pytest.raises(
-        RankFailedError, match="rank 1 of the trial (was killed by SIGKILL|died)"
+        RankFailedError, match=r"rank 1 of the trial (was killed by SIGKILL|died)"
     ) as info:
         runner_for("causal_lm").run(config, PruneAt(None))
     assert info.value.retryable
