@@ -41,6 +41,7 @@ from hpsearch.trainers._base import Reporter, TrialConfig, TrialError, TrialResu
 RANK_ENV = "HPSEARCH_TRIAL_RANK"  # set in a rank: it trains instead of launching again
 DISTRIBUTED = ("ddp", "fsdp")
 _PR_SET_PDEATHSIG = 1
+_AGENT_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
 
 
 class RankFailedError(TrialError):
@@ -318,12 +319,19 @@ def launch(config: TrialConfig, reporter: Reporter) -> TrialResult:
     )
     server = _Server(reporter, config.processes)
     started = time.perf_counter()
+    # torchrun's agent installs its own SIGTERM/SIGINT handlers in the main thread: give the
+    # caller (a driver running trials in-process) its own back afterwards
+    main = threading.current_thread() is threading.main_thread()
+    handlers = {s: signal.getsignal(s) for s in _AGENT_SIGNALS} if main else {}
     try:
         elastic_launch(launch_config, _rank_main)(server.address, server.authkey, config)
     except ChildFailedError as exc:
         raise server.failure(exc.failures) from None
     finally:
         server.close()
+        for sig, handler in handlers.items():
+            if handler is not None:  # None: set outside Python, cannot be put back
+                signal.signal(sig, handler)
     if server.reporter_error is not None:
         raise server.reporter_error
     if server.result is None:
