@@ -203,6 +203,7 @@ class _Server:
         self.result: TrialResult | None = None
         self._lock = threading.Lock()
         self._conns: list[Connection] = []
+        self._threads: list[threading.Thread] = []
         threading.Thread(target=self._accept, args=(ranks,), daemon=True).start()
 
     @property
@@ -217,7 +218,9 @@ class _Server:
             except (OSError, EOFError):  # closed, or a peer that failed the handshake
                 return
             self._conns.append(conn)
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            self._threads.append(thread)
+            thread.start()
 
     def _serve(self, conn: Connection) -> None:
         peer: int | None = None
@@ -272,14 +275,18 @@ class _Server:
         ("connection closed by peer") are its consequences, whichever torchrun noticed first.
         Ranks that torchrun stopped after a failure close their sockets later, and are not.
         """
+        for thread in list(self._threads):  # every rank is gone: its last words are in
+            thread.join(timeout=1.0)
         with self._lock:
             errors, gone = list(self.errors), list(self.gone)
             first_error = min(self.error_times, default=float("inf"))
         trial_errors = [e for _, e in errors if isinstance(e, TrialError)]
         if trial_errors:
             return trial_errors[0]
+        reported = {r for r, _ in errors}
         dead = [r for t, r in sorted(gone) if t <= first_error]
-        dead += [r for r in failures if not errors and r not in dead]
+        # torchrun saw these fail on their own (ranks it stopped are not among its failures)
+        dead += sorted(r for r in failures if r not in reported and r not in dead)
         if dead:
             code = int(getattr(failures.get(dead[0]), "exitcode", 0) or 0)
             if code < 0:
