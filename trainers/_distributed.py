@@ -305,7 +305,7 @@ class _Server:
 
 def launch(config: TrialConfig, reporter: Reporter) -> TrialResult:
     """Run ``config`` as ``config.processes`` ranks on this node and return rank 0's result."""
-    from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs
+    from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs, Std
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
@@ -321,7 +321,7 @@ def launch(config: TrialConfig, reporter: Reporter) -> TrialResult:
         max_restarts=0,  # the search retries a trial, from its checkpoint
         monitor_interval=0.2,
         start_method="spawn",
-        logs_specs=DefaultLogsSpecs(log_dir=str(logs)),
+        logs_specs=DefaultLogsSpecs(log_dir=str(logs), redirects=Std.ALL),
         local_addr="127.0.0.1",
     )
     server = _Server(reporter, config.processes)
@@ -333,7 +333,10 @@ def launch(config: TrialConfig, reporter: Reporter) -> TrialResult:
     try:
         elastic_launch(launch_config, _rank_main)(server.address, server.authkey, config)
     except ChildFailedError as exc:
-        raise server.failure(exc.failures) from None
+        error = server.failure(exc.failures)
+        if isinstance(error, RankFailedError):
+            error = RankFailedError(f"{error} (each rank's output: {logs})")
+        raise error from None
     finally:
         server.close()
         for sig, handler in handlers.items():
