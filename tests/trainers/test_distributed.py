@@ -114,3 +114,14 @@ def test_memory_estimate_knows_the_ranks(
     assert sharded.optimizer_gb == pytest.approx(single.optimizer_gb / 4)
     assert sharded.gradients_gb == pytest.approx(single.gradients_gb / 4)
     assert sharded.weights_gb <= single.weights_gb
+
+
+def test_fsdp_trial_completes_and_saves_the_gathered_adapter(
+    tiny_qwen3: str, text_jsonl: str, tmp_path: Path
+) -> None:
+    config = _two_ranks(tiny_qwen3, text_jsonl, tmp_path, distributed="fsdp")
+    config = replace(config, schedule=replace(config.schedule, max_steps=6))
+    result = runner_for("causal_lm").run(config, PruneAt(None))
+    assert result.status == "complete" and result.stats["distributed"] == "fsdp"
+    assert (tmp_path / "final" / "adapter_model.safetensors").is_file()
+    assert is_complete(tmp_path / "final")
