@@ -84,6 +84,9 @@ def check_document(data: Any, issues: IssueCollector, path: str = "") -> bool:
 RAY_GRANULARITY = 0.0001
 """Ray rejects a fractional resource request below this."""
 MAX_CPUS_PER_TRIAL = 10_000
+
+MAX_GPUS_PER_TRIAL = 16
+"""Data-parallel processes of one trial: the GPUs of one node (8 on most, 16 on the largest)."""
 MIN_HEARTBEAT_S, MAX_HEARTBEAT_S = 0.1, 3600.0
 MAX_GRACE_S = 7 * 24 * 3600.0
 MAX_NAME_LENGTH = 100

@@ -193,19 +193,21 @@ def _resources(data: Any, issues: IssueCollector) -> ResourcesSpec:
             f"0 (CPU trials) or a number from {RAY_GRANULARITY} to 1",
         )
         gpus = 1.0
-    elif rule.maximum is not None and gpus > rule.maximum:
+    elif gpus > 1 and (gpus != int(gpus) or (rule.maximum is not None and gpus > rule.maximum)):
         issues.add(
             reader.at("gpus_per_trial"),
-            "data-parallel trials over several GPUs are not supported yet",
+            "a trial spans whole GPUs of one node",
             gpus,
-            "a number between 0 and 1 (fractions pack several trials on one GPU)",
+            f"0, a fraction from {RAY_GRANULARITY} to 1, or an integer from 2 to "
+            f"{rule.maximum:g} (data-parallel processes)",
         )
         gpus = 1.0
-    read = read_fields(reader, ResourcesSpec, ("cpus_per_trial", "memory_gb"))
+    read = read_fields(reader, ResourcesSpec, ("cpus_per_trial", "memory_gb", "distributed"))
     return ResourcesSpec(
         gpus_per_trial=float(gpus),
         cpus_per_trial=float(read["cpus_per_trial"]),
         memory_gb=read["memory_gb"],
+        distributed=read["distributed"],
     )
 
 

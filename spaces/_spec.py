@@ -14,6 +14,7 @@ from hpsearch.spaces._configs import DEFAULT_EVAL_BATCH, DataFields, LengthField
 from hpsearch.spaces._fields import spec_field
 from hpsearch.spaces._limits import (
     MAX_CPUS_PER_TRIAL,
+    MAX_GPUS_PER_TRIAL,
     MAX_GRACE_S,
     MAX_HEARTBEAT_S,
     MAX_NAME_LENGTH,
@@ -26,6 +27,7 @@ from hpsearch.spaces._plugins import METHODS, PRUNERS, SAMPLERS, TASKS
 
 Direction = Literal["minimize", "maximize"]
 LrScaling = Literal["none", "linear", "sqrt"]
+Distributed = Literal["ddp", "fsdp"]
 
 REPORT_TO = ("tensorboard", "mlflow", "wandb")
 
@@ -73,27 +75,42 @@ class ResourcesSpec:
 
     gpus_per_trial: float = spec_field(
         1.0,
-        doc="GPUs per trial: 0 (CPU trials), or 0.0001 to 1; a fraction such as 0.25 packs "
-        "several trials on one GPU.",
+        doc="GPUs per trial: 0 (CPU trials); 0.0001 to 1, where a fraction such as 0.25 packs "
+        f"several trials on one GPU; or an integer from 2 to {MAX_GPUS_PER_TRIAL}: one trial "
+        "trains as that many data-parallel processes on GPUs of one node.",
         minimum=0,
-        maximum=1,
-        schema={"anyOf": [{"const": 0}, {"minimum": RAY_GRANULARITY}]},
+        maximum=MAX_GPUS_PER_TRIAL,
+        schema={
+            "anyOf": [
+                {"const": 0},
+                {"minimum": RAY_GRANULARITY, "maximum": 1},
+                {"type": "integer", "minimum": 2},
+            ]
+        },
     )
     cpus_per_trial: float = spec_field(
         1.0,
-        doc="CPU cores per trial (also torch's thread count).",
+        doc="CPU cores per trial (also torch's thread count); per process when a trial spans "
+        "several GPUs.",
         minimum=RAY_GRANULARITY,
         maximum=MAX_CPUS_PER_TRIAL,
     )
     memory_gb: float | None = spec_field(
         None,
-        doc="Memory one trial may use, in GB; null: its share of the GPU (no check on CPU).",
+        doc="Memory one trial may use, in GB (per GPU when it spans several); null: its share "
+        "of the GPU (no check on CPU).",
         exclusive_minimum=0,
+    )
+    distributed: Distributed = spec_field(
+        "ddp",
+        doc="How a trial of gpus_per_trial >= 2 shares the work: ddp (each GPU holds the whole "
+        "model, gradients are averaged) or fsdp (weights, gradients and optimizer states are "
+        "sharded over the GPUs, for models that do not fit one).",
     )
 
     @property
     def devices(self) -> int:
-        """Data-parallel devices one trial trains on (fractions share one device)."""
+        """Data-parallel devices (processes) one trial trains on (fractions share one device)."""
         return max(1, int(self.gpus_per_trial))
 
 

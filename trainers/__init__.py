@@ -41,6 +41,7 @@ from hpsearch.trainers._checkpoints import (
 from hpsearch.trainers._checkpoints import finalize as finalize_checkpoints
 from hpsearch.trainers._data import RawData, load_raw, validate_data
 from hpsearch.trainers._demo import DEMO_PACKAGES, demo_model_path, demo_records
+from hpsearch.trainers._distributed import RankFailedError
 from hpsearch.trainers._hub import resolve_model_path
 from hpsearch.trainers._memory import MemoryEstimate, MemoryEstimateError, estimate_memory
 from hpsearch.trainers._runners import (
@@ -99,6 +100,7 @@ __all__ = [
     "NonFiniteLossError",
     "NullReporter",
     "OutOfMemoryError",
+    "RankFailedError",
     "RawData",
     "Reporter",
     "RunPaths",

@@ -91,6 +91,8 @@ class TrialConfig:
     report_to: tuple[str, ...] = ()
     cpus: float = 1.0
     gpu_fraction: float = 1.0  # this trial's share of its GPU (Ray's fractional GPUs)
+    processes: int = 1  # data-parallel ranks (resources.gpus_per_trial: N, one GPU each)
+    distributed: str = "ddp"  # ddp or fsdp, when processes > 1
     memory_limit_gb: float | None = None  # None: the GPU share; no check on CPU
     simulated: Mapping[str, Any] = field(default_factory=dict)
     custom: CustomTraining | None = None

@@ -9,7 +9,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from hpsearch.trainers import _checkpoints, _failpoints
+from hpsearch.trainers import _checkpoints, _distributed, _failpoints
 from hpsearch.trainers._base import (
     CheckpointWriteError,
     NonFiniteLossError,
@@ -94,7 +94,11 @@ class ObjectiveCallback(TrainerCallback):
 
 
 class CheckpointCommitCallback(TrainerCallback):
-    """Commit each checkpoint HF writes (atomic marker) and keep only newest + best."""
+    """Commit each checkpoint HF writes (atomic marker) and keep only newest + best.
+
+    In a multi-process trial every rank writes its part (rank 0 the weights, each rank its RNG
+    state); after a barrier rank 0 alone commits, so a checkpoint is committed exactly once.
+    """
 
     def __init__(
         self, checkpoints_dir: Path, objective: ObjectiveCallback, failpoint_context: dict[str, Any]
@@ -105,6 +109,9 @@ class CheckpointCommitCallback(TrainerCallback):
         self.committed: list[int] = []
 
     def on_save(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        _distributed.barrier()  # every rank has written its files
+        if not _distributed.is_main():
+            return
         folder = self.checkpoints_dir / f"checkpoint-{state.global_step}"
         context = {"step": state.global_step, **self.failpoint_context}
         action = _failpoints.triggered("checkpoint.write", **context)

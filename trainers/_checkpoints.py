@@ -195,15 +195,32 @@ def describe_write_error(exc: BaseException, folder: Path) -> str:
     return f"cannot write checkpoint {folder}: {detail}"
 
 
-def write_dir_atomically(target: Path, write: Any) -> None:
-    """Write a folder via ``write(tmp_folder)`` then rename it into place, committed."""
+def tmp_dir(target: Path) -> Path:
+    """Where :func:`write_dir_atomically` writes ``target`` before renaming it into place."""
     target = Path(target)
-    tmp = target.with_name(target.name + ".tmp")
+    return target.with_name(target.name + ".tmp")
+
+
+def begin_dir(target: Path) -> Path:
+    """An empty temporary folder for ``target`` (see :func:`end_dir`)."""
+    tmp = tmp_dir(target)
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    write(tmp)
+    return tmp
+
+
+def end_dir(target: Path, tmp: Path) -> None:
+    """Commit ``tmp`` and rename it to ``target``, replacing what was there."""
+    target = Path(target)
     commit(tmp, step=-1)
     if target.exists():
         shutil.rmtree(target)
     os.replace(tmp, target)
     _fsync_dir(target.parent)
+
+
+def write_dir_atomically(target: Path, write: Any) -> None:
+    """Write a folder via ``write(tmp_folder)`` then rename it into place, committed."""
+    tmp = begin_dir(target)
+    write(tmp)
+    end_dir(target, tmp)

@@ -20,7 +20,7 @@ from transformers import (
 )
 from transformers.trainer import TRAINING_ARGS_NAME
 
-from hpsearch.trainers import _checkpoints, _failpoints
+from hpsearch.trainers import _checkpoints, _distributed, _failpoints
 from hpsearch.trainers._base import (
     CheckpointWriteError,
     ConfigError,
@@ -150,6 +150,8 @@ class HFTrialRunner(TrialRunner):
         return hf_input_problems(config)
 
     def run(self, config: TrialConfig, reporter: Reporter) -> TrialResult:
+        if _distributed.needs_launch(config):  # N ranks, each of which runs this method
+            return _distributed.launch(config, reporter)
         started = time.perf_counter()
         torch.set_num_threads(max(1, int(config.cpus)))
         check_method_hardware(config.model, config.hparams.training_args.get("optim"))
@@ -188,7 +190,7 @@ class HFTrialRunner(TrialRunner):
             }
         )
         meter = MemoryMeter()
-        context = {"trial": config.run_name.rsplit("-", 1)[-1]}
+        context = {"trial": config.run_name.rsplit("-", 1)[-1], **_distributed.failpoint_context()}
         objective = ObjectiveCallback(reporter, config.schedule, context)
         checkpoints_dir = Path(config.paths.checkpoints_dir)
         callbacks: list[Any] = [
@@ -290,9 +292,11 @@ class HFTrialRunner(TrialRunner):
                 key=lambda sv: -sv[1] if config.schedule.greater_is_better else sv[1],
             )
         eval_logs = [e for e in state.log_history if config.schedule.metric in e]
-        _checkpoints.finalize(
-            Path(config.paths.checkpoints_dir), greater_is_better=config.schedule.greater_is_better
-        )
+        if _distributed.is_main():
+            _checkpoints.finalize(
+                Path(config.paths.checkpoints_dir),
+                greater_is_better=config.schedule.greater_is_better,
+            )
         result = TrialResult(
             status="pruned" if objective.pruned_at is not None else "complete",
             value=best_value,
@@ -314,7 +318,7 @@ class HFTrialRunner(TrialRunner):
         if result.status == "complete":
             final = Path(config.paths.final_dir)
             try:
-                _checkpoints.write_dir_atomically(
+                _distributed.write_dir_once(
                     final,
                     lambda tmp: _save_final(
                         trainer, tmp, config, model_path, best_value, best_step
@@ -357,7 +361,9 @@ def _save_final(
     (``training_args.bin``, loadable only with ``weights_only=False``); they are kept as JSON
     in ``hpsearch_trial.json`` instead.
     """
-    trainer.save_model(str(folder))
+    trainer.save_model(str(folder))  # every rank: FSDP gathers the weights
+    if not _distributed.is_main():
+        return
     (folder / TRAINING_ARGS_NAME).unlink(missing_ok=True)
     peft_config = getattr(trainer.model, "peft_config", None)
     record = {

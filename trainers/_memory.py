@@ -142,7 +142,11 @@ def _targeted(shape: _Shape, target_modules: Any) -> list[tuple[str, int, int]]:
 def estimate_memory(
     config: TrialConfig, path: str, *, num_labels: int | None, compute_dtype: str
 ) -> MemoryEstimate:
-    """Peak training memory of ``config`` on one device, without allocating anything."""
+    """Peak training memory of ``config`` on one device, without allocating anything.
+
+    For a trial of N ranks it is the memory of one rank's device: DDP adds its gradient
+    buckets; FSDP divides weights, gradients and optimizer states by N.
+    """
     shape = _shape(path, config.model.task_type, num_labels)
     hp, method = config.hparams, config.model.method
     act_bytes = _bytes(compute_dtype)
@@ -190,10 +194,20 @@ def estimate_memory(
     logits = (
         tokens * shape.vocab * (act_bytes + 8) if config.model.task_type != "classification" else 0
     )
+    gradients = trainable * grad_bytes
+    optimizer = trainable * state_bytes
+    ranks = max(1, config.processes)
+    if ranks > 1 and config.distributed == "fsdp":
+        # FULL_SHARD: each rank keeps 1/N of weights, gradients and optimizer states, plus the
+        # unsharded weights of the layers being gathered (this one and the prefetched next)
+        weights = min(weights, weights / ranks + 2 * weights / max(1, shape.layers))
+        gradients, optimizer = gradients / ranks, optimizer / ranks
+    elif ranks > 1:
+        gradients *= 2  # DDP's all-reduce buckets hold a second copy of the gradients
     return MemoryEstimate(
         weights_gb=weights / GB,
-        gradients_gb=trainable * grad_bytes / GB,
-        optimizer_gb=trainable * state_bytes / GB,
+        gradients_gb=gradients / GB,
+        optimizer_gb=optimizer / GB,
         activations_gb=act_elems * act_bytes * ALLOCATOR_SLACK / GB,
         logits_gb=logits / GB,
         overhead_gb=CUDA_CONTEXT_GB if cuda else 0.0,

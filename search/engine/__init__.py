@@ -11,6 +11,7 @@ from hpsearch.search.engine._driver import (
     WorkerStartupError,
 )
 from hpsearch.search.engine._inprocess_pool import InProcessPool
+from hpsearch.search.engine._placement import trials_that_fit, worker_resources
 from hpsearch.search.engine._pool_base import Clock, WallClock, WorkerLost, WorkerPool
 from hpsearch.search.engine._pools import POOL_NAMES
 from hpsearch.search.engine._preflight import RESUME_NOTE_PREFIX, CheckpointDirError, resumable
@@ -83,5 +84,7 @@ __all__ = [
     "parse_ray_address",
     "raise_if_invalid",
     "resumable",
+    "trials_that_fit",
     "validate_run",
+    "worker_resources",
 ]

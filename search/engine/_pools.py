@@ -40,11 +40,22 @@ def local_plan(pool: str | WorkerPool, requested: int | None) -> int:
 
 
 def make_pool(
-    pool: str | WorkerPool, workers: int, cpus_per_trial: float, gpus_per_trial: float
+    pool: str | WorkerPool,
+    workers: int,
+    cpus_per_trial: float,
+    gpus_per_trial: float,
+    processes: int = 1,
 ) -> WorkerPool:
+    """The pool a run asked for; ``processes`` > 1: each trial is that many data-parallel
+    processes (a Ray placement group keeps their devices on one node)."""
     check_pool_choice(pool)
     if pool == "ray":
-        return RayPool(workers, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial)
+        return RayPool(
+            workers,
+            cpus_per_trial=cpus_per_trial,
+            gpus_per_trial=gpus_per_trial,
+            processes=processes,
+        )
     if isinstance(pool, str):  # "inprocess": trials share this process's devices
         return InProcessPool(workers, cpus_per_trial=cpus_per_trial, gpus_per_trial=0.0)
     return pool

@@ -3,7 +3,8 @@
 Workers are actors with ``max_restarts=0`` and ``max_task_retries=0``: Ray never re-runs a
 trial, the driver does (through :mod:`hpsearch.search.engine._reaper`). Trials that request GPUs get
 ``num_gpus`` (fractions pack several trials on one GPU); on a cluster without GPUs they run on
-CPUs.
+CPUs. A worker whose trials span N GPUs gets a placement group that keeps them on one node
+(:mod:`hpsearch.search.engine._placement`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from hpsearch.search.engine import _placement
 from hpsearch.search.engine._pool_base import Clock, WallClock
 from hpsearch.spaces.errors import EXIT_BAD_INPUT, EXIT_UNAVAILABLE, HpsearchError
 
@@ -247,19 +249,37 @@ def plan_workers(
     cluster: Cluster,
     gpus_per_trial: float,
     cpus_per_trial: float,
+    *,
+    processes: int = 1,
 ) -> tuple[int, float]:
-    """(number of workers, GPUs per worker): GPU trials where there are GPUs, else CPU."""
+    """(number of workers, GPUs per worker): GPU trials where there are GPUs, else CPU.
+
+    A trial of ``processes`` ranks needs that many GPUs (or ``processes x cpus_per_trial``
+    cores) on one node: it is counted per node, never across nodes.
+    """
     gpus = gpus_per_trial if cluster.gpus > 0 else 0.0
     if requested is not None and requested < 1:
         raise WorkerPlanError(f"the number of workers must be at least 1, got {requested}")
-    if cluster.started_locally and (cpus_per_trial > cluster.cpus or gpus > cluster.gpus):
+    cpus_needed = cpus_per_trial * processes
+    if cluster.started_locally and (cpus_needed > cluster.cpus or gpus > cluster.gpus):
         # No worker could ever start: say so now rather than wait with "0 running".
-        need = f"{cpus_per_trial:g} CPU" + (f" and {gpus:g} GPU" if gpus else "")
+        need = f"{cpus_needed:g} CPU" + (f" and {gpus:g} GPU" if gpus else "")
         raise WorkerPlanError(
             f"a trial needs {need} but this machine's Ray has {cluster.cpus:g} CPU and "
             f"{cluster.gpus:g} GPU; lower resources.cpus_per_trial/gpus_per_trial in the "
             "space, or join a larger cluster with --address"
         )
+    if processes > 1:
+        import ray
+
+        fit = _placement.trials_that_fit(ray.nodes(), processes, cpus_per_trial, gpus)
+        if fit < 1:
+            raise WorkerPlanError(
+                f"a trial of {processes} processes needs "
+                f"{_placement.worker_resources(processes, cpus_per_trial, gpus)} on one node, "
+                "and no node of the cluster has that much; lower resources.gpus_per_trial"
+            )
+        return (requested if requested is not None else max(1, min(fit, budget))), gpus
     if requested is not None:
         return requested, gpus
     if gpus > 0:
@@ -274,31 +294,42 @@ class RayPool:
 
     A :class:`~hpsearch.search.engine.WorkerPool` on wall time."""
 
-    def __init__(self, size: int, *, cpus_per_trial: float, gpus_per_trial: float) -> None:
+    def __init__(
+        self, size: int, *, cpus_per_trial: float, gpus_per_trial: float, processes: int = 1
+    ) -> None:
         self.size = size
-        self.cpus_per_trial = cpus_per_trial
+        self.cpus_per_trial = cpus_per_trial  # per process when a trial has several
         self.gpus_per_trial = gpus_per_trial
         self.clock: Clock = WallClock()
+        self.processes = processes
         self._actors: list[Any] = []
+        self._placements: list[dict[str, Any] | None] = []
         self._idle: deque[int] = deque()
         self._next_id = 0
 
-    def _spawn(self) -> Any:
+    def _spawn(self) -> tuple[Any, dict[str, Any] | None]:
         import ray
 
         from hpsearch.search.engine._worker import TrialWorker
 
         self._next_id += 1
-        actor_cls = ray.remote(TrialWorker).options(
-            num_cpus=self.cpus_per_trial,
-            num_gpus=self.gpus_per_trial,
-            max_restarts=0,
-            max_task_retries=0,
-        )
-        return actor_cls.remote(self._next_id)
+        placement = None
+        resources: dict[str, Any] = {
+            "num_cpus": self.cpus_per_trial,
+            "num_gpus": self.gpus_per_trial,
+        }
+        if self.processes > 1:
+            placement = _placement.placement_options(
+                self.processes, self.cpus_per_trial, self.gpus_per_trial
+            )
+            resources = placement
+        actor_cls = ray.remote(TrialWorker).options(**resources, max_restarts=0, max_task_retries=0)
+        return actor_cls.remote(self._next_id), placement
 
     def start(self) -> None:
-        self._actors = [self._spawn() for _ in range(self.size)]
+        spawned = [self._spawn() for _ in range(self.size)]
+        self._actors = [actor for actor, _ in spawned]
+        self._placements = [placement for _, placement in spawned]
         self._idle = deque(range(self.size))
 
     def has_idle(self) -> bool:
@@ -348,7 +379,9 @@ class RayPool:
 
         with contextlib.suppress(Exception):  # already dead
             ray.kill(self._actors[index], no_restart=True)
-        self._actors[index] = self._spawn()
+        if index < len(self._placements):
+            _placement.remove_group(self._placements[index])
+        self._actors[index], self._placements[index] = self._spawn()
         self.release(index)
 
     def exhausted(self) -> bool:
@@ -360,5 +393,8 @@ class RayPool:
         for actor in self._actors:
             with contextlib.suppress(Exception):
                 ray.kill(actor, no_restart=True)
+        for placement in self._placements:
+            _placement.remove_group(placement)
         self._actors = []
+        self._placements = []
         self._idle.clear()

@@ -79,6 +79,7 @@ def execute(request: RunRequest, emit: Callable[[str], None]) -> RunResult:
                 cluster,
                 planned.meta.space.resources.gpus_per_trial,
                 planned.meta.space.resources.cpus_per_trial,
+                processes=planned.meta.space.resources.devices,
             )
         # Every check passed: the first write. Serialised with other drivers starting on the
         # same study: one creates it (settings and warm-start trials exactly once), the others
@@ -137,6 +138,11 @@ def _drive(
             f"Ray: {cluster.nodes} node(s), {cluster.cpus:g} CPUs, {cluster.gpus:g} GPUs; "
             f"{workers} {where} worker(s), {gpus:g} GPU and "
             f"{meta.space.resources.cpus_per_trial:g} CPU per trial"
+            + (
+                f" ({meta.space.resources.devices} {meta.space.resources.distributed} processes)"
+                if meta.space.resources.devices > 1
+                else ""
+            )
         )
     pool = _start_pool(request.pool, meta, workers, gpus)
     if cluster is None:
@@ -181,6 +187,7 @@ def _start_pool(choice: str | WorkerPool, meta: StudyMeta, workers: int, gpus: f
     ``"ray"``: long-lived Ray actors; ``"inprocess"``: threads of this process; or a
     :class:`WorkerPool` object given by the caller (e.g. a simulated pool).
     """
-    pool = make_pool(choice, workers, meta.space.resources.cpus_per_trial, gpus)
+    resources = meta.space.resources
+    pool = make_pool(choice, workers, resources.cpus_per_trial, gpus, resources.devices)
     pool.start()
     return pool

@@ -106,6 +106,8 @@ def build_trial_config(
         report_to=task.report_to,
         cpus=cpus,
         gpu_fraction=gpu_fraction,
+        processes=space.resources.devices,
+        distributed=space.resources.distributed,
         memory_limit_gb=space.resources.memory_gb,
         simulated=dict(task.simulated),
         custom=custom_training(space, task, resolved),

@@ -276,6 +276,10 @@ class _Ending:
     def _retry_or_give_up(self, text: str, failure: FailureClass, kind: str) -> dict[str, Any]:
         """FAIL and ask for a retry with a divided batch, or the row's ``otherwise``."""
         rule, otherwise = failure.retry, failure.otherwise
+        if rule is not None and rule.batch_divisor == 1:  # e.g. a rank of the trial died
+            reason = f"{text}; retrying from the last checkpoint"
+            self.attrs({A.FAIL_REASON: reason, A.RETRY_REQUESTED: failure.kind})
+            return self.tell(failure.state, None, reason, kind, retry=failure.kind)
         if rule is None or otherwise is None:  # tests/search/test_failures.py pins the table
             raise RuntimeError(f"failure class {failure.kind!r} has no retry rule or otherwise")
         hparams = self.task.config.hparams

@@ -85,6 +85,7 @@ _NO_RETRY_FAILS = (
     "dataset",
     "unsupported_hardware",
     "checkpoint_write",
+    "script",  # the user's script crashed, never evaluated or never reported the metric
 )
 _FROM_CHECKPOINT = RetryRule()
 
@@ -112,6 +113,9 @@ FAILURES: dict[str, FailureClass] = {
         ),
         FailureClass(A.RETRY_WORKER_LOST, TrialState.FAIL, retry=_FROM_CHECKPOINT),
         FailureClass(A.RETRY_HEARTBEAT, TrialState.FAIL, retry=_FROM_CHECKPOINT),
+        # a rank of a multi-process trial died (trainers RankFailedError): every rank restarts
+        # from the last committed checkpoint
+        FailureClass("rank_failed", TrialState.FAIL, retry=_FROM_CHECKPOINT),
         # the driver stopped, not the trial's fault: retried without using up an attempt
         FailureClass(
             A.RETRY_INTERRUPTED,

@@ -61,9 +61,9 @@ def issues_of(text: str) -> list[str]:
         ("sampler: {type: tpee}\nparams: {x: 1}", "sampler.type", "did you mean 'tpe'"),
         ("pruner: {type: hyperbnd}\nparams: {x: 1}", "pruner.type", "hyperband"),
         (
-            "resources: {gpus_per_trial: 2}\nparams: {x: 1}",
+            "resources: {gpus_per_trial: 2.5}\nparams: {x: 1}",
             "resources.gpus_per_trial",
-            "between 0 and 1",
+            "an integer from 2 to 16",
         ),
         (
             "retries: {heartbeat_interval: 10, grace_period: 5}\nparams: {x: 1}",

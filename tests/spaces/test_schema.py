@@ -151,6 +151,10 @@ VALID = {
     "patience null": with_("early_stopping.patience", None),
     "CPU trials": with_("resources.gpus_per_trial", 0),
     "a GPU fraction": with_("resources.gpus_per_trial", 0.25),
+    "two GPUs per trial, sharded": {
+        **BASE,
+        "resources": {"gpus_per_trial": 2, "distributed": "fsdp"},
+    },
     "shorthand list": param(["q_proj", "v_proj"], "lora_target_modules"),
     "int range of an integer knob": param(
         {"type": "int", "low": 4, "high": 64, "log": True}, "lora_r"
@@ -208,7 +212,9 @@ REJECTED = {
     "unknown direction": with_("objective.direction", "up"),
     "patience zero": with_("early_stopping.patience", 0),
     "negative threshold": with_("early_stopping.threshold", -1),
-    "two GPUs per trial": with_("resources.gpus_per_trial", 2),
+    "two and a half GPUs per trial": with_("resources.gpus_per_trial", 2.5),
+    "more GPUs than a node has": with_("resources.gpus_per_trial", 17),
+    "unknown distributed strategy": with_("resources.distributed", "zero"),
     "a GPU fraction below Ray's unit": with_("resources.gpus_per_trial", 0.00001),
     "zero CPUs": with_("resources.cpus_per_trial", 0),
     "zero memory": with_("resources.memory_gb", 0),
