@@ -10,6 +10,7 @@ after the running trials were handed over to retries (``resume`` continues them)
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from typing import Any, TypeAlias
@@ -17,7 +18,7 @@ from typing import Any, TypeAlias
 import optuna
 from optuna.trial import FrozenTrial
 
-from hpsearch.search.engine import InputError, RunRequest, RunResult, execute
+from hpsearch.search.engine import InputError, RunRequest, RunResult, WorkerPool, execute
 from hpsearch.search.outputs import DashboardOptions, require_best
 from hpsearch.spaces import SearchSpace
 from hpsearch.spaces import load_space as _load_space_ref
@@ -147,6 +148,7 @@ def run(
     emit: Emit = print,
     debug: bool = False,
     handle_signals: bool = False,
+    pool: str | WorkerPool = "ray",
 ) -> optuna.Study:
     """Run (or continue) a study until ``trials`` trials are finished; returns the study.
 
@@ -155,6 +157,8 @@ def run(
     the space's ``task`` section (``{"model": ..., "dataset": ...}``). ``storage``: a database
     URL (default ``$HPSEARCH_STORAGE``, else the embedded SQLite file). ``workers``: parallel
     trials; ``address``: an existing Ray cluster (default: a private local Ray for this run).
+    ``pool``: where trials run: ``"ray"`` (default), ``"inprocess"`` (threads of this process,
+    no Ray) or a :class:`~hpsearch.search.engine.WorkerPool` object (e.g. a simulated pool).
     Progress lines go to ``emit``. The same checks as ``hpsearch run``: bad input raises before
     anything is written.
     """
@@ -172,7 +176,7 @@ def run(
         handle_signals=handle_signals,
         command="hpsearch.search.run()",
     )
-    return _finish(execute(request, emit), emit)
+    return _finish(execute(dataclasses.replace(request, pool=pool), emit), emit)
 
 
 def resume(
@@ -186,9 +190,11 @@ def resume(
     emit: Emit = print,
     debug: bool = False,
     handle_signals: bool = False,
+    pool: str | WorkerPool = "ray",
 ) -> optuna.Study:
     """Continue study ``study`` with its stored settings until its budget (or a new ``trials``)
-    is met; interrupted trials continue from their last checkpoint. Returns the study."""
+    is met; interrupted trials continue from their last checkpoint (``pool`` as for
+    :func:`run`). Returns the study."""
     request = resume_request(
         study,
         storage=storage,
@@ -200,7 +206,7 @@ def resume(
         handle_signals=handle_signals,
         command="hpsearch.search.resume()",
     )
-    return _finish(execute(request, emit), emit)
+    return _finish(execute(dataclasses.replace(request, pool=pool), emit), emit)
 
 
 def _finish(result: RunResult, emit: Emit) -> optuna.Study:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from hpsearch.search.engine._inprocess_pool import InProcessPool
 from hpsearch.search.engine._pool_base import WorkerPool
 from hpsearch.search.engine._ray_pool import RayPool
+from hpsearch.search.engine._run_request import InputError
 
 __all__ = ["POOL_NAMES", "check_pool_choice", "local_plan", "make_pool"]
 
@@ -14,11 +15,11 @@ POOL_NAMES = ("ray", "inprocess")
 def check_pool_choice(pool: str | WorkerPool) -> None:
     if isinstance(pool, str):
         if pool not in POOL_NAMES:
-            raise ValueError(
+            raise InputError(
                 f"unknown pool {pool!r}: use one of {', '.join(POOL_NAMES)} or a WorkerPool object"
             )
     elif not isinstance(pool, WorkerPool):
-        raise TypeError(
+        raise InputError(
             f"pool must be one of {', '.join(POOL_NAMES)} or a WorkerPool object, "
             f"got {type(pool).__name__}"
         )
@@ -29,13 +30,13 @@ def local_plan(pool: str | WorkerPool, requested: int | None) -> int:
     (default 1)."""
     if not isinstance(pool, str):
         if requested is not None and requested != pool.size:
-            raise ValueError(
+            raise InputError(
                 f"{requested} workers requested but the given pool has {pool.size}; "
                 "leave workers unset or make the pool that size"
             )
         return pool.size
     if requested is not None and requested < 1:
-        raise ValueError(f"the number of workers must be at least 1, got {requested}")
+        raise InputError(f"the number of workers must be at least 1, got {requested}")
     return requested or 1
 
 

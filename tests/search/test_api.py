@@ -180,3 +180,28 @@ print("complete", len(done))
     # the interrupted trial was handed over: a successor continued it to COMPLETE
     assert any(t.state == TrialState.FAIL for t in trials)
     assert any(t.state == TrialState.COMPLETE and "retry_of" in t.user_attrs for t in trials)
+
+
+def test_a_notebook_runs_a_study_without_ray_on_the_in_process_pool(
+    fresh_pg_url: str, tmp_path: Path
+) -> None:
+    """``pool="inprocess"``: the same driver, no Ray started; a bad pool name is one line."""
+    lines: list[str] = []
+    space = write_simulated_space(tmp_path, trials=3, pruner={"type": "none"})
+    with pytest.raises(InputError, match="unknown pool 'threads'"):
+        hs.run(space, study="np", storage=fresh_pg_url, pool="threads", emit=lines.append)
+    study = hs.run(
+        space,
+        study="inproc",
+        storage=fresh_pg_url,
+        workers=2,
+        pool="inprocess",
+        checkpoint_dir=tmp_path / "ck",
+        emit=lines.append,
+    )
+    assert len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))) == 3
+    assert any(line.startswith("Pool: 2 InProcessPool") for line in lines), lines
+    assert not any(line.startswith("Ray:") for line in lines), lines
+    assert hs.best(study).value == study.best_value
+    resumed = hs.resume("inproc", storage=fresh_pg_url, trials=4, pool="inprocess", emit=print)
+    assert len(resumed.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))) == 4
