@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from tests.faults.harness import load, run_cli, write_hf_space
+from tests.faults.harness import write_hf_space
+from tests.helpers import load_study, run_cli_process
 from tests.search.invariants import check_study_invariants
 
 pytestmark = pytest.mark.slow
@@ -35,9 +36,11 @@ def test_killed_rank_is_retried_from_its_checkpoint_by_the_driver(
     Path(space).write_text(text)
     args = ["run", "--space", space, "--study", "dp", "--storage", fresh_pg_url]
     args += ["--workers", "1", "--checkpoint-dir", str(tmp_path / "ck")]
-    result = run_cli(args, env={"HPSEARCH_FAILPOINTS": "train.step=kill@step=10,rank=1,trial=0"})
+    result = run_cli_process(
+        *args, env={"HPSEARCH_FAILPOINTS": "train.step=kill@step=10,rank=1,trial=0"}
+    )
     assert result.returncode == 0, result.stdout + result.stderr
-    study = load(fresh_pg_url, "dp")
+    study = load_study(fresh_pg_url, "dp")
     check_study_invariants(study, budget=1)
     assert len(study.trials) == 2, [
         (t.state, t.user_attrs.get("fail_reason"), t.user_attrs.get("retry_requested"))

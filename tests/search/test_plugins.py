@@ -11,8 +11,8 @@ from optuna.trial import TrialState
 
 from hpsearch.search.policy import validate_policy
 from hpsearch.spaces import SpaceError, load_space_text
+from tests.helpers import run_cli_process as hpsearch
 from tests.search.test_bad_input import assert_clean_failure
-from tests.search.test_cli_e2e import hpsearch
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGINS = "tests.search.custom_plugins"

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-from tests.faults.harness import load, run_cli
+from tests.helpers import load_study, run_cli_process
 from tests.search.invariants import check_study_invariants
 
 pytestmark = pytest.mark.slow
@@ -36,8 +36,8 @@ def _space(tmp_path: Path, example: str, **changes: object) -> str:
 def _run(
     tmp_path: Path, url: str, study: str, space: str, *extra: str, env: dict[str, str]
 ) -> None:
-    result = run_cli(
-        [
+    result = run_cli_process(
+        *[
             "run",
             "--space",
             space,
@@ -71,7 +71,7 @@ def test_the_example_script_is_pruned_by_the_studys_pruner(
     )
     script = str(EXAMPLES / "train_tiny_classifier.py")
     _run(tmp_path, fresh_pg_url, "prune", space, "--script", script, "--", *SCRIPT_ARGS, env={})
-    study = load(fresh_pg_url, "prune")
+    study = load_study(fresh_pg_url, "prune")
     check_study_invariants(study, budget=2)
     good, bad = study.trials
     assert good.state == TrialState.COMPLETE and sorted(good.intermediate_values) == [4, 8, 12]
@@ -107,7 +107,7 @@ def test_a_killed_script_trial_is_retried_from_its_committed_checkpoint(
         *SCRIPT_ARGS,
         env={"HPSEARCH_FAILPOINTS": "train.step=kill@step=6,trial=0"},
     )
-    study = load(fresh_pg_url, "kill")
+    study = load_study(fresh_pg_url, "kill")
     check_study_invariants(study, budget=1)
     killed, retry = study.trials
     assert killed.state == TrialState.FAIL
@@ -132,7 +132,7 @@ def test_an_entry_points_own_metric_is_the_objective(fresh_pg_url: str, tmp_path
     space = _space(tmp_path, "tiny_entry_point_space.yaml", trials=2, pruner={"type": "none"})
     path = os.pathsep.join(filter(None, [str(EXAMPLES), os.environ.get("PYTHONPATH")]))
     _run(tmp_path, fresh_pg_url, "entry", space, env={"PYTHONPATH": path})
-    study = load(fresh_pg_url, "entry")
+    study = load_study(fresh_pg_url, "entry")
     check_study_invariants(study, budget=2)
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
     for trial in study.trials:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.helpers import run_cli_process as hpsearch
 from tests.search.test_bad_input import assert_clean_failure
-from tests.search.test_cli_e2e import hpsearch
 
 SPACE = """
 name: {name}

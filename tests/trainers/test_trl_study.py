@@ -17,7 +17,7 @@ import pytest
 from optuna.trial import TrialState
 
 from hpsearch.trainers import DataConfig, load_tokenizer
-from tests.faults.harness import load, run_cli
+from tests.helpers import load_study, run_cli_process
 from tests.search.invariants import check_study_invariants
 from tests.trainers.helpers import sft_batch
 
@@ -104,8 +104,8 @@ def test_trl_sft_study_prunes_completes_and_resumes_after_a_kill(
 ) -> None:
     space = tmp_path / "space.yaml"
     space.write_text(SPACE.replace("{model}", tiny_qwen3).replace("{dataset}", chat_jsonl))
-    result = run_cli(
-        [
+    result = run_cli_process(
+        *[
             "run",
             "--space",
             str(space),
@@ -123,7 +123,7 @@ def test_trl_sft_study_prunes_completes_and_resumes_after_a_kill(
         env={"HPSEARCH_FAILPOINTS": "train.step=kill@step=10,trial=0"},
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    study = load(fresh_pg_url, "trl")
+    study = load_study(fresh_pg_url, "trl")
     check_study_invariants(study, budget=3)
     by_state = {state: [t for t in study.trials if t.state == state] for state in TrialState}
     (killed,) = by_state[TrialState.FAIL]
