@@ -114,24 +114,25 @@ def resume_request(
     dashboard: DashboardOptions | None = None,
     live: bool = False,
 ) -> RunRequest:
-    """The request :func:`resume` executes (``hpsearch resume`` builds its own through this)."""
-    name = _text("study", study)
-    if name is None:
+    """The request :func:`resume` executes (``hpsearch resume`` builds its own through this):
+    :func:`run_request`'s with no space, for a study that must exist."""
+    if _text("study", study) is None:
         raise InputError("resume needs the name of the study to continue")
-    return RunRequest(
-        study=name,
-        storage=_text("storage", storage),
-        trials=_count("trials", trials),
-        checkpoint_dir=_text("checkpoint_dir", checkpoint_dir),
-        workers=_count("workers", workers),
-        address=_text("address", address),
+    request = run_request(
+        None,
+        study=study,
+        storage=storage,
+        trials=trials,
+        workers=workers,
+        address=address,
+        checkpoint_dir=checkpoint_dir,
         debug=debug,
+        handle_signals=handle_signals,
         command=command,
-        resume_only=True,
         dashboard=dashboard,
         live=live,
-        handle_signals=handle_signals,
     )
+    return dataclasses.replace(request, resume_only=True)
 
 
 def run(

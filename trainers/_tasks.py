@@ -1,4 +1,4 @@
-"""Task kinds as strategy objects: causal LM, classification and simulated.
+"""Task kinds as strategy objects: causal LM, classification, simulated and custom.
 
 A task kind gives the runner that trains its trials (one per process, so its caches live
 across trials) and the problems with a trial's model and data found without loading either.
@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 from typing import ClassVar
 
-from hpsearch.spaces import TASKS, Plugin
+from hpsearch.spaces import TASKS, Plugin, import_target
 from hpsearch.trainers._base import TrialConfig, TrialError, TrialRunner
 
 __all__ = [
@@ -85,32 +85,31 @@ class ClassificationTask(_HFTask):
     name = "classification"
 
 
-class SimulatedTask(TaskKind):
-    name = "simulated"
+class _OwnRunnerTask(TaskKind):
+    """A task with a runner of its own, imported on first use (``runner_target``)."""
+
+    runner_target: ClassVar[str]  # "package.module:Class" of its TrialRunner
 
     @functools.cached_property
     def _runner(self) -> TrialRunner:
-        from hpsearch.trainers._simulated import SimulatedTrialRunner
-
-        return SimulatedTrialRunner()
+        cls = import_target(self.runner_target, f"task {self.name!r} runner")
+        runner: TrialRunner = cls()
+        return runner
 
     def runner(self) -> TrialRunner:
         return self._runner
 
 
-class CustomTask(TaskKind):
+class SimulatedTask(_OwnRunnerTask):
+    name = "simulated"
+    runner_target = "hpsearch.trainers._simulated:SimulatedTrialRunner"
+
+
+class CustomTask(_OwnRunnerTask):
     """The user's own training: a script with ``TrialCallback`` or a trainer entry point."""
 
     name = "custom"
-
-    @functools.cached_property
-    def _runner(self) -> TrialRunner:
-        from hpsearch.trainers._script_runner import ScriptTrialRunner
-
-        return ScriptTrialRunner()
-
-    def runner(self) -> TrialRunner:
-        return self._runner
+    runner_target = "hpsearch.trainers._script_runner:ScriptTrialRunner"
 
 
 @functools.cache

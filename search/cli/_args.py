@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn
 
-from hpsearch.search.cli._errors import EXIT_BAD_INPUT
+from hpsearch.spaces.errors import EXIT_BAD_INPUT
 
 MAX_SEED = 2**32 - 1  # numpy's and torch's seed range
 

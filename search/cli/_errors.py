@@ -20,22 +20,11 @@ from dataclasses import dataclass
 from hpsearch.spaces.errors import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
     EXIT_UNAVAILABLE,
     HpsearchError,
 )
 
-__all__ = [
-    "EXIT_BAD_INPUT",
-    "EXIT_FAILED",
-    "EXIT_INTERRUPTED",
-    "EXIT_OK",
-    "EXIT_UNAVAILABLE",
-    "TRANSLATIONS",
-    "Failure",
-    "describe",
-]
+__all__ = ["TRANSLATIONS", "Failure", "describe"]
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,9 @@ import concurrent.futures as cf
 import os
 import socket
 import time
-from collections import deque
 from typing import Any
 
-from hpsearch.search.engine._pool_base import Clock, WallClock, WorkerLost
+from hpsearch.search.engine._pool_base import Clock, IdleWorkers, WallClock, WorkerLost
 from hpsearch.search.engine._worker import TrialWorker
 
 __all__ = ["InProcessPool"]
@@ -38,7 +37,7 @@ class _LocalWorker(TrialWorker):
         return f"inprocess:{socket.gethostname()}"
 
 
-class InProcessPool:
+class InProcessPool(IdleWorkers):
     """``size`` workers, each a thread running one trial at a time (wall time)."""
 
     def __init__(
@@ -51,23 +50,13 @@ class InProcessPool:
         self.gpus_per_trial = gpus_per_trial
         self.clock: Clock = WallClock()
         self._workers: list[_LocalWorker] = []
-        self._idle: deque[int] = deque()
+        self._all_idle(0)
         self._executor: cf.ThreadPoolExecutor | None = None
 
     def start(self) -> None:
         self._executor = cf.ThreadPoolExecutor(self.size, thread_name_prefix="hpsearch-trial")
         self._workers = [_LocalWorker(i + 1) for i in range(self.size)]
-        self._idle = deque(range(self.size))
-
-    def has_idle(self) -> bool:
-        return bool(self._idle)
-
-    def acquire(self) -> int:
-        return self._idle.popleft()
-
-    def release(self, index: int) -> None:
-        if index not in self._idle:
-            self._idle.append(index)
+        self._all_idle(self.size)
 
     def submit(self, index: int, task: Any) -> cf.Future[Any]:
         if self._executor is None:

@@ -28,12 +28,13 @@ simulated time.
 from __future__ import annotations
 
 import time
+from collections import deque
 from typing import Any, Protocol, runtime_checkable
 
 from hpsearch.spaces.errors import EXIT_UNAVAILABLE, HpsearchError
 from hpsearch.storage import ResilientRDBStorage, RunningTrial
 
-__all__ = ["Clock", "WallClock", "WorkerLost", "WorkerPool"]
+__all__ = ["Clock", "IdleWorkers", "WallClock", "WorkerLost", "WorkerPool"]
 
 
 class WorkerLost(HpsearchError, RuntimeError):
@@ -118,3 +119,23 @@ class WorkerPool(Protocol):
 
     def shutdown(self) -> None:
         """Stop every worker; trials still running are abandoned (the driver hands them over)."""
+
+
+class IdleWorkers:
+    """The idle-worker queue every pool keeps (workers ``0 .. size-1``, one trial each): the
+    ``has_idle``/``acquire``/``release`` part of the :class:`WorkerPool` contract."""
+
+    _idle: deque[int]
+
+    def _all_idle(self, size: int) -> None:
+        self._idle = deque(range(size))
+
+    def has_idle(self) -> bool:
+        return bool(self._idle)
+
+    def acquire(self) -> int:
+        return self._idle.popleft()
+
+    def release(self, index: int) -> None:
+        if index not in self._idle:
+            self._idle.append(index)

@@ -16,12 +16,11 @@ import os
 import socket
 import sys
 import time
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
 from hpsearch.search.engine import _placement
-from hpsearch.search.engine._pool_base import Clock, WallClock
+from hpsearch.search.engine._pool_base import Clock, IdleWorkers, WallClock
 from hpsearch.spaces.errors import EXIT_BAD_INPUT, EXIT_UNAVAILABLE, HpsearchError
 
 _logger = logging.getLogger(__name__)
@@ -289,7 +288,7 @@ def plan_workers(
     return max(1, min(fit, budget)), gpus
 
 
-class RayPool:
+class RayPool(IdleWorkers):
     """A fixed number of trial-worker actors, each running one trial at a time.
 
     A :class:`~hpsearch.search.engine.WorkerPool` on wall time."""
@@ -304,7 +303,7 @@ class RayPool:
         self.processes = processes
         self._actors: list[Any] = []
         self._placements: list[dict[str, Any] | None] = []
-        self._idle: deque[int] = deque()
+        self._all_idle(0)
         self._next_id = 0
 
     def _spawn(self) -> tuple[Any, dict[str, Any] | None]:
@@ -330,17 +329,7 @@ class RayPool:
         spawned = [self._spawn() for _ in range(self.size)]
         self._actors = [actor for actor, _ in spawned]
         self._placements = [placement for _, placement in spawned]
-        self._idle = deque(range(self.size))
-
-    def has_idle(self) -> bool:
-        return bool(self._idle)
-
-    def acquire(self) -> int:
-        return self._idle.popleft()
-
-    def release(self, index: int) -> None:
-        if index not in self._idle:
-            self._idle.append(index)
+        self._all_idle(self.size)
 
     def submit(self, index: int, task: Any) -> Any:
         return self._actors[index].run.remote(task)

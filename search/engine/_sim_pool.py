@@ -26,7 +26,6 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -34,7 +33,7 @@ from typing import Any, Protocol
 import optuna
 
 from hpsearch.search.engine._optuna_reporter import OptunaReporter, TrialSuperseded
-from hpsearch.search.engine._pool_base import Clock, WorkerLost
+from hpsearch.search.engine._pool_base import Clock, IdleWorkers, WorkerLost
 from hpsearch.search.engine._worker import TrialOutcome, TrialTask, TrialWorker, _Ending
 from hpsearch.search.records import attributes as A
 from hpsearch.storage import ResilientRDBStorage, RunningTrial
@@ -127,7 +126,7 @@ class _Job:
     last_time: float = 0.0
 
 
-class SimulatedPool:
+class SimulatedPool(IdleWorkers):
     """``size`` simulated workers on a :class:`SimClock` (see the module docstring).
 
     ``compute_budget``: once the steps trained by all trials reach it the pool is
@@ -156,7 +155,7 @@ class SimulatedPool:
         self.compute_used = 0.0
         self.records: list[TrialRecord] = []
         self._workers: list[TrialWorker] = []
-        self._idle: deque[int] = deque()
+        self._all_idle(0)
         self._jobs: dict[int, _Job] = {}
         self._events: list[tuple[float, int, int]] = []  # (simulated time, tie-break, ref)
         self._refs = itertools.count(1)
@@ -165,17 +164,7 @@ class SimulatedPool:
     # -- workers --------------------------------------------------------------------------
     def start(self) -> None:
         self._workers = [TrialWorker(i + 1) for i in range(self.size)]
-        self._idle = deque(range(self.size))
-
-    def has_idle(self) -> bool:
-        return bool(self._idle)
-
-    def acquire(self) -> int:
-        return self._idle.popleft()
-
-    def release(self, index: int) -> None:
-        if index not in self._idle:
-            self._idle.append(index)
+        self._all_idle(self.size)
 
     def replace(self, index: int) -> None:
         self._workers[index] = TrialWorker(index + 1)
