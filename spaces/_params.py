@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import KW_ONLY, dataclass, field, fields
 from typing import Any, Literal, TypeAlias
 
 from hpsearch.spaces._fields import spec_field
@@ -36,6 +36,7 @@ class Condition:
 @dataclass(frozen=True)
 class _ParamBase:
     name: str
+    _: KW_ONLY  # when and description: keyword-only (a subclass's own fields stay positional)
     when: tuple[Condition, ...] = spec_field(
         (),
         doc="Sample this parameter only when a categorical or fixed parent took one of the "

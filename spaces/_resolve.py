@@ -15,6 +15,7 @@ from typing import Any
 
 from hpsearch.spaces._configs import HPSEARCH_DEFAULTS, LORA_DEFAULTS
 from hpsearch.spaces._knobs import KNOBS
+from hpsearch.spaces._params import FixedParam
 from hpsearch.spaces._plugins import METHODS
 from hpsearch.spaces._spec import SearchSpace
 from hpsearch.spaces.errors import HpsearchError
@@ -62,7 +63,9 @@ def resolve_trial(
     space: SearchSpace, params: Mapping[str, Any], *, oom_downscale: int = 1
 ) -> ResolvedTrial:
     """Resolve sampled ``params`` (fixed parameters filled in) into trial settings."""
-    values = {p.name: p.value for p in space.params if p.kind == "fixed" and p.active(params)}
+    values = {
+        p.name: p.value for p in space.params if isinstance(p, FixedParam) and p.active(params)
+    }
     values.update(params)
     devices = space.resources.devices
     per_device = int(values.get("per_device_train_batch_size", DEFAULT_PER_DEVICE))

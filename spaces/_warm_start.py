@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hpsearch.spaces._errors import IssueCollector, SpaceIssue, join_path
-from hpsearch.spaces._params import Param
+from hpsearch.spaces._params import FixedParam, FloatParam, IntParam, Param
 
 __all__ = ["load_warm_start", "warm_start_issues"]
 
@@ -21,7 +21,7 @@ def warm_start_issues(
 ) -> list[SpaceIssue]:
     """Every problem of one warm-start set ``entry`` (at YAML path ``path``)."""
     by_name = {p.name: p for p in params}
-    known = {p.name: p.value for p in params if p.kind == "fixed"}
+    known = {p.name: p.value for p in params if isinstance(p, FixedParam)}
     known.update((k, v) for k, v in entry.items() if k in by_name)
     issues = []
     for key, value in entry.items():
@@ -67,7 +67,6 @@ def load_warm_start(
 
 
 def _describe(param: Param) -> str:
-    values = param.values()
-    if param.kind in ("categorical", "fixed") and values is not None:
-        return ", ".join(map(repr, values))
-    return f"{param.low} .. {param.high}"
+    if isinstance(param, (FloatParam, IntParam)):
+        return f"{param.low} .. {param.high}"
+    return ", ".join(map(repr, param.values() or ()))

@@ -28,6 +28,7 @@ from optuna.storages import BaseStorage, RDBStorage
 from optuna.storages._rdb import models as rdb_models
 from optuna.storages._rdb.models import MAX_INDEXED_STRING_LENGTH
 from optuna.storages._rdb.storage import _create_scoped_session
+from optuna.study._frozen import FrozenStudy
 from optuna.trial import FrozenTrial
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_INDEXED_STRING_LENGTH",
     "RDB_PRIVATE_METHODS",
+    "FrozenStudy",
     "forget_cached_trials",
     "rdb_models",
     "rdb_session",
@@ -64,7 +66,7 @@ def storage_of(study: optuna.Study) -> BaseStorage:
     return storage
 
 
-def study_id_of(study: optuna.Study) -> int:
+def study_id_of(study: optuna.Study | FrozenStudy) -> int:
     """The study's id in its storage (what every storage method takes)."""
     return int(study._study_id)
 

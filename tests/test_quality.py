@@ -44,7 +44,7 @@ def test_ruff_format_is_clean() -> None:
 
 def test_mypy_is_clean() -> None:
     result = subprocess.run(
-        [_tool("mypy"), "spaces", "storage", "trainers", "search"],
+        [_tool("mypy")],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -78,7 +78,7 @@ class WorkerCache:
         compute_dtype: str = "fp32",
     ) -> tuple[Any, tuple[str, ...]]:
         num_labels = len(label_names) if label_names else None
-        kwargs = {
+        kwargs: dict[str, Any] = {
             "num_labels": num_labels,
             "label_names": label_names,
             "compute_dtype": compute_dtype,

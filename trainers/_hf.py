@@ -7,7 +7,7 @@ import gc
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from transformers import (
@@ -55,10 +55,10 @@ _TRAINING_ARG_FIELDS = {f.name for f in dataclasses.fields(TrainingArguments)}
 def _passthrough(
     args: dict[str, Any], fields: set[str] | frozenset[str], kind: str = "a TrainingArguments"
 ) -> dict[str, Any]:
-    out = {}
+    out: dict[str, Any] = {}
     for key, value in args.items():
         renamed = TRAINING_ARG_ALIASES.get(key)
-        name = renamed if renamed in fields else key
+        name = renamed if renamed is not None and renamed in fields else key
         if name not in fields:
             raise ConfigError(f"{key!r} is not {kind} field of the installed version")
         out[name] = value
@@ -233,9 +233,11 @@ class HFTrialRunner(TrialRunner):
         )
         trainer.remove_callback(PrinterCallback)  # progress goes to the reporter, not stdout
         if data.sft_arguments is not None:
+            from trl import SFTTrainer
+
             from hpsearch.trainers._sft import sft_summary
 
-            reporter.record({"sft": sft_summary(trainer)})
+            reporter.record({"sft": sft_summary(cast("SFTTrainer", trainer))})
         name_tensorboard_run(trainer, config.paths.logging_dir)
         meter.reset()
         train_started = time.perf_counter()

@@ -126,9 +126,8 @@ def _watch_live(args: argparse.Namespace, location: Any) -> int:
         while True:
             if storage is None:  # reading only: an empty or missing database is not created
                 storage = open_existing_storage(location)
-            studies = [
-                live_study(storage, i) for i in _study_ids(storage, args.study, location.display)
-            ]
+            ids = _study_ids(storage, args.study, location.display)
+            studies = [] if storage is None else [live_study(storage, i) for i in ids]
             note = f"{time.strftime('%H:%M:%S')}  {location.display}  (Ctrl-C to stop)"
             if not studies:
                 note = f"no studies in {location.display}; start one with: {_FIRST_RUN}"

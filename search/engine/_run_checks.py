@@ -52,7 +52,7 @@ def _demo_defaults(
     from dataclasses import replace
 
     given = {**space_task, **{k: v for k, v in overrides.items() if v is not None}}
-    defaults = {
+    defaults: dict[str, Any] = {
         "max_seq_length": 48,
         "eval_steps": 5,
         "max_eval_samples": 96,

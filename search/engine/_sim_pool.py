@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import optuna
+from optuna.storages import BaseStorage
 
 from hpsearch.search.engine._optuna_reporter import OptunaReporter, TrialSuperseded
 from hpsearch.search.engine._pool_base import Clock, IdleWorkers, WorkerLost
@@ -58,7 +59,7 @@ class SimClock:
     def advance_to(self, when: float) -> None:
         self._now = max(self._now, when)
 
-    def stamp_heartbeat(self, storage: ResilientRDBStorage, trial_id: int) -> None:
+    def stamp_heartbeat(self, storage: ResilientRDBStorage | BaseStorage, trial_id: int) -> None:
         self._beats[trial_id] = self._now
 
     def running_trials(self, storage: ResilientRDBStorage, study_id: int) -> list[RunningTrial]:

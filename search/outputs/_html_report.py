@@ -212,7 +212,7 @@ def build_report(study: optuna.Study) -> str:
         else:
             parts.append(f"<div class='plot'>{plot.html}</div>")
     parts.append(_note(study))
-    data = {"study": study.study_name, "overview": info.to_json()}
+    data: dict[str, Any] = {"study": study.study_name, "overview": info.to_json()}
     data["savings"] = savings.to_json() if savings else None
     parts.append(
         "<script type='application/json' id='hpsearch-data'>"

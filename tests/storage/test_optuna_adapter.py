@@ -60,6 +60,9 @@ def test_study_storage_and_ids(study: optuna.Study) -> None:
     assert storage.get_trial_id_from_study_id_trial_number(study_id, trial.number) == (
         oi.trial_id_of(trial)
     )
+    # what get_all_studies returns (status and overviews of every study) has the same id
+    (summary,) = [s for s in storage.get_all_studies() if s.study_name == "adapter"]
+    assert isinstance(summary, oi.FrozenStudy) and oi.study_id_of(summary) == study_id
 
 
 def test_trial_constructor_takes_a_study_and_a_trial_id(study: optuna.Study) -> None:
