@@ -52,7 +52,6 @@ def _setup(args: argparse.Namespace, work: Path) -> tuple[parts.Context, dict[st
         data_dir=data,
         work=work / "trials",
         db=db,
-        study=trials.open_study(db),
         cuda=cuda,
         precision="bf16" if cuda else "auto",
     )

@@ -11,6 +11,7 @@ recorded (``tokens_per_s``, ``peak_memory_mb``, ``memory_estimate_gb``, ...).
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,11 +19,13 @@ from typing import Any
 import yaml
 
 from benchmarks.gpu_check.fixtures import Sizes
+from hpsearch.search.records import attributes as A
 
 __all__ = [
     "LEARNING_RATE",
     "LORA",
     "TRIAL_FIGURES",
+    "MemoryWatch",
     "StudySpec",
     "is_number",
     "run_study",
@@ -115,7 +118,7 @@ def run_study(
     storage: str,
     *,
     pool: Any = "inprocess",
-    log: list[str] | None = None,
+    emit: Any = None,
 ) -> Any:
     """Run ``spec`` as a study of ``storage`` through hpsearch's engine; the study (Optuna)."""
     import optuna
@@ -125,7 +128,6 @@ def run_study(
     work.mkdir(parents=True, exist_ok=True)
     path = work / f"space-{spec.name}.yaml"
     path.write_text(yaml.safe_dump(space_document(spec, sizes, model_dir, data_dir)))
-    lines = log if log is not None else []
     hs.run(
         str(path),
         study=spec.name,
@@ -133,7 +135,7 @@ def run_study(
         workers=1,
         checkpoint_dir=str(work / "checkpoints"),
         pool=pool,
-        emit=lines.append,
+        emit=emit if emit is not None else (lambda line: None),
     )
     return optuna.load_study(study_name=spec.name, storage=storage)
 
@@ -145,8 +147,8 @@ def trial_summary(trial: Any) -> dict[str, Any]:
         "trial": trial.number,
         "state": trial.state.name,
         "value": trial.value,
-        "per_device_batch": attrs.get("per_device_batch_size"),
-        "grad_accum": attrs.get("gradient_accumulation_steps"),
+        "per_device_batch": attrs.get(A.PER_DEVICE_BATCH),
+        "grad_accum": attrs.get(A.GRAD_ACCUM),
     }
     for key in TRIAL_FIGURES:
         if key in attrs:
@@ -159,3 +161,39 @@ def trial_summary(trial: Any) -> dict[str, Any]:
 
 def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+class MemoryWatch:
+    """The driver's progress lines, with the GPU memory read as each trial's end is reported.
+
+    The driver reports a trial's end (``trial N: complete|fail|pruned ...``) in this process
+    after the worker returned and before it dispatches the next trial, so the allocator's
+    reading there is what the finished trial left behind.
+    """
+
+    ENDED = re.compile(r"^\s*trial (\d+): (complete|fail|pruned)\b")
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.allocated_after: dict[int, float | None] = {}
+        self.reserved_peak: dict[int, float | None] = {}
+
+    def __call__(self, line: str) -> None:
+        self.lines.append(line)
+        found = self.ENDED.match(line)
+        if found is None:
+            return
+        number = int(found.group(1))
+        self.allocated_after[number], self.reserved_peak[number] = _cuda_reading()
+
+
+def _cuda_reading() -> tuple[float | None, float | None]:
+    import torch
+
+    if not torch.cuda.is_available():
+        return None, None
+    mib = 2**20
+    return (
+        round(torch.cuda.memory_allocated() / mib, 1),
+        round(torch.cuda.max_memory_reserved() / mib, 1),
+    )
