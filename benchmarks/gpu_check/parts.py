@@ -20,6 +20,7 @@ from benchmarks.gpu_check.fixtures import Sizes
 from benchmarks.gpu_check.packed import GPU_FRACTION, PACKED_TRIALS, packed_specs, run_packed
 from benchmarks.gpu_check.report import flash_attn_reason, part
 from benchmarks.gpu_check.studies import MemoryWatch, StudySpec, run_study, trial_summary
+from hpsearch.search.records import attributes as A
 
 __all__ = [
     "OOM_FAILPOINT",
@@ -185,7 +186,7 @@ def oom_retry(ctx: Context) -> dict[str, Any]:
     details.update(study="oom", trials=results, driver_log=watch.lines[-20:])
     first = results[0]
     retry = next((r for r in results if r.get("retry_of") == first["trial"]), None)
-    if first["state"] != "FAIL" or not str(first.get("fail_reason", "")).startswith("oom"):
+    if first["state"] != "FAIL" or first.get(A.RETRY_REQUESTED) != A.RETRY_OOM:
         why = f"the first attempt did not run out of memory: {first['state']}"
         if first.get("fail_reason"):
             why += f" ({first['fail_reason']})"
