@@ -94,7 +94,7 @@ class BusySampler:
 
 def run_packed(specs: list[dict[str, Any]], work: Path, timeout_s: float) -> dict[str, Any]:
     """Start one process per spec, sample the GPU while they run, and gather their results."""
-    work.mkdir(parents=True, exist_ok=True)
+    (work / "barrier").mkdir(parents=True, exist_ok=True)
     sampler = BusySampler()
     sampler.start()
     procs = []
@@ -117,15 +117,23 @@ def run_packed(specs: list[dict[str, Any]], work: Path, timeout_s: float) -> dic
             timed_out = True
         log.close()
     sampler.stop()
-    results = []
+    results: list[dict[str, Any]] = []
+    drivers: dict[str, int] = {}  # process -> trials its driver created
     for index, spec in enumerate(specs):
         path = Path(spec["result"])
         if path.is_file():
-            results.append(json.loads(path.read_text()))
+            written = json.loads(path.read_text())
+            drivers[str(written["pid"])] = len(written["trials"])
+            results.extend(written["trials"])
         else:
             tail = (work / f"worker-{index}.log").read_text(errors="replace")[-2000:]
             results.append({"state": "NO RESULT", "error": tail})
-    out: dict[str, Any] = {"trials": results, "timed_out": timed_out, "sampler": sampler.source}
+    out: dict[str, Any] = {
+        "trials": results,
+        "drivers": drivers,
+        "timed_out": timed_out,
+        "sampler": sampler.source,
+    }
     starts = [r.get("train_started") for r in results]
     ends = [r.get("ended") for r in results]
     if all(isinstance(t, float) for t in starts + ends):
@@ -154,6 +162,12 @@ def _worker(spec_path: Path) -> None:
     # pool built with the fraction is what a quarter of a GPU gives a trial's memory limit
     pool = InProcessPool(1, gpus_per_trial=GPU_FRACTION)
     lines: list[str] = []
+    import torch  # noqa: F401
+    import transformers  # noqa: F401
+
+    import hpsearch.search  # noqa: F401  (the imports before the barrier, not after)
+
+    _barrier(Path(spec["work"]) / "barrier", spec["trials"])
     study = run_study(
         study_spec,
         Sizes(**spec["sizes"]),
@@ -165,17 +179,25 @@ def _worker(spec_path: Path) -> None:
         emit=lines.append,
     )
     mine = [t for t in study.get_trials(deepcopy=False) if _made_here(t.user_attrs)]
-    result: dict[str, Any] = {"pid": os.getpid(), "gpu_fraction": pool.gpus_per_trial}
-    if not mine:
-        result.update(state="NO TRIAL", error="; ".join(lines[-5:]))
-    else:
-        trial = mine[-1]
-        result.update(trial_summary(trial), driver_trials=len(mine))
+    written: list[dict[str, Any]] = []
+    for trial in mine:
+        summary = {**trial_summary(trial), "pid": os.getpid(), "gpu_fraction": pool.gpus_per_trial}
         if trial.datetime_start is not None and trial.datetime_complete is not None:
             load_s = float(trial.user_attrs.get("load_time_s", 0.0))
-            result["train_started"] = trial.datetime_start.timestamp() + load_s
-            result["ended"] = trial.datetime_complete.timestamp()
+            summary["train_started"] = trial.datetime_start.timestamp() + load_s
+            summary["ended"] = trial.datetime_complete.timestamp()
+        written.append(summary)
+    result = {"pid": os.getpid(), "trials": written, "driver_log": lines[-10:]}
     Path(spec["result"]).write_text(json.dumps(result, default=str))
+
+
+def _barrier(folder: Path, count: int, timeout_s: float = 120.0) -> None:
+    """Wait (after the imports) until all ``count`` processes are ready, so that their drivers
+    ask the study together and each gets one of its trials."""
+    (folder / f"ready-{os.getpid()}").touch()
+    deadline = time.time() + timeout_s
+    while len(list(folder.glob("ready-*"))) < count and time.time() < deadline:
+        time.sleep(0.05)
 
 
 def _made_here(attrs: dict[str, Any]) -> bool:

@@ -225,7 +225,7 @@ def packed(ctx: Context, timeout_s: float, count: int = PACKED_TRIALS) -> dict[s
     out = run_packed(specs, ctx.work / "packed", timeout_s)
     states = [t.get("state") for t in out["trials"]]
     details = {**out, "gpu_fraction": GPU_FRACTION}
-    if out["timed_out"] or any(s != "COMPLETE" for s in states):
+    if out["timed_out"] or len(states) != count or any(s != "COMPLETE" for s in states):
         errors = "; ".join(str(t.get("error", ""))[-300:] for t in out["trials"] if t.get("error"))
         why = f"trial states {states}" + (" (timed out)" if out["timed_out"] else "")
         return part(name, "failed", reason=f"{why}: {errors}" if errors else why, details=details)
