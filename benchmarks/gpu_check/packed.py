@@ -157,6 +157,7 @@ def _worker(spec_path: Path) -> None:
         spec["precision"],
         gpus_per_trial=GPU_FRACTION if spec["cuda"] else 0.0,
         trials=spec["trials"],
+        seeds=spec["trials"],
     )
     # pool="inprocess" gives each trial a whole GPU (gpus_per_trial 0 for its threads); the same
     # pool built with the fraction is what a quarter of a GPU gives a trial's memory limit

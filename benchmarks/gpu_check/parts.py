@@ -230,7 +230,10 @@ def packed(ctx: Context, timeout_s: float, count: int = PACKED_TRIALS) -> dict[s
         why = f"trial states {states}" + (" (timed out)" if out["timed_out"] else "")
         return part(name, "failed", reason=f"{why}: {errors}" if errors else why, details=details)
     rates = [t["tokens_per_s"] for t in out["trials"] if trials.is_number(t.get("tokens_per_s"))]
-    figures: dict[str, float] = {"trials": len(states)}
+    figures: dict[str, float] = {
+        "trials": len(states),
+        "drivers_with_a_trial": sum(1 for n in out["drivers"].values() if n),
+    }
     if rates:
         figures["tokens_per_s_sum"] = round(sum(rates), 1)
     if trials.is_number(out.get("overlap_s")):

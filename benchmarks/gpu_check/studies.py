@@ -58,6 +58,7 @@ class StudySpec:
     gpus_per_trial: float = 1.0
     memory_gb: float | None = None
     trials: int = 1
+    seeds: int = 1  # > 1: the seed is the one sampled parameter (distinct configurations)
 
 
 def space_document(
@@ -79,6 +80,8 @@ def space_document(
     }
     if spec.method != "full":
         params.update(LORA)
+    if spec.seeds > 1:  # a one-point space is exhausted once its trial exists: no second driver
+        params["seed"] = {"type": "categorical", "choices": list(range(spec.seeds))}
     resources: dict[str, Any] = {"gpus_per_trial": spec.gpus_per_trial, "cpus_per_trial": 1}
     if spec.memory_gb is not None:
         resources["memory_gb"] = spec.memory_gb
