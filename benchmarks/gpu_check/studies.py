@@ -11,6 +11,7 @@ recorded (``tokens_per_s``, ``peak_memory_mb``, ``memory_estimate_gb``, ...).
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,7 +131,10 @@ def run_study(
 
     work.mkdir(parents=True, exist_ok=True)
     path = work / f"space-{spec.name}.yaml"
-    path.write_text(yaml.safe_dump(space_document(spec, sizes, model_dir, data_dir)))
+    # atomically: the packed part's drivers write the same space at the same time
+    partial = path.with_name(f"{path.name}.{os.getpid()}")
+    partial.write_text(yaml.safe_dump(space_document(spec, sizes, model_dir, data_dir)))
+    os.replace(partial, path)
     hs.run(
         str(path),
         study=spec.name,
