@@ -94,7 +94,8 @@ class BusySampler:
 
 def run_packed(specs: list[dict[str, Any]], work: Path, timeout_s: float) -> dict[str, Any]:
     """Start one process per spec, sample the GPU while they run, and gather their results."""
-    (work / "barrier").mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(work / "barrier", ignore_errors=True)  # a reused --work's ready marks
+    (work / "barrier").mkdir(parents=True)
     sampler = BusySampler()
     sampler.start()
     procs = []
