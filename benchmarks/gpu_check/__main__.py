@@ -46,13 +46,13 @@ def _setup(args: argparse.Namespace, work: Path) -> tuple[parts.Context, dict[st
     model = build_model(work / "model", sizes, cuda=cuda)
     data = write_data(work / "data", sizes, train_records=sizes.steps * sizes.batch)
     db = work / "study.db"
+    db.unlink(missing_ok=True)  # a reused --work: fresh studies, never an old run's trials
     ctx = parts.Context(
         sizes=sizes,
         model_dir=work / "model",
         data_dir=data,
         work=work / "trials",
         db=db,
-        study=trials.open_study(db),
         cuda=cuda,
         precision="bf16" if cuda else "auto",
     )

@@ -1,10 +1,12 @@
 """Four trials at ``gpus_per_trial: 0.25`` on one GPU, one worker process each, and a sampler.
 
-Each process (``python -m benchmarks.gpu_check.packed --spec FILE``) runs one LoRA trial of the
-shared SQLite study with ``gpu_fraction=0.25``, as a Ray worker given a quarter of a GPU would,
-and writes a marker when its training starts and its result when it ends. The parent samples
-the GPU's busy percentage (NVML through ``pynvml``, else ``nvidia-smi``) and reports the mean
-over the span when all four trained together.
+Each process (``python -m benchmarks.gpu_check.packed --spec FILE``) runs its own hpsearch
+driver (``hpsearch.search.run`` with an in-process pool of one worker at ``gpus_per_trial``
+0.25) on one shared SQLite study until the study has four finished trials: several drivers on
+one study, each asking under the study lock. Each writes the trial its driver created, with
+its train start (the trial's start plus its model load time) and end, read from the study.
+The parent samples the GPU's busy percentage (NVML through ``pynvml``, else
+``nvidia-smi``) and reports the mean over the span when all four trained together.
 """
 
 from __future__ import annotations
@@ -92,7 +94,8 @@ class BusySampler:
 
 def run_packed(specs: list[dict[str, Any]], work: Path, timeout_s: float) -> dict[str, Any]:
     """Start one process per spec, sample the GPU while they run, and gather their results."""
-    work.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(work / "barrier", ignore_errors=True)  # a reused --work's ready marks
+    (work / "barrier").mkdir(parents=True)
     sampler = BusySampler()
     sampler.start()
     procs = []
@@ -115,15 +118,23 @@ def run_packed(specs: list[dict[str, Any]], work: Path, timeout_s: float) -> dic
             timed_out = True
         log.close()
     sampler.stop()
-    results = []
+    results: list[dict[str, Any]] = []
+    drivers: dict[str, int] = {}  # process -> trials its driver created
     for index, spec in enumerate(specs):
         path = Path(spec["result"])
         if path.is_file():
-            results.append(json.loads(path.read_text()))
+            written = json.loads(path.read_text())
+            drivers[str(written["pid"])] = len(written["trials"])
+            results.extend(written["trials"])
         else:
             tail = (work / f"worker-{index}.log").read_text(errors="replace")[-2000:]
             results.append({"state": "NO RESULT", "error": tail})
-    out: dict[str, Any] = {"trials": results, "timed_out": timed_out, "sampler": sampler.source}
+    out: dict[str, Any] = {
+        "trials": results,
+        "drivers": drivers,
+        "timed_out": timed_out,
+        "sampler": sampler.source,
+    }
     starts = [r.get("train_started") for r in results]
     ends = [r.get("ended") for r in results]
     if all(isinstance(t, float) for t in starts + ends):
@@ -135,41 +146,84 @@ def run_packed(specs: list[dict[str, Any]], work: Path, timeout_s: float) -> dic
 
 
 def _worker(spec_path: Path) -> None:
-    """One packed trial: build its config from the spec, run it, write its result."""
+    """One packed trial: this process's own driver on the shared study, in-process pool."""
     from benchmarks.gpu_check.fixtures import Sizes
-    from benchmarks.gpu_check.trials import open_study, run_trial, trial_config
-    from hpsearch.trainers import TrialConfig
+    from benchmarks.gpu_check.studies import StudySpec, run_study, trial_summary
+    from hpsearch.search.engine import InProcessPool
 
     spec = json.loads(spec_path.read_text())
-    sizes = Sizes(**spec["sizes"])
-    config: TrialConfig = trial_config(
-        spec["name"],
+    study_spec = StudySpec(
+        spec["study"],
+        "lora",
+        spec["precision"],
+        gpus_per_trial=GPU_FRACTION if spec["cuda"] else 0.0,
+        trials=spec["trials"],
+        seeds=spec["trials"],
+    )
+    # pool="inprocess" gives each trial a whole GPU (gpus_per_trial 0 for its threads); the same
+    # pool built with the fraction is what a quarter of a GPU gives a trial's memory limit
+    pool = InProcessPool(1, gpus_per_trial=GPU_FRACTION)
+    lines: list[str] = []
+    import torch  # noqa: F401
+    import transformers  # noqa: F401
+
+    import hpsearch.search  # noqa: F401  (the imports before the barrier, not after)
+
+    _barrier(Path(spec["work"]) / "barrier", spec["trials"])
+    study = run_study(
+        study_spec,
+        Sizes(**spec["sizes"]),
         Path(spec["model_dir"]),
         Path(spec["data_dir"]),
         Path(spec["work"]),
-        sizes,
-        method="lora",
-        precision=spec["precision"],
-        gpu_fraction=GPU_FRACTION,
+        f"sqlite:///{spec['db']}",
+        pool=pool,
+        emit=lines.append,
     )
-    study = open_study(Path(spec["db"]))
-    marks: dict[str, float] = {}
+    mine = [t for t in study.get_trials(deepcopy=False) if _made_here(t.user_attrs)]
+    written: list[dict[str, Any]] = []
+    for trial in mine:
+        summary = {**trial_summary(trial), "pid": os.getpid(), "gpu_fraction": pool.gpus_per_trial}
+        if trial.datetime_start is not None and trial.datetime_complete is not None:
+            load_s = float(trial.user_attrs.get("load_time_s", 0.0))
+            summary["train_started"] = trial.datetime_start.timestamp() + load_s
+            summary["ended"] = trial.datetime_complete.timestamp()
+        written.append(summary)
+    result = {"pid": os.getpid(), "trials": written, "driver_log": lines[-10:]}
+    Path(spec["result"]).write_text(json.dumps(result, default=str))
 
-    def on_record(attrs: Any) -> None:  # the runner records load_time_s just before training
-        if "load_time_s" in attrs and "train_started" not in marks:
-            marks["train_started"] = time.time()
 
-    result = run_trial(study, config, on_record)
-    result.update(marks, ended=time.time(), pid=os.getpid(), gpu_fraction=config.gpu_fraction)
-    Path(spec["result"]).write_text(json.dumps(result))
+def _barrier(folder: Path, count: int, timeout_s: float = 120.0) -> None:
+    """Wait (after the imports) until all ``count`` processes are ready, so that their drivers
+    ask the study together and each gets one of its trials."""
+    (folder / f"ready-{os.getpid()}").touch()
+    deadline = time.time() + timeout_s
+    while len(list(folder.glob("ready-*"))) < count and time.time() < deadline:
+        time.sleep(0.05)
+
+
+def _made_here(attrs: dict[str, Any]) -> bool:
+    """Was the trial created by this process's driver (``driver`` = host:pid:start)?"""
+    parts = str(attrs.get("driver", "")).split(":")
+    return len(parts) >= 2 and parts[1] == str(os.getpid())
 
 
 def packed_specs(
-    sizes: Any, model_dir: Path, data_dir: Path, work: Path, db: Path, precision: str
+    sizes: Any,
+    model_dir: Path,
+    data_dir: Path,
+    work: Path,
+    db: Path,
+    precision: str,
+    *,
+    cuda: bool,
+    count: int = PACKED_TRIALS,
 ) -> list[dict[str, Any]]:
     return [
         {
-            "name": f"packed-{i}",
+            "study": "packed",
+            "trials": count,
+            "cuda": cuda,
             "sizes": asdict(sizes),
             "model_dir": str(model_dir),
             "data_dir": str(data_dir),
@@ -178,7 +232,7 @@ def packed_specs(
             "precision": precision,
             "result": str(work / f"packed-{i}.json"),
         }
-        for i in range(PACKED_TRIALS)
+        for i in range(count)
     ]
 
 

@@ -1,62 +1,35 @@
-"""Run hpsearch trials the way a worker does: its runner, a SQLite study, its OOM retry rule.
+"""The check's trial configuration (for the standalone baseline and the OOM batch search),
+and GPU memory readings.
 
-Each trial is an Optuna trial of one study in SQLite (``hpsearch.storage`` opens it); the
-reporter reports evaluations and attributes to it, and the trial is told COMPLETE, PRUNED or
-FAIL at its end. A CUDA out-of-memory error is retried in the same process with half the
-per-device batch and twice the accumulation (the engine's rule), and the GPU memory in use is
-read after each trial returns, before anything else frees it.
+The hpsearch trials themselves run as studies through the engine (``studies.py``); the
+configuration here is the same point as a :class:`~hpsearch.trainers.TrialConfig`, which the
+plain ``transformers.Trainer`` baseline and :func:`oom_batch` (hpsearch's memory estimate)
+read.
 """
 
 from __future__ import annotations
 
 import gc
 import math
-import time
-from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from benchmarks.gpu_check.fixtures import Sizes
-from hpsearch.storage import create_or_load_study, open_storage, parse_storage_url
 from hpsearch.trainers import (
     DataConfig,
     HyperParams,
     ModelConfig,
-    OutOfMemoryError,
     RunPaths,
     ScheduleConfig,
     TrialConfig,
-    TrialError,
-    runner_for,
 )
 
-__all__ = [
-    "LORA",
-    "StudyReporter",
-    "collect",
-    "cuda_allocated_mib",
-    "halved",
-    "is_number",
-    "oom_batch",
-    "open_study",
-    "run_trial",
-    "run_with_oom_retry",
-    "trial_config",
-]
+__all__ = ["LORA", "collect", "cuda_allocated_mib", "is_number", "oom_batch", "trial_config"]
 
 LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "target_modules": "all-linear"}
 LEARNING_RATE = {"lora": 2e-4, "qlora": 2e-4, "full": 2e-5}
 MIB = 2**20
-
-
-def open_study(db_path: Path, name: str = "gpu_check") -> Any:
-    """The check's study in SQLite, through hpsearch's storage layer (safe across processes)."""
-    import optuna
-
-    storage = open_storage(parse_storage_url(f"sqlite:///{db_path}"))
-    handle = create_or_load_study(storage, name, "minimize", pruner=optuna.pruners.NopPruner())
-    return handle.study
 
 
 def trial_config(
@@ -113,119 +86,12 @@ def trial_config(
     )
 
 
-class StudyReporter:
-    """hpsearch's reporter contract over one Optuna trial (what a worker's reporter does)."""
-
-    def __init__(self, trial: Any, on_record: Any = None) -> None:
-        self.trial = trial
-        self.attrs: dict[str, Any] = {}
-        self.on_record = on_record
-
-    def report(self, step: int, value: float) -> None:
-        self.trial.report(value, step)
-
-    def should_prune(self) -> bool:
-        return bool(self.trial.should_prune())
-
-    def record(self, attrs: Mapping[str, Any]) -> None:
-        self.attrs.update(attrs)
-        for key, value in attrs.items():
-            self.trial.set_user_attr(key, value)
-        if self.on_record is not None:
-            self.on_record(attrs)
-
-
 def cuda_allocated_mib() -> float | None:
     import torch
 
     if not torch.cuda.is_available():
         return None
     return round(torch.cuda.memory_allocated() / MIB, 1)
-
-
-def run_trial(study: Any, config: TrialConfig, on_record: Any = None) -> dict[str, Any]:
-    """Run ``config`` as one trial of ``study``; what it measured, or how it failed."""
-    import optuna
-    import torch
-
-    trial = study.ask()
-    reporter = StudyReporter(trial, on_record)
-    started = time.perf_counter()
-    cuda = torch.cuda.is_available()
-    out: dict[str, Any] = {"trial": trial.number}
-    try:
-        result = runner_for("causal_lm").run(config, reporter)
-    except TrialError as exc:
-        study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        out.update(state="FAIL", kind=exc.kind, error=str(exc), retryable=exc.retryable)
-    else:
-        state = optuna.trial.TrialState.PRUNED if result.status == "pruned" else None
-        if state is None:
-            study.tell(trial, result.value)
-        else:
-            study.tell(trial, state=state)
-        stats = result.stats
-        out.update(
-            state=result.status.upper(),
-            value=result.value,
-            last_step=result.last_step,
-            tokens_per_s=stats.get("tokens_per_s"),
-            peak_memory_mb=stats.get("peak_memory_mb"),
-            peak_memory_kind=stats.get("peak_memory_kind"),
-            train_time_s=stats.get("train_time_s"),
-            device=stats.get("device"),
-        )
-        if cuda:  # the runner reset the peak at train start: this is the trial's reserved peak
-            out["peak_reserved_mb"] = round(torch.cuda.max_memory_reserved() / MIB, 1)
-    out["wall_s"] = round(time.perf_counter() - started, 2)
-    out["memory_estimate_gb"] = reporter.attrs.get("memory_estimate_gb")
-    out["memory_estimate"] = reporter.attrs.get("memory_estimate")
-    if cuda:
-        out["allocated_after_mib"] = cuda_allocated_mib()
-    return out
-
-
-def halved(config: TrialConfig) -> TrialConfig | None:
-    """The engine's OOM retry: half the per-device batch, twice the accumulation (even only)."""
-    hp = config.hparams
-    if hp.per_device_train_batch_size % 2:
-        return None
-    return replace(
-        config,
-        run_name=config.run_name + "-retry",
-        hparams=replace(
-            hp,
-            per_device_train_batch_size=hp.per_device_train_batch_size // 2,
-            gradient_accumulation_steps=hp.gradient_accumulation_steps * 2,
-            per_device_eval_batch_size=max(1, hp.per_device_eval_batch_size // 2),
-        ),
-        paths=replace(
-            config.paths,
-            checkpoints_dir=config.paths.checkpoints_dir + "-retry",
-            final_dir=config.paths.final_dir + "-retry",
-        ),
-    )
-
-
-def run_with_oom_retry(study: Any, config: TrialConfig, baseline_mib: float | None) -> dict:
-    """``config`` (expected to run out of memory), then its halved retry in this process."""
-    first = run_trial(study, config)
-    out: dict[str, Any] = {"first": first}
-    if first.get("kind") != OutOfMemoryError.kind:
-        return out
-    out["held_after_oom_mib"] = _held(first.get("allocated_after_mib"), baseline_mib)
-    retry = halved(config)
-    if retry is None:
-        return out
-    out["retry"] = run_trial(study, retry)
-    out["held_after_retry_mib"] = _held(out["retry"].get("allocated_after_mib"), baseline_mib)
-    return out
-
-
-def _held(allocated: float | None, baseline: float | None) -> float | None:
-    if allocated is None or baseline is None:
-        return None
-    return round(allocated - baseline, 1)
 
 
 def collect() -> float | None:

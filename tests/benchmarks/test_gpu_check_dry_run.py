@@ -88,9 +88,10 @@ def test_dry_run_runs_the_cpu_plumbing(dry_run: tuple[dict, str, Path]) -> None:
     assert parts["lora_sdpa"]["figures"]["tokens_per_s"] > 0
     assert parts["standalone_trainer"]["figures"]["tokens_per_s"] > 0
     oom = parts["oom_retry"]
-    assert oom["figures"] == {"oom_batch": 4, "retry_batch": 2}
-    assert oom["details"]["first"]["kind"] == "oom"
-    assert oom["details"]["retry"]["state"] == "COMPLETE"
+    assert oom["figures"] == {"oom_batch": 4, "retry_batch": 2, "retry_grad_accum": 2}
+    first, retry = oom["details"]["trials"]
+    assert first["state"] == "FAIL" and first["retry_requested"] == "oom"
+    assert retry["state"] == "COMPLETE" and retry["retry_of"] == first["trial"]
     assert "failpoint" in oom["reason"]
     assert parts["packed_4x0.25"]["figures"]["trials"] == 2
     assert all(t["gpu_fraction"] == 0.25 for t in parts["packed_4x0.25"]["details"]["trials"])
@@ -98,13 +99,28 @@ def test_dry_run_runs_the_cpu_plumbing(dry_run: tuple[dict, str, Path]) -> None:
         assert parts[name]["status"] == "not run"
         assert "no CUDA device" in parts[name]["reason"]  # hpsearch's own refusal
     assert parts["lora_flash_attention"]["status"] == "not run"
-    # every trial went through the SQLite study
-    study = optuna.load_study(study_name="gpu_check", storage=f"sqlite:///{work / 'study.db'}")
-    states = [t.state.name for t in study.trials]
-    assert states.count("COMPLETE") == 4  # LoRA, the OOM retry, two packed trials
-    assert states.count("FAIL") == 3  # QLoRA and full refused, the OOM
-    oom_trial = study.trials[oom["details"]["first"]["trial"]]
-    assert oom_trial.state.name == "FAIL" and "memory_estimate_gb" in oom_trial.user_attrs
+    # every trial ran through hpsearch's engine: one SQLite study per part, as the driver left it
+    storage = f"sqlite:///{work / 'study.db'}"
+    names = {s.study_name for s in optuna.get_all_study_summaries(storage)}
+    assert names == {"lora", "qlora", "full", "oom", "packed"}
+
+    def states(name: str) -> list[str]:
+        return [t.state.name for t in optuna.load_study(study_name=name, storage=storage).trials]
+
+    assert states("lora") == ["COMPLETE"]
+    assert states("qlora") == states("full") == ["FAIL"]  # refused: no retry for the hardware
+    assert states("packed") == ["COMPLETE", "COMPLETE"]  # two drivers, one study
+    oom_study = optuna.load_study(study_name="oom", storage=storage)
+    failed, retried = oom_study.trials
+    assert (failed.state.name, retried.state.name) == ("FAIL", "COMPLETE")
+    assert failed.user_attrs["per_device_train_batch_size_used"] == 4
+    assert "memory_estimate_gb" in failed.user_attrs
+    # the driver's retry rule: half the per-device batch, twice the accumulation
+    assert retried.user_attrs["retry_of"] == failed.number
+    assert retried.user_attrs["oom_downscale"] == 2
+    assert retried.user_attrs["per_device_train_batch_size_used"] == 2
+    assert retried.user_attrs["gradient_accumulation_steps"] == 2
+    assert retried.params == failed.params
 
 
 def test_a_part_that_did_not_run_carries_no_figure() -> None:
