@@ -277,7 +277,7 @@ class _Ending:
         """FAIL and ask for a retry with a divided batch, or the row's ``otherwise``."""
         rule, otherwise = failure.retry, failure.otherwise
         if rule is not None and rule.batch_divisor == 1:  # e.g. a rank of the trial died
-            reason = f"{text}; retrying from the last checkpoint"
+            reason = f"{failure.label or kind}: {text}; retrying from the last checkpoint"
             self.attrs({A.FAIL_REASON: reason, A.RETRY_REQUESTED: failure.kind})
             return self.tell(failure.state, None, reason, kind, retry=failure.kind)
         if rule is None or otherwise is None:  # tests/search/test_failures.py pins the table

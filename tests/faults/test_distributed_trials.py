@@ -48,7 +48,7 @@ def test_killed_rank_is_retried_from_its_checkpoint_by_the_driver(
     ]
     killed, retry = study.trials
     assert killed.state == TrialState.FAIL
-    assert killed.user_attrs["retry_requested"] == "worker_lost"
+    assert killed.user_attrs["retry_requested"] == "rank_failed"  # its failure-table row
     assert "rank_failed: rank 1 of the trial" in killed.user_attrs["fail_reason"]
     assert max(killed.intermediate_values) == 8
     assert retry.state == TrialState.COMPLETE and retry.user_attrs["retry_of"] == 0
