@@ -64,6 +64,11 @@ class SFTData:
 class HpsSFTTrainer(HpsTrainer, SFTTrainer):
     """TRL's ``SFTTrainer`` with hpsearch's learning-rate groups, write guards and failpoints."""
 
+    def create_model_card(self, *args: Any, **kwargs: Any) -> None:
+        """No model card: TRL writes a README.md into the output folder at every checkpoint,
+        and a trial's checkpoints folder holds only committed checkpoints (the retry and the
+        cleanup rely on it); the trial's record is the study."""
+
 
 def sft_summary(trainer: SFTTrainer) -> dict[str, Any]:
     """What TRL does with the trial's data: its loss mask, packing and batching."""
