@@ -68,6 +68,7 @@ _HEAVY = {
     "select_precision": "hpsearch.trainers._models",
     "HpsSFTTrainer": "hpsearch.trainers._sft",
     "sft_data": "hpsearch.trainers._sft",
+    "sft_arguments": "hpsearch.trainers._sft",
     "TrialCallback": "hpsearch.trainers._trial_callback",  # transformers: only when a script asks
 }
 
@@ -134,6 +135,7 @@ __all__ = [
     "resolve_model_path",
     "runner_for",
     "select_precision",
+    "sft_arguments",
     "sft_data",
     "training_argument_names",
     "trial_params",
