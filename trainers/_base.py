@@ -26,6 +26,12 @@ class Reporter(Protocol):
     def should_prune(self) -> bool:
         """True when the search wants this trial stopped now."""
 
+    def pausing(self) -> bool:
+        """True when a stop asked by ``should_prune`` is a *pause*: the trainer commits a
+        checkpoint at this step before it stops, so that a successor trial (the search promoting
+        this configuration later) continues from it. A reporter without this method never
+        pauses (the trainers call it through ``getattr``)."""
+
     def record(self, attrs: Mapping[str, Any]) -> None:
         """Publish live per-trial attributes (throughput, memory, ...)."""
 
@@ -41,6 +47,9 @@ class NullReporter:
         self.values[step] = value
 
     def should_prune(self) -> bool:
+        return False
+
+    def pausing(self) -> bool:
         return False
 
     def record(self, attrs: Mapping[str, Any]) -> None:

@@ -42,6 +42,11 @@ class OptunaReporter:
     def should_prune(self) -> bool:
         return bool(self.trial.should_prune())
 
+    def pausing(self) -> bool:
+        """Whether the study's pruner pauses (keeps a checkpoint and may promote) rather than
+        stops: a pruner with ``pauses_trials = True`` (promotion-type successive halving)."""
+        return bool(getattr(self.trial.study.pruner, "pauses_trials", False))
+
     def record(self, attrs: Mapping[str, Any]) -> None:
         # Optuna's cache passes user attributes straight through to the database; write them
         # in one transaction on the backend rather than one per attribute.

@@ -24,6 +24,14 @@ OOM_DOWNSCALE = "oom_downscale"  # per-device batch divided by this, accumulatio
 RESUMED_FROM = "resumed_from_checkpoint"
 DRIVER = "driver"  # host:pid:start-time of the process that created the trial
 
+# Trial user attributes: pause and resume (promotion-type successive halving).
+PAUSED_AT = "paused_at_step"  # a PRUNED trial that keeps its checkpoint here and may be promoted
+PROMOTED_FROM = "promoted_from"  # number of the paused trial this one continues (same params)
+PROMOTED_TO = "promoted_to"  # on a paused trial: the number of the successor that continues it
+RESUMED_AT = "resumed_at_step"  # the step of the checkpoint a successor continued from
+PAUSED_CHECKPOINT_DELETED = "paused_checkpoint_deleted"  # can no longer be promoted: disk freed
+STUDY_COMPUTE_BUDGET = "hpsearch.compute_budget"  # {"fbe": N} or {"steps": N}; absent: none
+
 # Trial user attributes: outcome.
 FAIL_REASON = "fail_reason"
 PRUNE_REASON = "prune_reason"
