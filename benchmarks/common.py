@@ -28,10 +28,11 @@ DATA_PATH = Path(
 ADMIN_URL = os.environ.get("HPSEARCH_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 
-def _admin() -> Any:
+def _admin(admin_url: str | None = None) -> Any:
     import psycopg2
 
-    conn = psycopg2.connect(ADMIN_URL.replace("+psycopg2", ""), connect_timeout=5)
+    url = (admin_url or ADMIN_URL).replace("+psycopg2", "")
+    conn = psycopg2.connect(url, connect_timeout=5)
     conn.autocommit = True
     return conn
 
@@ -42,9 +43,11 @@ def db_url(name: str) -> str:
     return urlunsplit(("postgresql+psycopg2", parts.netloc, f"/{name}", "", ""))
 
 
-def create_db(prefix: str) -> str:
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    conn = _admin()
+def create_db(prefix: str, admin_url: str | None = None) -> str:
+    """Create an empty database ``PREFIX_<random>`` on the server of ``admin_url`` (default
+    ``ADMIN_URL``); returns its name. The tests' fixtures create theirs with this too."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    conn = _admin(admin_url)
     try:
         with conn.cursor() as cur:
             cur.execute(f'CREATE DATABASE "{name}"')
@@ -53,8 +56,9 @@ def create_db(prefix: str) -> str:
     return name
 
 
-def drop_db(name: str) -> None:
-    conn = _admin()
+def drop_db(name: str, admin_url: str | None = None) -> None:
+    """Drop database ``name`` (closing its connections first); missing is fine."""
+    conn = _admin(admin_url)
     try:
         with conn.cursor() as cur:
             cur.execute(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import optuna
 import pytest
 
+from benchmarks.common import create_db, drop_db
 from tests.helpers import CliResult, cli_main, write_simulated_space
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -40,39 +40,16 @@ ARTIFACTS = Path(
 )
 
 
-def _admin_connection():  # type: ignore[no-untyped-def]
-    import psycopg2
-
-    conn = psycopg2.connect(
-        host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=PG_ADMIN_DB, connect_timeout=5
-    )
-    conn.autocommit = True
-    return conn
+ADMIN_URL = f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{PG_ADMIN_DB}"
 
 
 def create_database(prefix: str = "hpsearch_test") -> str:
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    conn = _admin_connection()
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        conn.close()
-    return name
+    """A new empty database on the test server (benchmarks.common's helper, the tests' server)."""
+    return create_db(prefix, ADMIN_URL)
 
 
 def drop_database(name: str) -> None:
-    conn = _admin_connection()
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = %s AND pid <> pg_backend_pid()",
-                (name,),
-            )
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
-    finally:
-        conn.close()
+    drop_db(name, ADMIN_URL)
 
 
 def pg_url(database: str) -> str:
