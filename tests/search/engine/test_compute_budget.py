@@ -174,3 +174,22 @@ def test_an_old_study_without_the_attribute_resumes_with_its_trial_budget(
     execute(request, emit=lambda line: None)
     trials = optuna.load_study(study_name="s", storage=url).get_trials()
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("{fbe: -1}", "compute_budget.fbe: is not valid; got -1; allowed: a finite number > 0"),
+        ("{steps: 0}", "compute_budget.steps: is not valid; got 0; allowed: an integer from 1"),
+        ("{fbe: 1, steps: 20}", "compute_budget: gives more than one unit; got {'fbe': 1, "),
+        ("{flops: 5}", "compute_budget.flops: unknown key; allowed: fbe, steps, tokens"),
+    ],
+)
+def test_a_bad_compute_budget_is_one_line_naming_the_value(value: str, message: str) -> None:
+    from hpsearch.spaces import SpaceError, load_space_text
+
+    text = "params: {learning_rate: 1.0e-4}\ncompute_budget: " + value
+    with pytest.raises(SpaceError) as caught:
+        load_space_text(text)
+    assert str(caught.value).startswith(f"1 problem in space: {message}")
+    assert "\n" not in str(caught.value)
