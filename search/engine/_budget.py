@@ -46,7 +46,7 @@ class BudgetedAsker:
     def compute(self, ledger: Ledger | None = None) -> ComputeUsage:
         """Compute used against the compute budget, from the trials the ledger holds (one pass
         over Optuna's cached trials: no query per trial)."""
-        trials = (ledger or self.ledger()).trials
+        trials = ledger.trials if ledger is not None else self.study.get_trials(deepcopy=False)
         self._usage = compute_usage(trials, self.compute_budget, self.full_steps)
         return self._usage
 
