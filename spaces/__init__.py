@@ -5,6 +5,11 @@ checked (``hpsearch spaces validate``) on any machine.
 """
 
 from hpsearch.spaces._check import suggest
+from hpsearch.spaces._compute_budget import (
+    COMPUTE_UNITS,
+    ComputeBudget,
+    compute_budget_from,
+)
 from hpsearch.spaces._configs import (
     DATA_FORMATS,
     DEFAULT_EVAL_BATCH,
@@ -67,6 +72,7 @@ from hpsearch.spaces._warm_start import warm_start_issues
 from hpsearch.spaces.errors import HpsearchError
 
 __all__ = [
+    "COMPUTE_UNITS",
     "DATA_FORMATS",
     "DEFAULT_EVAL_BATCH",
     "DOTTED_PATH",
@@ -83,6 +89,7 @@ __all__ = [
     "BatchRuleError",
     "BatchSpec",
     "CategoricalParam",
+    "ComputeBudget",
     "Condition",
     "DataConfig",
     "DataFields",
@@ -114,6 +121,7 @@ __all__ = [
     "builtin_copy",
     "builtin_names",
     "builtin_text",
+    "compute_budget_from",
     "dump_space",
     "import_target",
     "load_space",

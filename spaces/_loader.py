@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from hpsearch.spaces._check import Reader, suggest
+from hpsearch.spaces._compute_budget import ComputeBudget, load_compute_budget
 from hpsearch.spaces._cross import cross_checks
 from hpsearch.spaces._errors import IssueCollector, SpaceIssue
 from hpsearch.spaces._fields import (
     declared,
+    default_of,
     keys_of,
     pattern_of,
     read_field,
@@ -79,12 +81,14 @@ def _load(data: Any, source: str, default_name: str, early: list[SpaceIssue]) ->
     root.unknown_keys(keys_of(SearchSpace))
     name = _name(root, default_name)
     params = load_params(root.raw("params"), issues)
+    compute = load_compute_budget(root.raw("compute_budget"), issues)
     space = SearchSpace(
         name=name,
         description=root.string("description", "") or "",
         method=read_field(root, SearchSpace, "method"),
         objective=_objective(root.raw("objective"), issues),
-        trials=read_field(root, SearchSpace, "trials"),
+        trials=_trials(root, compute),
+        compute_budget=compute,
         sampler=SamplerSpec(*_plugin(root.raw("sampler"), "sampler", SamplerSpec(), issues)),
         pruner=PrunerSpec(*_plugin(root.raw("pruner"), "pruner", PrunerSpec(), issues)),
         early_stopping=_early_stopping(root.raw("early_stopping"), issues),
@@ -117,6 +121,25 @@ def _name(root: Reader, default_name: str) -> str:
         message = f"is {len(name)} characters long, too long for a space name"
         root.issues.add("name", message, name, _NAME_ALLOWED)
     return str(name)
+
+
+def _trials(root: Reader, compute: ComputeBudget | None) -> int | None:
+    """The trial budget: None (no trial limit) only beside a compute budget, when ``trials``
+    is not written (or written as null)."""
+    if not root.has("trials"):
+        return None if compute is not None else read_field(root, SearchSpace, "trials")
+    if root.raw("trials") is None:
+        if compute is None:
+            root.issues.add(
+                "trials",
+                "null (no trial limit) needs a compute_budget",
+                None,
+                "an integer >= 1, or null beside compute_budget",
+            )
+            return int(default_of(SearchSpace, "trials"))
+        return None
+    value = read_field(root, SearchSpace, "trials")
+    return int(value) if value is not None else None
 
 
 def _check_stored_size(space: SearchSpace, issues: IssueCollector) -> None:

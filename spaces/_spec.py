@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
+from hpsearch.spaces._compute_budget import COMPUTE_BUDGET_SCHEMA, ComputeBudget
 from hpsearch.spaces._configs import DEFAULT_EVAL_BATCH, DataFields, LengthFields
 from hpsearch.spaces._fields import spec_field
 from hpsearch.spaces._limits import (
@@ -258,8 +259,19 @@ class SearchSpace:
     objective: ObjectiveSpec = spec_field(
         doc="The metric and direction trials are scored by.", default_factory=ObjectiveSpec
     )
-    trials: int = spec_field(
-        20, doc="Finished trials the study should reach (--trials overrides).", minimum=1
+    trials: int | None = spec_field(
+        20,
+        doc="Finished trials the study should reach (--trials overrides). With a "
+        "compute_budget it applies only when written (or --trials given); null: no trial "
+        "limit (needs a compute_budget).",
+        minimum=1,
+    )
+    compute_budget: ComputeBudget | None = spec_field(
+        None,
+        doc="A budget in training compute, exactly one key: fbe (full-budget equivalents: "
+        "steps / the task's max_steps), steps, or tokens (a task of fidelity tokens). No trial "
+        "starts once it is used; running trials go on to their next pause or their end.",
+        schema=COMPUTE_BUDGET_SCHEMA,
     )
     sampler: SamplerSpec = spec_field(
         doc="The Optuna sampler: a name or a dotted path package.module:Name, or a mapping "
@@ -316,7 +328,10 @@ class SearchSpace:
             out["description"] = self.description
         out["method"] = self.method
         out["objective"] = asdict(self.objective)
-        out["trials"] = self.trials
+        if self.trials is not None:
+            out["trials"] = self.trials
+        if self.compute_budget is not None:
+            out["compute_budget"] = self.compute_budget.to_dict()
         out["sampler"] = {"type": self.sampler.type, **self.sampler.options}
         out["pruner"] = {"type": self.pruner.type, **self.pruner.options}
         out["early_stopping"] = asdict(self.early_stopping)

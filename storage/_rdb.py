@@ -272,6 +272,20 @@ class ResilientRDBStorage(RDBStorage):
             row = session.execute(sqlalchemy.select(total, waiting, distinct)).one()
         return int(row[0]), int(row[1]), int(row[2])
 
+    def trial_last_steps(self, study_id: int) -> dict[int, int]:
+        """Trial id -> the newest step of its intermediate values, for every trial of a study
+        that reported one: one grouped query (compute accounting without learning curves)."""
+        trials, steps = models.TrialModel, models.TrialIntermediateValueModel
+        with rdb_session(self) as session:
+            rows = (
+                session.query(steps.trial_id, sqlalchemy.func.max(steps.step))
+                .join(trials, trials.trial_id == steps.trial_id)
+                .filter(trials.study_id == study_id)
+                .group_by(steps.trial_id)
+                .all()
+            )
+        return {int(trial_id): int(step) for trial_id, step in rows if step is not None}
+
     def trial_summaries(self, study_id: int, user_attr_keys: Sequence[str]) -> list[FrozenTrial]:
         """Every trial of a study with only its number, state, first objective value, start
         and end times and the user attributes named in ``user_attr_keys``: no parameters,

@@ -87,6 +87,9 @@ def _show(rows: list[Any], args: argparse.Namespace, display: str) -> None:
     for line in render_table(rows):
         emit(line)
     for row in rows:
+        if row.compute_line:
+            emit(f"{row.name}: {row.compute_line}")
+    for row in rows:
         if row.state == "stopped" and not args.watch:
             emit(f"{row.name}: no trial is running; continue it with: hpsearch resume {row.name}")
 

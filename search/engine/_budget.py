@@ -6,15 +6,16 @@ with the budget counted in the database, so parallel drivers never push a study 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
 from hpsearch.search.policy import DistinctSampler
-from hpsearch.search.records import Ledger, build_ledger
+from hpsearch.search.records import ComputeUsage, Ledger, build_ledger, compute_usage
 from hpsearch.search.records import attributes as A
+from hpsearch.spaces import ComputeBudget
 from hpsearch.storage import (
     ResilientRDBStorage,
     StorageLocation,
@@ -32,12 +33,36 @@ class BudgetedAsker:
     study: optuna.Study
     location: StorageLocation
     storage: ResilientRDBStorage
-    budget: int
+    budget: int | None  # finished trials; None: no trial limit (a compute budget only)
     max_retries: int
     owner: str
+    compute_budget: ComputeBudget | None = None
+    full_steps: int | None = None  # one full trial's steps: the unit of an FBE budget
+    _usage: ComputeUsage | None = field(default=None, init=False, repr=False)
 
     def ledger(self) -> Ledger:
         return build_ledger(self.study.get_trials(deepcopy=False), self.max_retries)
+
+    def compute(self, ledger: Ledger | None = None) -> ComputeUsage:
+        """Compute used against the compute budget, from the trials the ledger holds (one pass
+        over Optuna's cached trials: no query per trial)."""
+        trials = ledger.trials if ledger is not None else self.study.get_trials(deepcopy=False)
+        self._usage = compute_usage(trials, self.compute_budget, self.full_steps)
+        return self._usage
+
+    def compute_spent(self, ledger: Ledger | None = None) -> bool:
+        """The compute budget is used up: no trial (new, retried or promoted) starts now.
+
+        Read before the study lock is taken, so that the lock's hold time does not grow with
+        the study: two drivers can each start one more trial at the moment the budget is
+        reached, within the documented overshoot (running trials go on to their next pause
+        or their end)."""
+        if self.compute_budget is None:
+            return False
+        return self.compute(ledger).spent
+
+    def trials_met(self, slots_used: int) -> bool:
+        return self.budget is not None and slots_used >= self.budget
 
     def exhausted(self, n_trials: int | None = None) -> bool:
         """No new configuration is left: the grid is done, or every configuration of a finite
@@ -59,6 +84,8 @@ class BudgetedAsker:
         whose size the study has reached walks the trials under the lock, to stop at
         exhaustion (see :class:`~hpsearch.search.policy.DistinctSampler`).
         """
+        if self.compute_spent():
+            return None
         build_under_lock = isinstance(self.study.sampler, optuna.samplers.GridSampler)
         trial: optuna.Trial | None = None
         with study_lock(self.location, self.study.study_name):
@@ -67,7 +94,7 @@ class BudgetedAsker:
             total, waiting, superseded = self.storage.trial_counts(
                 study_id_of(self.study), A.RETRY_OF
             )
-            if waiting == 0 and (total - superseded >= self.budget or self.exhausted(total)):
+            if waiting == 0 and (self.trials_met(total - superseded) or self.exhausted(total)):
                 return None
             trial_id = self._pop_waiting() if waiting else None
             popped = trial_id is not None
@@ -105,7 +132,12 @@ class BudgetedAsker:
         return optuna.Trial(self.study, trial_id)
 
     def done(self, ledger: Ledger, *, inflight: bool) -> bool:
-        """Every budget slot finished, nothing running, waiting or awaiting a retry."""
-        if inflight or ledger.running or ledger.waiting or ledger.pending_retry:
+        """Every budget slot finished, nothing running, waiting or awaiting a retry; or the
+        compute budget is used and nothing runs (what waits stays for a later, larger one)."""
+        if inflight or ledger.running:
             return False
-        return ledger.slots_used >= self.budget or self.exhausted(len(ledger.trials))
+        if self.compute_spent(ledger):
+            return True
+        if ledger.waiting or ledger.pending_retry:
+            return False
+        return self.trials_met(ledger.slots_used) or self.exhausted(len(ledger.trials))

@@ -69,7 +69,14 @@ class Driver:
         self.max_retries = self.space.retries.max_retries
         self.owner = owner_token()
         self.asker = BudgetedAsker(
-            cfg.study, cfg.location, cfg.storage, self.budget, self.max_retries, self.owner
+            cfg.study,
+            cfg.location,
+            cfg.storage,
+            self.budget,
+            self.max_retries,
+            self.owner,
+            compute_budget=cfg.meta.compute_budget,
+            full_steps=cfg.meta.full_steps,
         )
         if isinstance(cfg.study.sampler, DistinctSampler):
             # Drivers of one study claim configurations one at a time (a short lock of its own).
@@ -78,7 +85,11 @@ class Driver:
         self.inflight: dict[Any, _InFlight] = {}
         self.clock = cfg.pool.clock  # all the driver's time: wall or simulated
         self.progress = Progress(
-            cfg.emit, self.budget, self.space.objective.metric, clock=self.clock.now
+            cfg.emit,
+            self.budget,
+            self.space.objective.metric,
+            clock=self.clock.now,
+            compute=self.asker.compute if self.asker.compute_budget is not None else None,
         )
         self._stop_signal: int | None = None
         self._startup_failures = 0
@@ -325,8 +336,15 @@ class Driver:
                 self.progress.maybe_status(self.ledger(), self.study, self.cfg.status_interval)
         ledger = self.ledger()
         elapsed = self.progress.elapsed()
-        lines = summary_lines(self.study, ledger, self.budget, elapsed, self.space.objective.metric)
-        if ledger.slots_used < self.budget and self.asker.exhausted():
+        lines = summary_lines(
+            self.study,
+            ledger,
+            self.budget,
+            elapsed,
+            self.space.objective.metric,
+            compute=self.asker.compute(ledger) if self.asker.compute_budget else None,
+        )
+        if not self.asker.trials_met(ledger.slots_used) and self.asker.exhausted():
             lines.insert(1, exhausted_line(self.study.sampler, self.space.name, self.budget))
         return RunSummary(ledger, elapsed, lines)
 

@@ -244,14 +244,15 @@ def disconnect() -> None:
 
 def plan_workers(
     requested: int | None,
-    budget: int,
+    budget: int | None,
     cluster: Cluster,
     gpus_per_trial: float,
     cpus_per_trial: float,
     *,
     processes: int = 1,
 ) -> tuple[int, float]:
-    """(number of workers, GPUs per worker): GPU trials where there are GPUs, else CPU.
+    """(number of workers, GPUs per worker): GPU trials where there are GPUs, else CPU
+    (no more workers than the trial budget; None: no trial limit).
 
     A trial of ``processes`` ranks needs that many GPUs (or ``processes x cpus_per_trial``
     cores) on one node: it is counted per node, never across nodes.
@@ -278,14 +279,14 @@ def plan_workers(
                 f"{_placement.worker_resources(processes, cpus_per_trial, gpus)} on one node, "
                 "and no node of the cluster has that much; lower resources.gpus_per_trial"
             )
-        return (requested if requested is not None else max(1, min(fit, budget))), gpus
+        return (requested if requested is not None else max(1, min(fit, budget or fit))), gpus
     if requested is not None:
         return requested, gpus
     if gpus > 0:
         fit = int(cluster.gpus / gpus + 1e-9)
     else:
         fit = int(cluster.cpus / cpus_per_trial + 1e-9)
-    return max(1, min(fit, budget)), gpus
+    return max(1, min(fit, budget or fit)), gpus
 
 
 class RayPool(IdleWorkers):

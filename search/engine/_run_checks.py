@@ -106,7 +106,7 @@ def validate_run(space: SearchSpace, task: TaskSpec, budget: int | None = None) 
             issues.append(SpaceIssue("params", str(exc)))
         else:
             wanted = budget or space.trials
-            if size < wanted:
+            if wanted is not None and size < wanted:
                 issues.append(
                     SpaceIssue(
                         "trials",
@@ -124,9 +124,45 @@ def validate_run(space: SearchSpace, task: TaskSpec, budget: int | None = None) 
                 "steps",
             )
         )
+    issues.extend(compute_budget_issues(space, task))
     if task.type == "simulated" and task.max_steps is None:
         issues.append(SpaceIssue("task.max_steps", "a simulated task needs max_steps"))
     return issues
+
+
+def compute_budget_issues(space: SearchSpace, task: TaskSpec) -> list[SpaceIssue]:
+    """A compute budget counts the task's fidelity: steps or tokens; an FBE needs max_steps."""
+    budget = space.compute_budget
+    if budget is None:
+        return []
+    if budget.unit == "tokens" and task.fidelity != "tokens":
+        return [
+            SpaceIssue(
+                "compute_budget.tokens",
+                "the task counts optimizer steps (fidelity steps)",
+                budget.to_dict(),
+                "compute_budget: {steps: N} or {fbe: N}, or task.fidelity: tokens",
+            )
+        ]
+    if budget.unit != "tokens" and task.fidelity == "tokens":
+        return [
+            SpaceIssue(
+                f"compute_budget.{budget.unit}",
+                "the task counts tokens seen (fidelity tokens)",
+                budget.to_dict(),
+                "compute_budget: {tokens: N}",
+            )
+        ]
+    if budget.unit == "fbe" and task.max_steps is None:
+        return [
+            SpaceIssue(
+                "compute_budget.fbe",
+                "a full-budget equivalent is one trial of max_steps, and the task sets none",
+                budget.to_dict(),
+                "task.max_steps (--max-steps), or compute_budget: {steps: N}",
+            )
+        ]
+    return []
 
 
 def raise_if_invalid(

@@ -73,7 +73,7 @@ class Prepared:
     location: StorageLocation
     study_name: str
     meta: StudyMeta | None  # None: the study exists and its stored settings are used
-    budget: int | None
+    budget: int | None  # None: this run gives no trial count (the stored or space's one)
 
 
 def default_study_name(space: SearchSpace, task: TaskSpec) -> str:
@@ -162,9 +162,11 @@ def prepare(request: RunRequest) -> Prepared:
     # Every problem at once: the space, the task, the model and the data.
     found = IssueCollector()
     task = build_task(space, request.task, found)
+    # With a compute budget, a trial count applies only when written or given (--trials).
     budget = request.trials if request.trials is not None else space.trials
     if SAMPLERS.get(space.sampler.type).needs_grid_space and request.trials is None:
-        budget = min(budget, grid_size(space))
+        size = grid_size(space)
+        budget = size if budget is None else min(budget, size)
     found.extend(validate_run(space, task, budget))
     problems = _check_trainable(space, task, location)
     if found:
@@ -184,6 +186,7 @@ def prepare(request: RunRequest) -> Prepared:
         space=space,
         task=task,
         budget=budget,
+        compute_budget=space.compute_budget,
         checkpoint_root=root.resolve(),
         command=request.command,
     )

@@ -57,6 +57,8 @@ def _header(study: LiveStudy) -> Text:
     text.append(f"), {o.running} running")
     best = f"{o.metric} {o.best}" if o.best_value is not None else "no complete trial yet"
     text.append(f" | best {best}" if o.best_value is not None else f" | {best}")
+    if o.compute_line:
+        text.append(f" | {o.compute_line}")
     text.append(f" | ETA {o.eta}")
     return text
 

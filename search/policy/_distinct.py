@@ -363,11 +363,11 @@ class DistinctSampler(BaseSampler):
         return sum(self._configs.is_configuration(k) for k in taken) + pending >= size
 
 
-def exhausted_line(sampler: BaseSampler, space_name: str, budget: int) -> str:
+def exhausted_line(sampler: BaseSampler, space_name: str, budget: int | None) -> str:
     """The summary line of a study that stopped short of its budget: no configuration left."""
     size = sampler.n_configurations if isinstance(sampler, DistinctSampler) else None
     what = f"all {size} distinct configurations" if size is not None else "every configuration"
     return (
         f"Search space {space_name!r} exhausted: {what} are in the study, so it stopped "
-        f"short of its budget of {budget} trials (nothing is run twice)."
+        f"short of its budget{f' of {budget} trials' if budget else ''} (nothing is run twice)."
     )

@@ -3,6 +3,15 @@ progress lines and the status overview.
 """
 
 from hpsearch.search.records import attributes
+from hpsearch.search.records._compute import (
+    COMPUTE_ATTRS,
+    ComputeUsage,
+    compute_usage,
+    is_paused,
+    paused_count,
+    steps_used,
+    trained_steps,
+)
 from hpsearch.search.records._failures import (
     FAILURES,
     FailureClass,
@@ -40,7 +49,9 @@ from hpsearch.search.records._study_settings import (
 )
 
 __all__ = [
+    "COMPUTE_ATTRS",
     "FAILURES",
+    "ComputeUsage",
     "FailureClass",
     "Ledger",
     "LiveStudy",
@@ -54,14 +65,17 @@ __all__ = [
     "attributes",
     "best_trial",
     "build_ledger",
+    "compute_usage",
     "failure_of",
     "fmt_duration",
     "fmt_value",
     "hardware_summary",
     "hpsearch_version",
+    "is_paused",
     "live_study",
     "load_meta",
     "overview",
+    "paused_count",
     "reason_line",
     "render_table",
     "retry_rule",
@@ -70,7 +84,9 @@ __all__ = [
     "scrub_stored_secrets",
     "set_budget",
     "set_checkpoint_root",
+    "steps_used",
     "strip_ansi",
     "study_note",
     "summary_lines",
+    "trained_steps",
 ]

@@ -11,6 +11,7 @@ import optuna
 from optuna.trial import TrialState
 
 from hpsearch.search.records import attributes as A
+from hpsearch.search.records._compute import ComputeUsage, paused_count
 from hpsearch.search.records._ledger import Ledger
 
 
@@ -36,7 +37,11 @@ def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
         return None
 
 
-def eta_seconds(ledger: Ledger, budget: int, elapsed: float, finished_here: int) -> float | None:
+def eta_seconds(
+    ledger: Ledger, budget: int | None, elapsed: float, finished_here: int
+) -> float | None:
+    if budget is None:
+        return None
     remaining = max(0, budget - ledger.finished)
     if remaining == 0:
         return 0.0
@@ -45,15 +50,33 @@ def eta_seconds(ledger: Ledger, budget: int, elapsed: float, finished_here: int)
     return elapsed / finished_here * remaining
 
 
+def compute_eta(usage: ComputeUsage, elapsed: float) -> float | None:
+    """Time until the compute budget is used, at the rate it was used so far."""
+    limit = usage.limit
+    if limit is None or usage.used <= 0:
+        return None
+    return max(0.0, elapsed / usage.used * (limit - usage.used))
+
+
+def finished_text(ledger: Ledger, budget: int | None) -> str:
+    return f"{ledger.finished}/{budget}" if budget is not None else str(ledger.finished)
+
+
+def paused_text(ledger: Ledger) -> str:
+    paused = paused_count(ledger.trials)
+    return f", {paused} paused" if paused else ""
+
+
 @dataclass
 class Progress:
     emit: Callable[[str], None]
-    budget: int
+    budget: int | None
     metric: str
     started: float | None = None  # None: now, on ``clock``
     finished_here: int = 0
     last_line: float = 0.0
     clock: Callable[[], float] = time.monotonic  # the driver's pool's clock
+    compute: Callable[[Ledger], ComputeUsage] | None = None  # with a compute budget
 
     def __post_init__(self) -> None:
         if self.started is None:
@@ -70,11 +93,17 @@ class Progress:
             else "no complete trial yet"
         )
         eta = eta_seconds(ledger, self.budget, self.elapsed(), self.finished_here)
+        compute = ""
+        if self.compute is not None:
+            usage = self.compute(ledger)
+            compute = f" | {usage.line()}"
+            by_compute = compute_eta(usage, self.elapsed())
+            eta = by_compute if eta is None or by_compute is None else min(eta, by_compute)
         return (
-            f"[{fmt_duration(self.elapsed())}] {ledger.finished}/{self.budget} finished "
+            f"[{fmt_duration(self.elapsed())}] {finished_text(ledger, self.budget)} finished "
             f"({ledger.complete} complete, {ledger.pruned} pruned, {ledger.failed} failed"
-            f"{f', {ledger.retried} retried' if ledger.retried else ''}), "
-            f"{ledger.running} running | {best_text} | ETA {fmt_duration(eta)}"
+            f"{f', {ledger.retried} retried' if ledger.retried else ''}{paused_text(ledger)}), "
+            f"{ledger.running} running | {best_text}{compute} | ETA {fmt_duration(eta)}"
         )
 
     def trial_line(self, outcome: Any) -> str:
@@ -96,13 +125,21 @@ class Progress:
 
 
 def summary_lines(
-    study: optuna.Study, ledger: Ledger, budget: int, elapsed: float, metric: str
+    study: optuna.Study,
+    ledger: Ledger,
+    budget: int | None,
+    elapsed: float,
+    metric: str,
+    *,
+    compute: ComputeUsage | None = None,
 ) -> list[str]:
     lines = [
-        f"Study {study.study_name!r}: {ledger.finished}/{budget} trials finished in "
+        f"Study {study.study_name!r}: {finished_text(ledger, budget)} trials finished in "
         f"{fmt_duration(elapsed)} ({ledger.complete} complete, {ledger.pruned} pruned, "
-        f"{ledger.failed} failed, {ledger.retried} retried).",
+        f"{ledger.failed} failed, {ledger.retried} retried{paused_text(ledger)}).",
     ]
+    if compute is not None:
+        lines.append(compute.line())
     best = best_trial(study)
     if best is None:
         lines.append("No trial completed, so there is no best configuration.")

@@ -18,10 +18,12 @@ import optuna
 
 from hpsearch.search.records import attributes as A
 from hpsearch.spaces import (
+    ComputeBudget,
     IssueCollector,
     SearchSpace,
     SpaceError,
     TaskSpec,
+    compute_budget_from,
     load_space_dict,
     load_task,
 )
@@ -46,13 +48,14 @@ def hpsearch_version() -> str:
 class StudyMeta:
     space: SearchSpace
     task: TaskSpec
-    budget: int
+    budget: int | None  # finished trials; None: no trial limit (a compute budget only)
     checkpoint_root: Path
     command: str = ""
     version: str = ""
+    compute_budget: ComputeBudget | None = None  # None: none (every study before it existed)
 
     def attrs(self) -> dict[str, Any]:
-        return {
+        attrs: dict[str, Any] = {
             A.STUDY_SPACE: self.space.to_dict(),
             A.STUDY_TASK: self.task.to_dict(),
             A.STUDY_BUDGET: self.budget,
@@ -60,6 +63,21 @@ class StudyMeta:
             A.STUDY_COMMAND: self.command,
             A.STUDY_VERSION: self.version or hpsearch_version(),
         }
+        if self.compute_budget is not None:
+            attrs[A.STUDY_COMPUTE_BUDGET] = self.compute_budget.to_dict()
+        return attrs
+
+    @property
+    def full_steps(self) -> int | None:
+        """One full trial's length in the task's fidelity steps (None: counted in tokens)."""
+        return self.task.max_steps if self.task.fidelity == "steps" else None
+
+    @property
+    def compute_limit(self) -> float | None:
+        """The compute budget in the task's fidelity units (None: no compute budget)."""
+        if self.compute_budget is None:
+            return None
+        return self.compute_budget.limit(self.full_steps)
 
 
 def save_meta(study: optuna.Study, meta: StudyMeta) -> None:
@@ -141,7 +159,13 @@ def load_meta(study: optuna.Study) -> StudyMeta:
         issues = IssueCollector()
         task = load_task(attrs[A.STUDY_TASK], issues)
         issues.raise_if_any(f"study {name!r} task")
-        budget = int(attrs[A.STUDY_BUDGET])
+        stored_budget = attrs[A.STUDY_BUDGET]
+        compute = compute_budget_from(attrs.get(A.STUDY_COMPUTE_BUDGET))
+        if A.STUDY_COMPUTE_BUDGET in attrs and compute is None:
+            raise ValueError(f"unreadable compute budget {attrs[A.STUDY_COMPUTE_BUDGET]!r}")
+        if stored_budget is None and compute is None:
+            raise ValueError("no trial budget and no compute budget")
+        budget = None if stored_budget is None else int(stored_budget)
     except (SpaceError, TypeError, ValueError) as exc:
         detail = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
         advice = (
@@ -160,6 +184,7 @@ def load_meta(study: optuna.Study) -> StudyMeta:
         checkpoint_root=Path(attrs.get(A.STUDY_CHECKPOINT_ROOT, ".")),
         command=str(attrs.get(A.STUDY_COMMAND, "")),
         version=stored,
+        compute_budget=compute,
     )
 
 
@@ -223,7 +248,7 @@ def _note_text(meta: StudyMeta, hardware: dict[str, Any]) -> str:
 
 **Task:** {task.type} fine-tuning of `{model}` on `{data}`; method **{meta.space.method}**;
 objective `{meta.space.objective.metric}` ({meta.space.objective.direction}); budget
-{meta.budget} finished trials; sampler `{meta.space.sampler.type}`, pruner
+{_budget_text(meta)}; sampler `{meta.space.sampler.type}`, pruner
 `{meta.space.pruner.type}`, early-stopping patience {meta.space.early_stopping.patience}.
 
 **Hardware (driver):** {hardware.get("host")} with {hardware.get("cpus")} CPUs; GPUs: {gpus}.
@@ -234,6 +259,13 @@ objective `{meta.space.objective.metric}` ({meta.space.objective.direction}); bu
 | --- | --- | --- |
 {params}
 """
+
+
+def _budget_text(meta: StudyMeta) -> str:
+    parts = [] if meta.budget is None else [f"{meta.budget} finished trials"]
+    if meta.compute_budget is not None:
+        parts.append(f"{meta.compute_budget} of training compute")
+    return " or ".join(parts)
 
 
 def _describe(param: Any) -> str:

@@ -58,6 +58,7 @@ def test_status_and_studies_of_the_finished_study(
     assert row["failed"] == states.count(TrialState.FAIL) == 0
     assert row["best_number"] == finished.best_trial.number
     assert row["best_value"] == pytest.approx(finished.best_value)
+    assert row["compute"] is None and row["paused"] == 0  # no compute budget, nothing paused
     assert main(["status", "--watch", "--interval", "0.1"]) == 0  # a done study: one refresh
     out = capsys.readouterr().out
     assert f"{BUDGET}/{BUDGET}" in out and "done" in out and SECRET not in out

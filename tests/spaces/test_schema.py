@@ -176,6 +176,23 @@ VALID = {
         **BASE,
         "task": {"type": "simulated", "max_steps": 20, "simulated": {"seconds_per_step": 0}},
     },
+    "a compute budget in FBE": {**BASE, "compute_budget": {"fbe": 2.5}, "task": {"max_steps": 20}},
+    "a compute budget in steps beside trials": {
+        **BASE,
+        "trials": 10,
+        "compute_budget": {"steps": 5000},
+    },
+    "no trial limit beside a compute budget": {
+        **BASE,
+        "trials": None,
+        "compute_budget": {"steps": 5000},
+    },
+    "a compute budget in tokens": {
+        **BASE,
+        "compute_budget": {"tokens": 10**9},
+        "task": {"fidelity": "tokens"},
+    },
+    "compute budget null": {**BASE, "compute_budget": None},
 }
 
 
@@ -264,6 +281,13 @@ REJECTED = {
     "demo not a boolean": with_("task.demo", "yes"),
     "packing a number": with_("task.packing", 1),
     "warm start not a list": {**BASE, "warm_start": {"learning_rate": 1e-4}},
+    "compute budget negative": {**BASE, "compute_budget": {"fbe": -1}},
+    "compute budget zero": {**BASE, "compute_budget": {"steps": 0}},
+    "compute budget with two keys": {**BASE, "compute_budget": {"fbe": 1, "steps": 20}},
+    "compute budget with an unknown key": {**BASE, "compute_budget": {"flops": 1e18}},
+    "compute budget a fraction of a step": {**BASE, "compute_budget": {"steps": 1.5}},
+    "compute budget not a mapping": {**BASE, "compute_budget": 100},
+    "compute budget empty": {**BASE, "compute_budget": {}},
     "warm start entry not a mapping": {**BASE, "warm_start": [1e-4]},
 }
 
@@ -293,6 +317,13 @@ CROSS_FIELD = {
     ),
     "warm start outside the range": {**BASE, "warm_start": [{"learning_rate": 1.0}]},
     "warm start of a missing parameter": {**BASE, "warm_start": [{"lora_r": 8}]},
+    "no trial limit without a compute budget": {**BASE, "trials": None},
+    "an FBE budget without max_steps": {**BASE, "compute_budget": {"fbe": 3}},
+    "a steps budget on a task counting tokens": {
+        **BASE,
+        "compute_budget": {"steps": 100},
+        "task": {"fidelity": "tokens"},
+    },
     "grace period under two heartbeats": with_(
         "retries", {"heartbeat_interval": 10, "grace_period": 15}
     ),
