@@ -9,15 +9,18 @@ from hpsearch.search.policy._build import (
     validate_policy,
 )
 from hpsearch.search.policy._distinct import DistinctSampler, SpaceExhaustedError, exhausted_line
+from hpsearch.search.policy._promotion import PromotionPruner, is_paused
 
 __all__ = [
     "DistinctSampler",
+    "PromotionPruner",
     "SpaceExhaustedError",
     "build_pruner",
     "build_sampler",
     "exhausted_line",
     "grid_search_space",
     "grid_size",
+    "is_paused",
     "sample_params",
     "validate_policy",
 ]

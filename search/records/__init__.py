@@ -10,7 +10,7 @@ from hpsearch.search.records._failures import (
     failure_of,
     retry_rule,
 )
-from hpsearch.search.records._ledger import Ledger, build_ledger
+from hpsearch.search.records._ledger import SUCCESSOR_ATTRS, Ledger, build_ledger, predecessor
 from hpsearch.search.records._live import LiveStudy, RunningRow, live_study, running_rows
 from hpsearch.search.records._overview import (
     StudyOverview,
@@ -41,6 +41,7 @@ from hpsearch.search.records._study_settings import (
 
 __all__ = [
     "FAILURES",
+    "SUCCESSOR_ATTRS",
     "FailureClass",
     "Ledger",
     "LiveStudy",
@@ -62,6 +63,7 @@ __all__ = [
     "live_study",
     "load_meta",
     "overview",
+    "predecessor",
     "reason_line",
     "render_table",
     "retry_rule",
