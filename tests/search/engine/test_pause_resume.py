@@ -74,10 +74,13 @@ class Trainer:
             yield SimStep(step, value, seconds=10.0 * step, final=step == LAST)
 
 
-def execute_on(tmp_path: Path, space: str, pool: SimulatedPool) -> optuna.Study:
+def execute_on(
+    tmp_path: Path, space: str, pool: SimulatedPool, trials: int | None = None
+) -> optuna.Study:
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     request = RunRequest(
         space=space,
+        trials=trials,
         study="s",
         storage=url,
         checkpoint_dir=str(tmp_path / "ck"),
@@ -191,7 +194,7 @@ def test_two_drivers_promote_each_paused_trial_once(tmp_path: Path) -> None:
 
     def drive() -> None:
         try:
-            execute_on(tmp_path, space, SimulatedPool(2, Trainer()))
+            execute_on(tmp_path, space, SimulatedPool(2, Trainer()), trials=14)
         except BaseException as exc:  # reported below
             errors.append(exc)
 
