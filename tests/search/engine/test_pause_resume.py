@@ -188,8 +188,9 @@ def test_an_interrupted_driver_resumes_and_promotes_once(tmp_path: Path) -> None
 
 
 def test_two_drivers_promote_each_paused_trial_once(tmp_path: Path) -> None:
-    space = write_space(tmp_path, trials=14, grace=604800.0)  # no driver reaps the other's trials
-    execute_on(tmp_path, write_space(tmp_path, trials=1, grace=604800.0), SimulatedPool(1, Trainer()))
+    # A week's grace (simulated seconds): neither driver reaps the other's running trials.
+    space = write_space(tmp_path, trials=1, grace=604800.0)
+    execute_on(tmp_path, space, SimulatedPool(1, Trainer()))  # the study, made once
     errors: list[BaseException] = []
 
     def drive() -> None:
