@@ -119,6 +119,7 @@ class PromotionPruner(BasePruner):
         if self._min is not None and self._max is not None and self._max < self._min:
             raise ValueError(f"max_resource ({self._max}) must be >= min_resource ({self._min})")
         self.reduction_factor = reduction_factor
+        self._maximize = False  # the study's direction, read with its trials
 
     # -- rungs --------------------------------------------------------------------------
     def _first_rung(self, books: _Books) -> int | None:
@@ -152,8 +153,6 @@ class PromotionPruner(BasePruner):
         values.sort()
         ranked = [r for _, r in values]
         return (ranked.index(root) + 1 if root in ranked else len(ranked) + 1), len(ranked)
-
-    _maximize = False
 
     def _read(self, study: optuna.Study | None, trials: Sequence[FrozenTrial]) -> _Books:
         if study is not None:
