@@ -200,6 +200,13 @@ PRUNERS = Registry(
             rungs=True,
         ),
         Plugin(
+            "promotion",
+            "hpsearch.search.policy._promotion:PromotionPruner",
+            "Promotion-type asynchronous successive halving: pauses trials at rungs and "
+            "resumes the best from their checkpoints.",
+            rungs=True,
+        ),
+        Plugin(
             "median",
             "optuna.pruners:MedianPruner",
             "Prune below the median of earlier trials at the same step.",

@@ -83,6 +83,7 @@ _RETRIED_METHODS = (
     "running_progress",
     "trial_summaries",
     "set_trial_user_attrs",
+    "mark_finished_trial",
     "trial_counts",
     "create_new_study",
     "delete_study",
@@ -249,9 +250,33 @@ class ResilientRDBStorage(RDBStorage):
                     session, models.TrialUserAttributeModel, trial_id, key, value
                 )
 
-    def trial_counts(self, study_id: int, distinct_user_attr: str) -> tuple[int, int, int]:
-        """(trials, WAITING trials, distinct values of user attribute ``distinct_user_attr``)
-        of a study, counted by the database in one statement, whatever the study's size."""
+    def mark_finished_trial(self, trial_id: int, attrs: Mapping[str, Any]) -> None:
+        """User attributes on a trial in any state, a finished one included (Optuna refuses
+        those): hpsearch's marks on paused trials (``promoted_to``,
+        ``paused_checkpoint_deleted``), written under the study lock. One transaction.
+        Optuna's trial cache never re-reads a finished trial: read them back from here."""
+        table = models.TrialUserAttributeModel
+        with rdb_session(self) as session:
+            for key, value in attrs.items():
+                text = json.dumps(redact_value(value))
+                row = (
+                    session.query(table)
+                    .filter(table.trial_id == trial_id, table.key == key)
+                    .one_or_none()
+                )
+                if row is None:
+                    session.add(table(trial_id=trial_id, key=key, value_json=text))
+                else:
+                    row.value_json = text
+
+    def trial_counts(
+        self, study_id: int, distinct_user_attr: str | Sequence[str]
+    ) -> tuple[int, int, int]:
+        """(trials, WAITING trials, distinct values of the user attribute(s)
+        ``distinct_user_attr``) of a study, counted by the database in one statement, whatever
+        the study's size. With several keys, a value is counted once whichever key holds it
+        (the trials superseded by a retry or a promotion: ``retry_of``, ``promoted_from``)."""
+        keys = [distinct_user_attr] if isinstance(distinct_user_attr, str) else distinct_user_attr
         trials = models.TrialModel
         attrs = models.TrialUserAttributeModel
         in_study = trials.study_id == study_id
@@ -265,7 +290,7 @@ class ResilientRDBStorage(RDBStorage):
         distinct = (
             sqlalchemy.select(count(sqlalchemy.distinct(attrs.value_json)))
             .join(trials, trials.trial_id == attrs.trial_id)
-            .where(in_study, attrs.key == distinct_user_attr)
+            .where(in_study, attrs.key.in_(list(keys)))
             .scalar_subquery()
         )
         with rdb_session(self) as session:

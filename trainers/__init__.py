@@ -38,6 +38,7 @@ from hpsearch.trainers._checkpoints import (
     list_checkpoints,
     newest_complete,
 )
+from hpsearch.trainers._checkpoints import commit as commit_checkpoint
 from hpsearch.trainers._checkpoints import finalize as finalize_checkpoints
 from hpsearch.trainers._data import RawData, load_raw, validate_data
 from hpsearch.trainers._demo import DEMO_PACKAGES, demo_model_path, demo_records
@@ -117,6 +118,7 @@ __all__ = [
     "UnsupportedHardwareError",
     "adapt",
     "build_training_args",
+    "commit_checkpoint",
     "complete_checkpoints",
     "demo_model_path",
     "demo_records",

@@ -2,18 +2,33 @@
 
 The only way hpsearch creates a trial. The decision and the ``ask`` happen under the study lock
 with the budget counted in the database, so parallel drivers never push a study past its budget.
+
+With a pausing pruner (``promotion``) ``ask`` also *promotes*: a paused trial the pruner names
+is continued by a successor with its parameters (``promoted_from``), before any new trial. A
+promotion holds no new budget slot (the paused trial it supersedes held it), and no paused
+trial is promoted twice: the choice and the ``promoted_to`` mark are made under the lock, on
+the trials read from the database (not from this process's cache).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.search.policy import DistinctSampler
-from hpsearch.search.records import ComputeUsage, Ledger, build_ledger, compute_usage
+from hpsearch.search.records import (
+    SUCCESSOR_ATTRS,
+    ComputeUsage,
+    Ledger,
+    build_ledger,
+    compute_usage,
+)
 from hpsearch.search.records import attributes as A
 from hpsearch.spaces import ComputeBudget
 from hpsearch.storage import (
@@ -89,15 +104,18 @@ class BudgetedAsker:
         build_under_lock = isinstance(self.study.sampler, optuna.samplers.GridSampler)
         trial: optuna.Trial | None = None
         with study_lock(self.location, self.study.study_name):
-            # Counted by the database (slots in use = trials not superseded by a retry), not by
-            # walking every trial under the lock: flat latency at any study size.
+            # Counted by the database (slots in use = trials not superseded by a retry or a
+            # promotion), not by walking every trial under the lock: flat latency at any size.
             total, waiting, superseded = self.storage.trial_counts(
-                study_id_of(self.study), A.RETRY_OF
+                study_id_of(self.study), SUCCESSOR_ATTRS
             )
-            if waiting == 0 and (self.trials_met(total - superseded) or self.exhausted(total)):
-                return None
-            trial_id = self._pop_waiting() if waiting else None
-            popped = trial_id is not None
+            trial_id = None if waiting else self._promote()
+            popped = False  # a successor is created through the study's own (cached) storage
+            if trial_id is None:
+                if waiting == 0 and (self.trials_met(total - superseded) or self.exhausted(total)):
+                    return None
+                trial_id = self._pop_waiting() if waiting else None
+                popped = trial_id is not None
             if trial_id is None:
                 trial_id = storage_of(self.study).create_new_trial(study_id_of(self.study))
             if failpoints.active():
@@ -108,6 +126,81 @@ class BudgetedAsker:
             if build_under_lock:
                 trial = self._build(trial_id, sync=popped)
         return trial if trial is not None else self._build(trial_id, sync=popped)
+
+    # -- promotion ------------------------------------------------------------------------
+    def _pruner(self) -> Any:
+        """The study's pruner if it promotes paused trials (``promotable``), else None."""
+        pruner = self.study.pruner
+        return pruner if hasattr(pruner, "promotable") else None
+
+    def fresh_trials(self) -> list[FrozenTrial]:
+        """Every trial as the database has it now. Optuna's cache never re-reads a finished
+        trial, and ``promoted_to`` / ``paused_checkpoint_deleted`` are written on finished
+        (paused) trials, by any driver."""
+        return self.storage.get_all_trials(study_id_of(self.study), deepcopy=False)
+
+    def slots_left(self, ledger: Ledger) -> int | None:
+        """Budget slots not yet taken: how many new configurations may still start (None: no
+        trial limit)."""
+        return None if self.budget is None else max(0, self.budget - ledger.slots_used)
+
+    def promotion_allowed(self) -> bool:
+        """Whether a paused trial may be continued now. A promotion holds no budget slot, so
+        the trial budget never refuses one; the compute budget does once it is used."""
+        return not self.compute_spent()
+
+    def more_configurations(self, ledger: Ledger) -> Callable[[int], int]:
+        """``max_more(step)`` for the pruner's ``unpromotable``: at most how many configurations
+        not yet in the study can still reach a rung at ``step``: the slots left, and with a
+        compute budget at most ``compute left // step``."""
+        slots = self.slots_left(ledger)
+        usage = self.compute(ledger) if self.compute_budget is not None else None
+        limit = usage.limit if usage is not None else None
+        compute_left = None if limit is None or usage is None else max(0.0, limit - usage.used)
+
+        def max_more(step: int) -> int:
+            bounds = [b for b in (slots,) if b is not None]
+            if compute_left is not None:
+                bounds.append(int(compute_left // max(step, 1)))
+            return min(bounds) if bounds else 2**31 - 1
+
+        return max_more
+
+    def promotable(self, trials: list[FrozenTrial] | None = None) -> FrozenTrial | None:
+        """The paused trial a promotion would continue now (None: none, or none allowed)."""
+        pruner = self._pruner()
+        if pruner is None or not self.promotion_allowed():
+            return None
+        found: FrozenTrial | None = pruner.promotable(
+            self.fresh_trials() if trials is None else trials, self.study
+        )
+        return found
+
+    def _promote(self) -> int | None:
+        """Under the study lock: create the successor of the trial to promote, mark the
+        paused trial ``promoted_to``; the successor's id (RUNNING), or None."""
+        paused = self.promotable()
+        if paused is None:
+            return None
+        template = FrozenTrial(
+            number=-1,
+            state=TrialState.RUNNING,
+            value=None,
+            datetime_start=datetime.now(),
+            datetime_complete=None,
+            params=dict(paused.params),
+            distributions=dict(paused.distributions),
+            user_attrs={A.PROMOTED_FROM: paused.number, A.DRIVER: self.owner},
+            system_attrs={},
+            intermediate_values={},  # the driver copies them at dispatch, up to RESUMED_AT
+            trial_id=-1,
+        )
+        trial_id = storage_of(self.study).create_new_trial(
+            study_id_of(self.study), template_trial=template
+        )
+        number = self.storage.get_trial_number_from_id(trial_id)
+        self.storage.mark_finished_trial(trial_id_of(paused), {A.PROMOTED_TO: number})
+        return trial_id
 
     def _pop_waiting(self) -> int | None:
         """Claim the oldest enqueued trial with one filtered query (no study-wide cache sync)."""
@@ -132,12 +225,14 @@ class BudgetedAsker:
         return optuna.Trial(self.study, trial_id)
 
     def done(self, ledger: Ledger, *, inflight: bool) -> bool:
-        """Every budget slot finished, nothing running, waiting or awaiting a retry; or the
-        compute budget is used and nothing runs (what waits stays for a later, larger one)."""
+        """Every budget slot finished, nothing running, waiting, awaiting a retry or to be
+        promoted; or the compute budget is used and nothing runs."""
         if inflight or ledger.running:
             return False
         if self.compute_spent(ledger):
-            return True
+            return True  # what waits (a retry, a paused trial) stays for a later, larger budget
         if ledger.waiting or ledger.pending_retry:
+            return False
+        if ledger.paused and self.promotable() is not None:
             return False
         return self.trials_met(ledger.slots_used) or self.exhausted(len(ledger.trials))

@@ -25,6 +25,7 @@ from hpsearch.search.engine._driver_config import (
     WorkerStartupError,
 )
 from hpsearch.search.engine._reaper import mark_for_retry, owner_token, reap_stale, repair
+from hpsearch.search.engine._resume import apply_disk_rule, copy_values, resume_point
 from hpsearch.search.engine._trial_config import build_trial_config
 from hpsearch.search.engine._trial_log import append_to_trial_log, trial_log_path
 from hpsearch.search.engine._worker import TrialOutcome, TrialTask
@@ -48,7 +49,7 @@ from hpsearch.storage import (
     storage_of,
     trial_id_of,
 )
-from hpsearch.trainers import finalize_checkpoints, newest_complete
+from hpsearch.trainers import finalize_checkpoints
 
 _logger = logging.getLogger(__name__)
 
@@ -110,12 +111,11 @@ class Driver:
             return
         attrs = trial.user_attrs
         downscale = int(attrs.get(A.OOM_DOWNSCALE, 1))
-        resume_from = None
-        if attrs.get(A.RETRY_OF) is not None:
+        resume = None
+        if attrs.get(A.RETRY_OF) is not None or attrs.get(A.PROMOTED_FROM) is not None:
             frozen = storage_of(self.study).get_trial(trial_id_of(trial))
-            chain = self.ledger().lineage(frozen)[1:]
-            checkpoint = newest_complete(self.cfg.paths.checkpoints_dir(t.number) for t in chain)
-            resume_from = str(checkpoint.path) if checkpoint else None
+            resume = resume_point(frozen, self.ledger(), self.cfg.paths.checkpoints_dir)
+        resume_from = resume.checkpoint if resume else None
         try:
             config, resolved = build_trial_config(
                 space=self.space,
@@ -139,10 +139,13 @@ class Driver:
             A.LEARNING_RATE_USED: resolved.learning_rate,
             A.CHECKPOINT_DIR: config.paths.checkpoints_dir,
             A.RESUMED_FROM: resume_from,
+            A.RESUMED_AT: resume.step if resume else None,
         }
         self.cfg.storage.set_trial_user_attrs(
             trial_id_of(trial), {k: v for k, v in dispatched.items() if v is not None}
         )
+        if resume and resume.copied:  # one curve: the paused predecessor's values, then its own
+            copy_values(self.cfg.storage, trial_id_of(trial), resume.copied)
         task = TrialTask(
             storage_url=self.cfg.location.url,
             study_name=self.study.study_name,
@@ -160,6 +163,8 @@ class Driver:
         ref = self.cfg.pool.submit(worker, task)
         self.inflight[ref] = _InFlight(trial_id_of(trial), trial.number, worker)
         note = f", resuming {Path(resume_from).name}" if resume_from else ""
+        if attrs.get(A.PROMOTED_FROM) is not None:
+            note = f", promoted from trial {attrs[A.PROMOTED_FROM]}{note}"
         self.cfg.emit(f"  trial {trial.number}: started on worker {worker}{note}")
 
     def _fail_before_start(self, trial: optuna.Trial, worker: int, reason: str) -> None:
@@ -236,13 +241,28 @@ class Driver:
     def _clean_predecessors(self, trial_id: int) -> None:
         """A lineage is over: its failed predecessors keep only newest + best checkpoints."""
         frozen = storage_of(self.study).get_trial(trial_id)
-        if frozen.user_attrs.get(A.RETRY_OF) is None:
+        if (
+            frozen.user_attrs.get(A.RETRY_OF) is None
+            and frozen.user_attrs.get(A.PROMOTED_FROM) is None
+        ):
             return
         greater = self.space.objective.direction == "maximize"
         for trial in self.ledger().lineage(frozen)[1:]:
             finalize_checkpoints(
                 self.cfg.paths.checkpoints_dir(trial.number), greater_is_better=greater
             )
+
+    def _free_paused(self) -> None:
+        """The disk rule: paused trials that can no longer be promoted lose their checkpoints."""
+        for number in apply_disk_rule(
+            self.study,
+            self.cfg.location,
+            self.cfg.storage,
+            max_retries=self.max_retries,
+            more_configurations=self.asker.more_configurations,
+            checkpoints_dir=self.cfg.paths.checkpoints_dir,
+        ):
+            self.cfg.emit(f"  trial {number}: can no longer be promoted; its checkpoint is deleted")
 
     def _fail(self, trial_id: int, message: str) -> None:
         """FAIL the trial with one clean line; the full message goes to the trial's log."""
@@ -327,13 +347,17 @@ class Driver:
                 self._beat()
                 last_beat = clock.now()
             timers = (last_beat + beat_every, last_reap + self.cfg.reap_interval)
+            finished = self.progress.finished_here
             if self._collect(timeout=self._wait_timeout(timers)):
                 repair(self.study, self.cfg.location, self.max_retries)
+            if self.progress.finished_here != finished:
+                self._free_paused()
             if clock.now() - last_reap >= self.cfg.reap_interval:
                 self._reap_and_repair()
                 last_reap = clock.now()
             if self.progress.status_due(self.cfg.status_interval):
                 self.progress.maybe_status(self.ledger(), self.study, self.cfg.status_interval)
+        self._free_paused()
         ledger = self.ledger()
         elapsed = self.progress.elapsed()
         lines = summary_lines(

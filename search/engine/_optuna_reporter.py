@@ -11,6 +11,7 @@ from typing import Any
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 
+from hpsearch.search.records import attributes as A
 from hpsearch.spaces.errors import HpsearchError
 from hpsearch.storage import storage_of
 
@@ -21,6 +22,11 @@ class TrialSuperseded(HpsearchError, RuntimeError):
     """The trial was finished by someone else (reaped as stale); this run must stop."""
 
 
+def paused_reason(step: int) -> str:
+    """The prune reason of a paused trial."""
+    return f"paused at step {step} by the promotion pruner"
+
+
 class OptunaReporter:
     """Reports to the study's storage; asks the study's pruner whether to stop."""
 
@@ -29,6 +35,7 @@ class OptunaReporter:
         self.storage = storage_of(study)
         self.trial_id = trial_id
         self.reported: list[tuple[int, float]] = []
+        self.paused_at: int | None = None  # the step a pausing pruner stopped the trial at
 
     def report(self, step: int, value: float) -> None:
         if not math.isfinite(value):
@@ -40,7 +47,15 @@ class OptunaReporter:
         self.reported.append((step, value))
 
     def should_prune(self) -> bool:
-        return bool(self.trial.should_prune())
+        """The pruner's answer at the newest reported step. With a pausing pruner a True is a
+        pause: ``paused_at_step`` (and the prune reason) is recorded before the trainer stops,
+        so the trial is a candidate for promotion the moment it is told PRUNED."""
+        prune = bool(self.trial.should_prune())
+        if prune and self.reported and self.pausing():
+            step = self.reported[-1][0]
+            self.record({A.PAUSED_AT: step, A.PRUNE_REASON: paused_reason(step)})
+            self.paused_at = step
+        return prune
 
     def pausing(self) -> bool:
         """Whether the study's pruner pauses (keeps a checkpoint and may promote) rather than

@@ -14,8 +14,13 @@ A trial ends as a real worker ends it (:class:`~hpsearch.search.engine._worker._
 objective is its best evaluation, errors the trainer raises follow the same failure rules (an
 out-of-memory error asks for a retry with the batch halved, ...), and a trainer that raises
 :class:`~hpsearch.search.engine.WorkerLost` stands for a worker that died mid-trial (the trial is
-left RUNNING for the driver to retry). Simulated trials write no checkpoints: a retry starts
-from its first step.
+left RUNNING for the driver to retry). Simulated trials write a checkpoint only when paused
+(a pausing pruner, ``promotion``): the pool commits ``checkpoint-N`` in the trial's checkpoints
+folder, as a real trainer does. A task that resumes from ``.../checkpoint-N`` (a promotion, or
+a retry of a lineage that paused) skips the trainer's steps up to N: its simulated seconds are
+counted from step N's, its compute from step N, and its objective is the best of the whole
+curve (the skipped values included). A retry with no checkpoint in its lineage starts from its
+first step.
 
 Heartbeats are kept by the :class:`SimClock` (the database stamps wall time), so the reaper
 measures a trial's silence in simulated seconds.
@@ -25,9 +30,12 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import json
 import math
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import optuna
@@ -38,7 +46,7 @@ from hpsearch.search.engine._pool_base import Clock, IdleWorkers, WorkerLost
 from hpsearch.search.engine._worker import TrialOutcome, TrialTask, TrialWorker, _Ending
 from hpsearch.search.records import attributes as A
 from hpsearch.storage import ResilientRDBStorage, RunningTrial
-from hpsearch.trainers import TrialResult
+from hpsearch.trainers import TrialResult, commit_checkpoint
 
 __all__ = ["SimClock", "SimStep", "SimulatedPool", "SimulatedTrainer", "TrialRecord"]
 
@@ -109,7 +117,7 @@ class TrialRecord:
     value: float | None  # the told objective (COMPLETE only)
     compute: float  # the pool's compute used (steps, all trials) when it finished
     time: float  # simulated seconds when it finished
-    steps: int  # steps this trial trained
+    steps: int  # steps this trial trained (after the checkpoint it resumed from)
 
 
 @dataclass
@@ -125,6 +133,8 @@ class _Job:
     history: list[tuple[int, float]] = field(default_factory=list)
     last_step: int = 0
     last_time: float = 0.0
+    resumed_at: int = 0  # the checkpoint's step a resumed trial starts after
+    offset: float = 0.0  # the trainer's seconds at that step (time starts there)
 
 
 class SimulatedPool(IdleWorkers):
@@ -191,6 +201,7 @@ class SimulatedPool(IdleWorkers):
         now = self.sim_clock.now()
         ending = _Ending(self._workers[index], task, study, reporter, now, self.sim_clock.now)
         job = _Job(next(self._refs), index, task, now, reporter, ending, last_time=now)
+        job.resumed_at = job.last_step = _checkpoint_step(task.config.paths.resume_from)
         reporter.record(
             {
                 A.NODE: f"simulated:{index + 1}",
@@ -214,16 +225,22 @@ class SimulatedPool(IdleWorkers):
 
     def _advance(self, job: _Job) -> None:
         """Fetch the trial's next evaluation (or its end) and queue it at its time."""
-        try:
-            nxt: SimStep | BaseException | None = next(job.steps)
-        except StopIteration:
-            nxt = None
-        except Exception as exc:  # raised between two steps: it happens right after the last
-            nxt = exc
+        while True:
+            try:
+                nxt: SimStep | BaseException | None = next(job.steps)
+            except StopIteration:
+                nxt = None
+            except Exception as exc:  # raised between two steps: it happens right after the last
+                nxt = exc
+            if not isinstance(nxt, SimStep) or nxt.step > job.resumed_at:
+                break
+            job.offset = nxt.seconds  # trained before the checkpoint: skipped, not re-run
+            if math.isfinite(nxt.value):
+                job.history.append((nxt.step, nxt.value))
         job.pending = nxt
         when = job.last_time
         if isinstance(nxt, SimStep):
-            when = max(job.last_time, job.start + nxt.seconds)
+            when = max(job.last_time, job.start + nxt.seconds - job.offset)
         self._push(job, when)
 
     def wait(self, refs: list[Any], timeout: float) -> list[tuple[Any, Any]]:
@@ -266,6 +283,8 @@ class SimulatedPool(IdleWorkers):
                 job.history.append((item.step, item.value))
             self.sim_clock.stamp_heartbeat(job.reporter.storage, job.task.trial_id)
             if not item.final and job.reporter.should_prune():
+                if job.reporter.paused_at is not None:
+                    self._pause_checkpoint(job, item)
                 return self._finish(job, job.ending.finished(self._result(job, pruned=True)))
         except TrialSuperseded as exc:  # reaped while it ran: a retry owns it now
             return self._finish(
@@ -273,6 +292,14 @@ class SimulatedPool(IdleWorkers):
             )
         self._advance(job)
         return None
+
+    @staticmethod
+    def _pause_checkpoint(job: _Job, item: SimStep) -> None:
+        """A paused trial commits its checkpoint at the pause step (as the trainers do)."""
+        folder = Path(job.task.config.paths.checkpoints_dir) / f"checkpoint-{item.step}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "simulated_state.json").write_text(json.dumps({"step": item.step}))
+        commit_checkpoint(folder, step=item.step, metric=item.value)
 
     def _result(self, job: _Job, *, pruned: bool) -> TrialResult:
         """As the trainers' runners: the objective is the trial's best evaluation."""
@@ -313,6 +340,12 @@ class SimulatedPool(IdleWorkers):
                 value if state == optuna.trial.TrialState.COMPLETE.name else None,
                 self.compute_used,
                 self.sim_clock.now(),
-                job.last_step,
+                job.last_step - job.resumed_at,
             )
         )
+
+
+def _checkpoint_step(resume_from: str | None) -> int:
+    """The step of a ``.../checkpoint-N`` folder (0: none)."""
+    match = re.search(r"checkpoint-(\d+)$", str(resume_from or "").rstrip("/"))
+    return int(match.group(1)) if match else 0

@@ -23,7 +23,12 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from hpsearch.search.engine._optuna_reporter import Heartbeat, OptunaReporter, TrialSuperseded
+from hpsearch.search.engine._optuna_reporter import (
+    Heartbeat,
+    OptunaReporter,
+    TrialSuperseded,
+    paused_reason,
+)
 from hpsearch.search.engine._trial_log import TrialLog, trial_log_path
 from hpsearch.search.outputs import upload_trial_artifacts
 from hpsearch.search.policy import build_pruner
@@ -309,6 +314,8 @@ class _Ending:
         }
         if result.final_dir:
             finals[A.ADAPTER_DIR] = result.final_dir
+        if result.status == "pruned" and self.reporter.paused_at is not None:
+            result.reason = paused_reason(self.reporter.paused_at)  # kept: it may be promoted
         if result.reason:
             finals[A.PRUNE_REASON if result.status == "pruned" else A.STOP_REASON] = result.reason
         self.attrs(finals)

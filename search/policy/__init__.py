@@ -9,9 +9,11 @@ from hpsearch.search.policy._build import (
     validate_policy,
 )
 from hpsearch.search.policy._distinct import DistinctSampler, SpaceExhaustedError, exhausted_line
+from hpsearch.search.policy._promotion import PromotionPruner
 
 __all__ = [
     "DistinctSampler",
+    "PromotionPruner",
     "SpaceExhaustedError",
     "build_pruner",
     "build_sampler",

@@ -19,7 +19,7 @@ from hpsearch.search.records._failures import (
     failure_of,
     retry_rule,
 )
-from hpsearch.search.records._ledger import Ledger, build_ledger
+from hpsearch.search.records._ledger import SUCCESSOR_ATTRS, Ledger, build_ledger, predecessor
 from hpsearch.search.records._live import LiveStudy, RunningRow, live_study, running_rows
 from hpsearch.search.records._overview import (
     StudyOverview,
@@ -52,6 +52,7 @@ __all__ = [
     "COMPUTE_ATTRS",
     "FAILURES",
     "ComputeUsage",
+    "SUCCESSOR_ATTRS",
     "FailureClass",
     "Ledger",
     "LiveStudy",
@@ -76,6 +77,7 @@ __all__ = [
     "load_meta",
     "overview",
     "paused_count",
+    "predecessor",
     "reason_line",
     "render_table",
     "retry_rule",

@@ -51,12 +51,14 @@ def steps_used(trials: Iterable[FrozenTrial], last_steps: Mapping[int, int] | No
 
 
 def is_paused(trial: FrozenTrial) -> bool:
-    """A paused trial: PRUNED at a rung with its checkpoint kept, not (yet) promoted."""
+    """A paused trial: PRUNED at a rung with its checkpoint kept, not (yet) promoted (a
+    candidate for promotion)."""
     attrs = trial.user_attrs
     return (
         trial.state == TrialState.PRUNED
         and attrs.get(A.PAUSED_AT) is not None
         and attrs.get(A.PROMOTED_TO) is None
+        and not attrs.get(A.PAUSED_CHECKPOINT_DELETED)
     )
 
 

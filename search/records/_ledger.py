@@ -1,9 +1,12 @@
 """The study's books: what counts toward the budget, what awaits a retry, and lineage.
 
 A failed trial that is retried is *superseded* by its successor (a new trial with the same
-parameters and ``retry_of`` pointing back). The budget counts budget *slots*: every trial
-that is not superseded holds one. A slot is *finished* when its trial is COMPLETE, PRUNED or a
-final FAIL; a FAIL that still awaits its retry holds its slot but is not finished.
+parameters and ``retry_of`` pointing back); so is a paused trial that is promoted (its
+successor has ``promoted_from``). The budget counts budget *slots*: every trial that is not
+superseded holds one. A slot is *finished* when its trial is COMPLETE, PRUNED or a final FAIL;
+a FAIL that still awaits its retry holds its slot but is not finished. A *paused* trial (PRUNED
+with ``paused_at_step``, not promoted) is finished and counted among the pruned, and ``paused``
+counts it once more: it may still be promoted.
 """
 
 from __future__ import annotations
@@ -17,7 +20,26 @@ from hpsearch.search.records import attributes as A
 from hpsearch.search.records._failures import retry_rule
 
 # The trial user attributes the books read: all a ledger needs besides number and state.
-LEDGER_ATTRS = (A.RETRY_OF, A.RETRY_REQUESTED, A.OOM_DOWNSCALE, A.RETRY_ATTEMPT)
+LEDGER_ATTRS = (
+    A.RETRY_OF,
+    A.PROMOTED_FROM,
+    A.RETRY_REQUESTED,
+    A.OOM_DOWNSCALE,
+    A.RETRY_ATTEMPT,
+    A.PAUSED_AT,
+    A.PAUSED_CHECKPOINT_DELETED,
+)
+# The user attributes that link a trial to the one it continues (either supersedes it).
+SUCCESSOR_ATTRS = (A.RETRY_OF, A.PROMOTED_FROM)
+
+
+def predecessor(trial: FrozenTrial) -> int | None:
+    """The number of the trial ``trial`` continues (a retry's or a promotion's), if any."""
+    for key in SUCCESSOR_ATTRS:
+        prev = trial.user_attrs.get(key)
+        if prev is not None:
+            return int(prev)
+    return None
 
 
 def retry_eligible(trial: FrozenTrial, max_retries: int) -> bool:
@@ -42,7 +64,8 @@ class Ledger:
     failed: int = 0
     running: int = 0
     waiting: int = 0
-    retried: int = 0
+    retried: int = 0  # superseded: retried, or paused and promoted
+    paused: int = 0  # of the pruned: paused, may still be promoted (checkpoint kept)
 
     @property
     def finished(self) -> int:
@@ -56,11 +79,11 @@ class Ledger:
         return {t.number: t for t in self.trials}
 
     def lineage(self, trial: FrozenTrial) -> list[FrozenTrial]:
-        """``trial`` and its predecessors, newest first."""
+        """``trial`` and its predecessors (retried or promoted), newest first."""
         by_number = self.by_number()
         chain = [trial]
         seen = {trial.number}
-        while (prev := chain[-1].user_attrs.get(A.RETRY_OF)) is not None:
+        while (prev := predecessor(chain[-1])) is not None:
             if prev in seen or prev not in by_number:
                 break
             seen.add(prev)
@@ -71,9 +94,9 @@ class Ledger:
 def build_ledger(trials: Sequence[FrozenTrial], max_retries: int) -> Ledger:
     ledger = Ledger(list(trials))
     for trial in trials:
-        prev = trial.user_attrs.get(A.RETRY_OF)
+        prev = predecessor(trial)
         if prev is not None:
-            ledger.successor[int(prev)] = trial.number
+            ledger.successor[prev] = trial.number
     for trial in trials:
         if trial.number in ledger.successor:
             ledger.retried += 1
@@ -83,6 +106,9 @@ def build_ledger(trials: Sequence[FrozenTrial], max_retries: int) -> Ledger:
             ledger.complete += 1
         elif state == TrialState.PRUNED:
             ledger.pruned += 1
+            attrs = trial.user_attrs
+            if attrs.get(A.PAUSED_AT) is not None and not attrs.get(A.PAUSED_CHECKPOINT_DELETED):
+                ledger.paused += 1
         elif state == TrialState.RUNNING:
             ledger.running += 1
         elif state == TrialState.WAITING:

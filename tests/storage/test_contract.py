@@ -122,6 +122,28 @@ def test_trial_counts_and_batched_user_attrs(storage_url: str) -> None:
     assert "late" not in storage.get_trial(trial_id_of(first)).user_attrs
 
 
+def test_promoted_trials_count_as_superseded_and_finished_trials_take_marks(
+    storage_url: str,
+) -> None:
+    """A paused trial continued by a promotion (``promoted_from``) is superseded like a
+    retried one (each counted once, whichever key names it); the driver's marks on a finished
+    (paused) trial are written and read back."""
+    storage = open_storage(parse_storage_url(storage_url))
+    study = create_or_load_study(storage, "promoted", "minimize").study
+    failed, paused, retry, successor = (study.ask() for _ in range(4))
+    study.tell(failed, state=TrialState.FAIL)
+    study.tell(paused, state=TrialState.PRUNED)
+    storage.set_trial_user_attrs(trial_id_of(retry), {"retry_of": failed.number})
+    storage.set_trial_user_attrs(trial_id_of(successor), {"promoted_from": paused.number})
+    keys = ("retry_of", "promoted_from")
+    assert storage.trial_counts(study_id_of(study), keys) == (4, 0, 2)
+    assert storage.trial_counts(study_id_of(study), "retry_of") == (4, 0, 1)
+    storage.mark_finished_trial(trial_id_of(paused), {"promoted_to": successor.number})
+    storage.mark_finished_trial(trial_id_of(paused), {"promoted_to": 7, "deleted": True})
+    attrs = storage.get_trial(trial_id_of(paused)).user_attrs
+    assert attrs == {"promoted_to": 7, "deleted": True}
+
+
 def test_trial_summaries_match_the_full_trials(storage_url: str) -> None:
     """The lean rows ``hpsearch status`` reads agree with Optuna's own full trials."""
     storage = open_storage(parse_storage_url(storage_url))
