@@ -51,8 +51,8 @@ from hpsearch.search.records._study_settings import (
 __all__ = [
     "COMPUTE_ATTRS",
     "FAILURES",
-    "ComputeUsage",
     "SUCCESSOR_ATTRS",
+    "ComputeUsage",
     "FailureClass",
     "Ledger",
     "LiveStudy",
