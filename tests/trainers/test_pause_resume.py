@@ -29,20 +29,9 @@ from hpsearch.trainers import (
     list_checkpoints,
     runner_for,
 )
-from tests.trainers.helpers import PruneAt, causal_config
+from tests.trainers.helpers import PauseAt, causal_config
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-
-class PauseAt(PruneAt):
-    """Asks to stop once ``step`` has been reported; the stop is a pause when ``pauses``."""
-
-    def __init__(self, step: int | None = None, pauses: bool = True) -> None:
-        super().__init__(step)
-        self.pauses = pauses
-
-    def pausing(self) -> bool:
-        return self.pauses
 
 
 def _sparse_checkpoints(model: str, dataset: str, tmp: Path, name: str) -> TrialConfig:
@@ -164,3 +153,27 @@ def test_the_example_script_commits_its_checkpoint_on_a_pause_and_resumes_from_i
     assert result.status == "complete" and result.last_step == 12
     assert sorted(successor.values) == [8, 12]  # continues after step 4, not from 0
     assert is_complete(tmp_path / "t1" / "checkpoints" / "checkpoint-12")
+
+
+def test_the_simulated_trainer_pauses_and_resumes_like_the_hf_one(tmp_path: Path) -> None:
+    def config(name: str, resume_from: str | None = None) -> TrialConfig:
+        return replace(
+            causal_config("unused", "unused", tmp_path),
+            model=ModelConfig("simulated", "simulated", "full", {}),
+            schedule=ScheduleConfig(
+                max_steps=20, eval_steps=5, metric="eval_loss", checkpoint_every=4
+            ),
+            paths=RunPaths(str(tmp_path / name / "c"), str(tmp_path / name / "f"), resume_from),
+        )
+
+    runner = runner_for("simulated")
+    pruned = runner.run(config("t0"), PauseAt(10, pauses=False))
+    assert pruned.reason == "pruned by the search at step 10"
+    assert list_checkpoints(tmp_path / "t0" / "c") == []
+    paused = runner.run(config("t1"), PauseAt(10))
+    assert paused.status == "pruned" and paused.reason == "paused at step 10"
+    checkpoint = tmp_path / "t1" / "c" / "checkpoint-10"
+    assert is_complete(checkpoint) and paused.stats["paused_checkpoint"] == str(checkpoint)
+    reporter = PauseAt(None)
+    result = runner.run(config("t2", resume_from=str(checkpoint)), reporter)
+    assert result.status == "complete" and sorted(reporter.values) == [15, 20]
