@@ -19,8 +19,19 @@ from hpsearch.trainers._base import (
 from hpsearch.trainers._stats import MemoryMeter
 
 
+def is_pausing(reporter: Reporter) -> bool:
+    """Whether the stop ``reporter.should_prune()`` just asked for is a pause (a checkpoint is
+    committed at this step for a successor to continue from). A user's reporter without
+    ``pausing`` never pauses."""
+    return bool(getattr(reporter, "pausing", lambda: False)())
+
+
 class ObjectiveCallback(TrainerCallback):
     """Report the objective at every evaluation; stop at once when the search says prune.
+
+    When the stop is a pause (:meth:`Reporter.pausing`), HF saves a checkpoint at that very step
+    (``control.should_save``) and :class:`CheckpointCommitCallback` commits it; otherwise no
+    checkpoint is written for a pruned trial's last step.
 
     Must run before HF's best-model bookkeeping sees the metrics: it adds ``eval_perplexity``.
     """
@@ -35,6 +46,7 @@ class ObjectiveCallback(TrainerCallback):
         self.schedule = schedule
         self.failpoint_context = failpoint_context or {}
         self.pruned_at: int | None = None
+        self.paused_global_step: int | None = None  # the optimizer step of a pause checkpoint
         self.history: list[tuple[int, float]] = []
         self.eval_seconds = 0.0
         self._eval_started: float | None = None
@@ -89,8 +101,34 @@ class ObjectiveCallback(TrainerCallback):
         final = bool(state.max_steps) and state.global_step >= state.max_steps
         if not final and self.reporter.should_prune():
             self.pruned_at = step
+            paused = is_pausing(self.reporter)
+            self.paused_global_step = int(state.global_step) if paused else None
             control.should_training_stop = True
-            control.should_save = False
+            control.should_save = paused
+
+    @property
+    def paused(self) -> bool:
+        return self.paused_global_step is not None
+
+    def stop_reason(self) -> str | None:
+        """Why the search stopped the trial (None when it did not)."""
+        if self.pruned_at is None:
+            return None
+        if self.paused:
+            return f"paused at step {self.pruned_at}"
+        return f"pruned by the search at step {self.pruned_at}"
+
+    def pause_stats(self, checkpoints_dir: Path) -> dict[str, Any]:
+        """A paused trial's step and its committed pause checkpoint (what a successor resumes
+        from; None if it is not committed); nothing for a trial that was not paused."""
+        if self.paused_global_step is None:
+            return {}
+        folder = checkpoints_dir / f"checkpoint-{self.paused_global_step}"
+        committed = _checkpoints.is_complete(folder)
+        return {
+            "paused_at_step": self.pruned_at,
+            "paused_checkpoint": str(folder) if committed else None,
+        }
 
 
 class CheckpointCommitCallback(TrainerCallback):

@@ -8,8 +8,9 @@ Face runner; ``TrainingArguments`` then sets up DDP or FSDP over NCCL (GPUs) or 
 trial still behaves as one trial:
 
 * Every rank talks to the launcher over a local authenticated socket. Only rank 0 reports and
-  records; rank 0 asks the launcher's reporter whether to prune and broadcasts the answer, so
-  every rank stops at the same evaluation.
+  records; rank 0 asks the launcher's reporter whether to prune (and whether that is a pause)
+  and broadcasts the answer, so every rank stops at the same evaluation, and on a pause every
+  rank writes its part of the pause checkpoint.
 * Checkpoints are committed once: every rank writes its part, then a barrier, then rank 0
   commits (:mod:`hpsearch.trainers._checkpoints`). A retry resumes every rank from it.
 * A rank that raises reports its error and exits; a rank that dies (a kill, a segfault) says
@@ -84,13 +85,18 @@ def barrier() -> None:
 
 def broadcast_flag(flag: bool) -> bool:
     """Rank 0's ``flag`` on every rank."""
+    return broadcast_flags(flag)[0]
+
+
+def broadcast_flags(*flags: bool) -> tuple[bool, ...]:
+    """Rank 0's ``flags`` on every rank (one collective for all of them)."""
     if not _world():
-        return flag
+        return tuple(bool(f) for f in flags)
     import torch.distributed as dist
 
-    box = [bool(flag)]
+    box = [bool(f) for f in flags]
     dist.broadcast_object_list(box, src=0)
-    return bool(box[0])
+    return tuple(bool(f) for f in box)
 
 
 def write_dir_once(target: Path, write: Callable[[Path], None]) -> None:
@@ -130,11 +136,16 @@ def rank_training_args(config: TrialConfig, cuda: bool) -> dict[str, Any]:
 
 
 class _RankReporter:
-    """The reporter a rank sees: rank 0 forwards to the launcher; prune decisions are shared."""
+    """The reporter a rank sees: rank 0 forwards to the launcher; prune decisions are shared.
+
+    A prune decision travels with whether it is a pause (one answer from the launcher, one
+    broadcast), so every rank saves the pause checkpoint: each writes its part of it.
+    """
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.main = is_main()
+        self._pausing = False
 
     def report(self, step: int, value: float) -> None:
         if self.main:
@@ -145,11 +156,16 @@ class _RankReporter:
             self.conn.send(("record", dict(attrs)))
 
     def should_prune(self) -> bool:
-        decision = False
+        decision, pausing = False, False
         if self.main:
             self.conn.send(("prune",))
-            decision = bool(self.conn.recv())
-        return broadcast_flag(decision)
+            decision, pausing = self.conn.recv()
+        decision, self._pausing = broadcast_flags(decision, pausing)
+        return decision
+
+    def pausing(self) -> bool:
+        """Whether the last stop ``should_prune`` said (on every rank alike) is a pause."""
+        return self._pausing
 
 
 def _die_with_parent() -> None:
@@ -247,7 +263,7 @@ class _Server:
             self.result = message[1]
         elif self.reporter_error is not None:  # the trial is over for the search: stop ranks
             if kind == "prune":
-                conn.send(True)
+                conn.send((True, False))
         else:
             try:
                 if kind == "report":
@@ -255,11 +271,13 @@ class _Server:
                 elif kind == "record":
                     self.reporter.record(message[1])
                 elif kind == "prune":
-                    conn.send(bool(self.reporter.should_prune()))
+                    prune = bool(self.reporter.should_prune())
+                    pause = prune and bool(getattr(self.reporter, "pausing", lambda: False)())
+                    conn.send((prune, pause))
             except Exception as exc:  # e.g. the trial was reaped and retried meanwhile
                 self.reporter_error = exc
                 if kind == "prune":
-                    conn.send(True)
+                    conn.send((True, False))
 
     def close(self) -> None:
         self.listener.close()
@@ -361,6 +379,7 @@ __all__ = [
     "RankFailedError",
     "barrier",
     "broadcast_flag",
+    "broadcast_flags",
     "failpoint_context",
     "in_rank",
     "is_main",

@@ -311,7 +311,7 @@ class HFTrialRunner(TrialRunner):
             },
         )
         if objective.pruned_at is not None:
-            result.reason = f"pruned by the search at step {objective.pruned_at}"
+            result.reason = objective.stop_reason()
         elif state.max_steps and state.global_step < state.max_steps:
             result.reason = (
                 f"early stopping at step {state.global_step}: no improvement in "
@@ -339,6 +339,7 @@ class HFTrialRunner(TrialRunner):
             "eval_time_s": round(objective.eval_seconds, 3),
             "device": _device_name(),
             "lr_groups": {str(k): v for k, v in trainer.lr_groups.items()},
+            **objective.pause_stats(Path(config.paths.checkpoints_dir)),
         }
         return result
 

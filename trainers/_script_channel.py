@@ -6,8 +6,10 @@ checkpoints, the checkpoint to resume from, the objective metric and the channel
 folder the script's :class:`~hpsearch.trainers.TrialCallback` appends one JSON line per
 evaluation to ``reports.jsonl`` (flushed and fsynced, numbered from 0) and then waits for the
 worker's answer ``decision-<seq>.json`` (written to a temporary file and renamed into place):
-``{"action": "continue" | "prune" | "stop", "reason": ...}``. A ``prune`` or ``stop`` ends the
-script's training at once. Without ``HPSEARCH_TRIAL`` there is no channel and nothing is sent.
+``{"action": "continue" | "prune" | "pause" | "stop", "reason": ...}``. A ``prune`` or ``stop``
+ends the script's training at once; a ``pause`` ends it after a checkpoint of that very step is
+saved and committed (the search may continue the configuration from it later). Without
+``HPSEARCH_TRIAL`` there is no channel and nothing is sent.
 
 This module imports neither transformers nor Optuna: both sides use it.
 """
@@ -24,7 +26,8 @@ from typing import Any, Literal
 
 ENV = "HPSEARCH_TRIAL"
 REPORTS = "reports.jsonl"
-Action = Literal["continue", "prune", "stop"]
+Action = Literal["continue", "prune", "pause", "stop"]
+STOPS = ("prune", "pause", "stop")  # the actions that end the script's training
 
 
 @dataclass(frozen=True)

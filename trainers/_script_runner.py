@@ -23,6 +23,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hpsearch.trainers import _checkpoints
 from hpsearch.trainers._base import (
@@ -36,7 +37,7 @@ from hpsearch.trainers._base import (
     TrialResult,
     TrialRunner,
 )
-from hpsearch.trainers._script_channel import ENV, Report, TrialSpec, WorkerSide
+from hpsearch.trainers._script_channel import ENV, Action, Report, TrialSpec, WorkerSide
 
 _POLL_S = 0.05
 _PR_SET_PDEATHSIG = 1
@@ -66,6 +67,8 @@ class _Progress:
     evaluations: int = 0
     last_metrics: dict[str, float] = field(default_factory=dict)
     pruned_at: int | None = None
+    paused: bool = False  # the stop at pruned_at is a pause: the script commits a checkpoint
+    checkpoints: dict[int, str] = field(default_factory=dict)  # committed, by step
     stopped: str | None = None
     missing: str | None = None
     non_finite: str | None = None
@@ -194,11 +197,12 @@ class ScriptTrialRunner(TrialRunner):
 def _handle(report: Report, side: WorkerSide, reporter: Reporter, progress: _Progress) -> None:
     if report.kind != "evaluate":
         if report.kind == "checkpoint":
+            progress.checkpoints[int(report.payload["step"])] = str(report.payload.get("path"))
             reporter.record({"last_checkpoint_step": report.payload.get("step")})
         return
     step = int(report.payload["step"])
     if progress.pruned_at is not None or progress.stopped is not None:  # e.g. a final evaluate()
-        side.decide(report.seq, "prune" if progress.pruned_at is not None else "stop")
+        side.decide(report.seq, _stop_action(progress))
         return
     metrics = {str(k): float(v) for k, v in dict(report.payload.get("metrics") or {}).items()}
     progress.evaluations += 1
@@ -223,7 +227,8 @@ def _handle(report: Report, side: WorkerSide, reporter: Reporter, progress: _Pro
     reporter.record({"last_step": step})
     if reporter.should_prune():
         progress.pruned_at = step
-        side.decide(report.seq, "prune", f"pruned by the search at step {step}")
+        progress.paused = bool(getattr(reporter, "pausing", lambda: False)())
+        side.decide(report.seq, _stop_action(progress), _prune_reason(progress))
     elif progress.patience and progress.since_best >= progress.patience:
         progress.stopped = (
             f"early stopping at step {step}: no improvement in {progress.patience} evaluations"
@@ -231,6 +236,28 @@ def _handle(report: Report, side: WorkerSide, reporter: Reporter, progress: _Pro
         side.decide(report.seq, "stop", progress.stopped)
     else:
         side.decide(report.seq, "continue")
+
+
+def _stop_action(progress: _Progress) -> Action:
+    if progress.pruned_at is None:
+        return "stop"
+    return "pause" if progress.paused else "prune"
+
+
+def _prune_reason(progress: _Progress) -> str:
+    if progress.paused:
+        return f"paused at step {progress.pruned_at}"
+    return f"pruned by the search at step {progress.pruned_at}"
+
+
+def _pause_stats(progress: _Progress) -> dict[str, Any]:
+    """A paused trial's step and its committed pause checkpoint (None if the script did not
+    commit one at that step: its successor then resumes from an earlier one)."""
+    if not progress.paused or progress.pruned_at is None:
+        return {}
+    path = progress.checkpoints.get(progress.pruned_at)
+    committed = path is not None and _checkpoints.is_complete(Path(path))
+    return {"paused_at_step": progress.pruned_at, "paused_checkpoint": path if committed else None}
 
 
 def _earlier_history(resume_from: str | None, metric: str) -> list[tuple[int, float]]:
@@ -290,8 +317,9 @@ def _result(progress: _Progress, code: int, output: Path, custom: CustomTraining
             None,
             best_step,
             last_step,
-            reason=f"pruned by the search at step {progress.pruned_at}",
+            reason=_prune_reason(progress),
             metrics=metrics,
+            stats=_pause_stats(progress),
         )
     return TrialResult(
         "complete", best_value, best_step, last_step, reason=progress.stopped, metrics=metrics

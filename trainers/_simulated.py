@@ -84,7 +84,7 @@ class SimulatedTrialRunner(TrialRunner):
             if best is None or self._better(value, best[1], sched.greater_is_better):
                 best = (step, value)
         bad_evals = 0
-        pruned_at = None
+        pruned_at, paused = None, False
         started = time.perf_counter()
         for step in range(start_step + 1, total + 1):
             if per_step:
@@ -119,6 +119,9 @@ class SimulatedTrialRunner(TrialRunner):
             # not asked at the last evaluation (a median pruner would discard the result).
             if step < total and reporter.should_prune():
                 pruned_at = step
+                paused = bool(getattr(reporter, "pausing", lambda: False)())
+                if paused:  # a pause keeps this step's checkpoint for a successor
+                    self._checkpoint(config, step, history, best, context)
                 break
             if (step // sched.eval_steps) % sched.checkpoint_every == 0 or step == total:
                 self._checkpoint(config, step, history, best, context)
@@ -137,7 +140,11 @@ class SimulatedTrialRunner(TrialRunner):
             metrics={sched.metric: best[1]},
         )
         if pruned_at is not None:
-            result.reason = f"pruned by the search at step {pruned_at}"
+            result.reason = (
+                f"paused at step {pruned_at}"
+                if paused
+                else f"pruned by the search at step {pruned_at}"
+            )
         elif last < total:
             result.reason = f"early stopping at step {last}"
         if result.status == "complete":
@@ -161,6 +168,10 @@ class SimulatedTrialRunner(TrialRunner):
             "samples_per_s": round(steps_run * batch / max(elapsed, 1e-9), 3),
             "device": "simulated",
         }
+        if paused:
+            folder = Path(config.paths.checkpoints_dir) / f"checkpoint-{pruned_at}"
+            result.stats["paused_at_step"] = pruned_at
+            result.stats["paused_checkpoint"] = str(folder)
         return result
 
     @staticmethod

@@ -3,7 +3,9 @@
 Add it to the Trainer of an existing script (``trainer.add_callback(TrialCallback())``). Under
 ``hpsearch run --script`` it reports every evaluation to the trial's worker, stops training when
 the study's pruner (or early stopping) says so, saves a checkpoint at evaluations and commits it
-atomically so that a retry resumes from it. Outside hpsearch it does nothing.
+atomically so that a retry resumes from it. When the pruner *pauses* the trial it saves and
+commits a checkpoint at that very step before it stops, so a promoted successor continues from
+it. Outside hpsearch it does nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from hpsearch.trainers import _checkpoints, _failpoints
-from hpsearch.trainers._script_channel import ScriptSide, TrialSpec, current_spec
+from hpsearch.trainers._script_channel import STOPS, ScriptSide, TrialSpec, current_spec
 
 
 class TrialCallback(TrainerCallback):
@@ -77,9 +79,9 @@ class TrialCallback(TrainerCallback):
         action, _reason = self._side.evaluation(int(state.global_step), metrics)
         self.decision = action
         self.evaluations += 1
-        if action in ("prune", "stop"):
+        if action in STOPS:
             control.should_training_stop = True
-            control.should_save = False
+            control.should_save = action == "pause"  # a pause keeps this step's checkpoint
         elif self.evaluations % max(1, self.spec.checkpoint_every) == 0:
             control.should_save = True
 

@@ -27,6 +27,7 @@ from hpsearch.search.outputs._dashboard_guard import (
 )
 from hpsearch.search.outputs._export import ExportError, NoBestTrialError, export_best, require_best
 from hpsearch.search.outputs._html_report import build_report
+from hpsearch.search.outputs._pruning_savings import Savings, TrialCost, compute_savings
 from hpsearch.search.outputs._terminal_view import (
     TerminalView,
     live_wanted,
@@ -48,9 +49,12 @@ __all__ = [
     "ExportError",
     "GuardConfig",
     "NoBestTrialError",
+    "Savings",
     "TerminalView",
+    "TrialCost",
     "build_report",
     "check_bind",
+    "compute_savings",
     "dashboard_access",
     "dashboard_beside_run",
     "export_best",

@@ -148,19 +148,25 @@ def _savings_section(savings: Savings | None) -> str:
         f"early stopping). Wall time: {fmt_duration(savings.wall_spent_s)} spent in trials versus "
         f"about {fmt_duration(savings.wall_if_full_s)} to run all of them to the end.</p>"
     )
+    if savings.paused:
+        text += (
+            f"<p>{savings.paused:,} paused trial(s) may still be promoted: their "
+            f"{savings.pending:,} remaining {unit} are not counted as saved until the search "
+            "can no longer promote them.</p>"
+        )
     rows = [
         [
             t.number,
             t.state,
+            f"{t.start:,}-{t.last:,}" if t.start else f"{t.last:,}",
             f"{t.spent:,}",
-            f"{max(t.full, t.spent):,}",
-            f"{t.saved:,}",
+            f"{t.saved:,}" + (f" ({t.pending_steps:,} pending)" if t.pending else ""),
             fmt_duration(t.wall_time_s),
             t.reason or "",
         ]
         for t in sorted(savings.trials, key=lambda t: t.number)
     ]
-    header = ["trial", "state", f"{unit} trained", f"full {unit}", f"{unit} saved", "wall", "why"]
+    header = ["trial", "state", f"{unit}", f"{unit} trained", f"{unit} saved", "wall", "why"]
     return text + _table(
         header, rows, [t.state for t in sorted(savings.trials, key=lambda t: t.number)]
     )

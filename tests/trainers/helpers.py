@@ -82,3 +82,14 @@ class PruneAt:
 
     def record(self, attrs: Any) -> None:
         self.attrs.update(attrs)
+
+
+class PauseAt(PruneAt):
+    """Asks to stop once ``step`` has been reported; the stop is a pause when ``pauses``."""
+
+    def __init__(self, step: int | None = None, pauses: bool = True) -> None:
+        super().__init__(step)
+        self.pauses = pauses
+
+    def pausing(self) -> bool:
+        return self.pauses

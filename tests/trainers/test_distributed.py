@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from hpsearch.trainers import RankFailedError, TrialConfig, is_complete, runner_for
-from tests.trainers.helpers import PruneAt, causal_config
+from tests.trainers.helpers import PauseAt, PruneAt, causal_config
 
 pytestmark = pytest.mark.slow
 
@@ -47,6 +47,19 @@ def test_prune_decision_reaches_every_rank(
     assert result.status == "pruned" and result.last_step == 3
     assert sorted(reporter.values) == [3]
     assert not (tmp_path / "final").exists()
+
+
+def test_a_pause_reaches_every_rank_and_each_writes_its_part_of_the_checkpoint(
+    tiny_qwen3: str, text_jsonl: str, tmp_path: Path
+) -> None:
+    config = _two_ranks(tiny_qwen3, text_jsonl, tmp_path)
+    config = replace(config, schedule=replace(config.schedule, checkpoint_every=4))
+    result = runner_for("causal_lm").run(config, PauseAt(3))
+    # had rank 1 not saved too, rank 0 would wait for it at the commit's barrier
+    assert result.status == "pruned" and result.reason == "paused at step 3"
+    checkpoint = tmp_path / "ckpt" / "checkpoint-3"
+    assert is_complete(checkpoint) and (checkpoint / "rng_state_1.pth").is_file()
+    assert result.stats["paused_checkpoint"] == str(checkpoint)
 
 
 def _children() -> set[int]:
