@@ -88,19 +88,20 @@ class _TrainingLoss(SFTTrainer):
     smoothing, a mixture-of-experts auxiliary loss).
     """
 
-    def model_loss_for_training(self, model: Any) -> bool:
-        """Whether a training step of ``model`` takes the model's own loss (see the class)."""
-        if not model.training:
-            return False
+    def training_loss(self) -> str:
+        """``"model"`` (the model's own loss) or ``"trl_fused_lm_head"``: what a training step
+        computes (see the class)."""
         args: Any = self.args
         if args.loss_type != "nll" or self.label_smoother is not None:
-            return False
+            return "trl_fused_lm_head"
         if self.compute_loss_func is not None or getattr(self, "aux_loss_enabled", False):
-            return False
+            return "trl_fused_lm_head"
         if getattr(self.accelerator, "parallelism_config", None) is not None:
-            return False
-        head = self.accelerator.unwrap_model(model).get_output_embeddings()
-        return head is not None and not tiled_head_runs_in_triton(head.weight.device)
+            return "trl_fused_lm_head"
+        head = self.accelerator.unwrap_model(self.model).get_output_embeddings()
+        if head is None or tiled_head_runs_in_triton(head.weight.device):
+            return "trl_fused_lm_head"
+        return "model"
 
     def compute_loss(
         self,
@@ -109,7 +110,7 @@ class _TrainingLoss(SFTTrainer):
         return_outputs: bool = False,
         num_items_in_batch: Any = None,
     ) -> Any:
-        if self.model_loss_for_training(model):
+        if model.training and self.training_loss() == "model":
             inputs["use_cache"] = False
             return Trainer.compute_loss(
                 self,
@@ -148,6 +149,7 @@ def sft_summary(trainer: SFTTrainer) -> dict[str, Any]:
         "packing": args.packing and args.packing_strategy,
         "padding_free": bool(trainer.padding_free),
         "max_length": args.max_length,
+        "training_loss": trainer.training_loss() if isinstance(trainer, _TrainingLoss) else None,
     }
 
 
