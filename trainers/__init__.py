@@ -70,6 +70,8 @@ _HEAVY = {
     "HpsSFTTrainer": "hpsearch.trainers._sft",
     "sft_data": "hpsearch.trainers._sft",
     "sft_arguments": "hpsearch.trainers._sft",
+    "sft_summary": "hpsearch.trainers._sft",
+    "tiled_head_runs_in_triton": "hpsearch.trainers._sft",
     "TrialCallback": "hpsearch.trainers._trial_callback",  # transformers: only when a script asks
 }
 
@@ -139,6 +141,8 @@ __all__ = [
     "select_precision",
     "sft_arguments",
     "sft_data",
+    "sft_summary",
+    "tiled_head_runs_in_triton",
     "training_argument_names",
     "trial_params",
     "validate_data",

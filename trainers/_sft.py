@@ -22,6 +22,8 @@ import copy
 import dataclasses
 from typing import Any
 
+from transformers import Trainer
+from transformers.utils import is_triton_available
 from trl import SFTConfig, SFTTrainer
 from trl.chat_template_utils import get_training_chat_template, has_generation_markers
 
@@ -36,6 +38,7 @@ __all__ = [
     "sft_arguments",
     "sft_data",
     "sft_summary",
+    "tiled_head_runs_in_triton",
 ]
 
 # hpsearch's plain chat format (no template, or chat_template: false), with TRL's markers.
@@ -61,8 +64,69 @@ class SFTData:
     arguments: dict[str, Any]  # SFTConfig fields set from the task's data settings
 
 
-class HpsSFTTrainer(HpsTrainer, SFTTrainer):
-    """TRL's ``SFTTrainer`` with hpsearch's learning-rate groups, write guards and failpoints."""
+def tiled_head_runs_in_triton(device: Any) -> bool:
+    """Whether TRL's fused LM head runs its Triton kernels on ``device`` (CUDA or XPU with
+    Triton installed); elsewhere (CPU, MPS) TRL folds its tiles with plain torch ops."""
+    return is_triton_available() and str(getattr(device, "type", device)) in ("cuda", "xpu")
+
+
+class _TrainingLoss(SFTTrainer):
+    """Which loss a training step computes: TRL's fused LM head, or the model's own.
+
+    TRL's ``compute_loss`` always projects through its fused LM head, which scores the tokens
+    in tiles without building the logits and computes entropy and token accuracy for its logs.
+    With Triton (CUDA, XPU) that saves memory; without it TRL folds every tile with a dozen
+    plain torch passes over the (tokens x vocabulary) logits and recomputes the projection in
+    the backward pass, which on a CPU costs about twice the model's own cross-entropy loss
+    (docs/benchmarks.md, "TRL's SFTTrainer vs the hand-written causal-LM path"). There a
+    training step takes the model's own loss through ``Trainer.compute_loss``: the same
+    negative log-likelihood over the same labels (TRL's masks, packing and collator), divided
+    by the same ``num_items_in_batch``; only the train logs' ``entropy`` and
+    ``mean_token_accuracy`` are not computed. Evaluation always uses TRL's loss (its
+    ``eval_entropy`` and ``eval_mean_token_accuracy`` stay available as study metrics), and so
+    does training where TRL's loss differs from the model's (``loss_type: dft``, label
+    smoothing, a mixture-of-experts auxiliary loss).
+    """
+
+    def training_loss(self) -> str:
+        """``"model"`` (the model's own loss) or ``"trl_fused_lm_head"``: what a training step
+        computes (see the class)."""
+        args: Any = self.args
+        if args.loss_type != "nll" or self.label_smoother is not None:
+            return "trl_fused_lm_head"
+        if self.compute_loss_func is not None or getattr(self, "aux_loss_enabled", False):
+            return "trl_fused_lm_head"
+        if getattr(self.accelerator, "parallelism_config", None) is not None:
+            return "trl_fused_lm_head"
+        head = self.accelerator.unwrap_model(self.model).get_output_embeddings()
+        if head is None or tiled_head_runs_in_triton(head.weight.device):
+            return "trl_fused_lm_head"
+        return "model"
+
+    def compute_loss(
+        self,
+        model: Any,
+        inputs: Any,
+        return_outputs: bool = False,
+        num_items_in_batch: Any = None,
+    ) -> Any:
+        if model.training and self.training_loss() == "model":
+            inputs["use_cache"] = False
+            return Trainer.compute_loss(
+                self,
+                model,
+                inputs,
+                return_outputs=return_outputs,
+                num_items_in_batch=num_items_in_batch,
+            )
+        return super().compute_loss(
+            model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
+        )
+
+
+class HpsSFTTrainer(HpsTrainer, _TrainingLoss):
+    """TRL's ``SFTTrainer`` with hpsearch's learning-rate groups, write guards and failpoints;
+    a training step without TRL's Triton kernels takes the model's own loss (``_TrainingLoss``)."""
 
     def create_model_card(self, *args: Any, **kwargs: Any) -> None:
         """No model card: TRL writes a README.md into the output folder at every checkpoint,
@@ -85,6 +149,7 @@ def sft_summary(trainer: SFTTrainer) -> dict[str, Any]:
         "packing": args.packing and args.packing_strategy,
         "padding_free": bool(trainer.padding_free),
         "max_length": args.max_length,
+        "training_loss": trainer.training_loss() if isinstance(trainer, _TrainingLoss) else None,
     }
 
 

@@ -16,9 +16,11 @@ hand-written path, ``SFTConfig`` for TRL's), alternating which runs first in eac
   TRL formats, masks, packs (best-fit, padding-free) and collates.
 
 Printed per setting and path: training tokens/s (non-padding input tokens the model saw per
-second of ``trainer.train``, counted from the collated batches), the same per CPU-second of
-this process (steadier than wall-clock time on a shared machine), the final eval loss each
-path's own eval split gives (what a study's objective sees), and the medians over repeats.
+second of ``trainer.train``, the Trainer's own ``num_input_tokens_seen``; the timed ``train``
+runs no evaluation), the same per
+CPU-second of this process (steadier than wall-clock time on a shared machine), the final eval
+loss each path's own eval split gives (what a study's objective sees), and the medians over
+repeats.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from benchmarks.bench_common import machine, markdown_table, versions
+from benchmarks.common import machine, markdown_table, versions
 
 SETTINGS = {
     "chat prompt/completion, completion-only loss": {
@@ -99,20 +101,6 @@ def _write_model(folder: Path) -> str:
     return str(path)
 
 
-class _Counting:
-    """Wraps a collator; counts the non-padding input tokens of every batch it builds."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.tokens = 0
-
-    def __call__(self, examples: list[dict[str, Any]]) -> Any:
-        batch = self.inner(examples)
-        mask = batch.get("attention_mask")
-        self.tokens += int(mask.sum()) if mask is not None else int(batch["input_ids"].numel())
-        return batch
-
-
 def _config(model: str, dataset: str, setting: dict[str, Any], steps: int, out: Path) -> Any:
     from hpsearch.trainers import (
         DataConfig,
@@ -148,7 +136,7 @@ def _config(model: str, dataset: str, setting: dict[str, Any], steps: int, out: 
 
 def _run(path_name: str, config: Any) -> dict[str, float]:
     import torch
-    from transformers import DataCollatorForSeq2Seq, PrinterCallback, set_seed
+    from transformers import DataCollatorForSeq2Seq, IntervalStrategy, PrinterCallback, set_seed
 
     from benchmarks.trl_vs_handwritten import _handwritten
     from hpsearch.trainers import (
@@ -171,7 +159,7 @@ def _run(path_name: str, config: Any) -> dict[str, float]:
         config.model.name_or_path, config.model, num_labels=None, label_names=None
     )
     set_seed(config.hparams.seed)
-    net = adapt(base, config.model, new_modules=new_modules, copy_base=False)
+    net = adapt(base, config.model, new_modules=new_modules)
     # no checkpoints: the comparison is training and evaluation, not disk writes
     args_config = replace(config, schedule=replace(config.schedule, checkpoint_every=10**6))
     if path_name == "handwritten":
@@ -196,20 +184,26 @@ def _run(path_name: str, config: Any) -> dict[str, float]:
         )
     trainer.args.load_best_model_at_end = False
     trainer.args.save_strategy = "no"
+    # the timed train() is training only; the evaluation runs (and is timed) after it
+    trainer.args.eval_strategy = IntervalStrategy.NO
     trainer.remove_callback(PrinterCallback)
-    counter = _Counting(trainer.data_collator)
-    trainer.data_collator = counter
     started, cpu_started = time.perf_counter(), time.process_time()
     trainer.train()
     train_s = time.perf_counter() - started
     cpu_s = time.process_time() - cpu_started
-    train_tokens = counter.tokens
+    # the Trainer's own count of the non-padding tokens it trained on (attention_mask, or input
+    # ids that are not padding in a padding-free batch); the collator also builds the batch the
+    # loop fetches ahead, one more than is trained on
+    train_tokens = int(trainer.state.num_input_tokens_seen)
+    eval_started = time.perf_counter()
     loss = trainer.evaluate()["eval_loss"]
     return {
         "tokens_per_s": train_tokens / train_s,
         "tokens_per_cpu_s": train_tokens / cpu_s,
         "eval_loss": float(loss),
         "train_s": train_s,
+        "train_tokens": train_tokens,
+        "eval_s": time.perf_counter() - eval_started,
     }
 
 
@@ -245,7 +239,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         f"{result['tokens_per_s']:.0f} tokens/s, "
                         f"{result['tokens_per_cpu_s']:.0f} tokens/CPU-s, "
                         f"eval_loss {result['eval_loss']:.4f}, "
-                        f"train {result['train_s']:.1f} s",
+                        f"{result['train_tokens']} tokens in {result['train_s']:.1f} s, "
+                        f"eval {result['eval_s']:.1f} s",
                         file=sys.stderr,
                     )
     rows = []
@@ -257,6 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{statistics.median(r['tokens_per_s'] for r in runs):.0f}",
                 f"{statistics.median(r['tokens_per_cpu_s'] for r in runs):.0f}",
                 f"{statistics.median(r['eval_loss'] for r in runs):.4f}",
+                f"{statistics.median(r['train_tokens'] for r in runs):.0f}",
                 ", ".join(f"{r['tokens_per_s']:.0f}" for r in runs),
                 ", ".join(f"{r['eval_loss']:.4f}" for r in runs),
             ]
@@ -269,6 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "tokens/s (median)",
                 "tokens/CPU-s (median)",
                 "eval loss (median)",
+                "training tokens",
                 "tokens/s per run",
                 "eval loss per run",
             ],
