@@ -1,156 +1,50 @@
 """Sample efficiency of hpsearch's search policy on YAHPO Gym's lcbench surrogate.
 
-Each policy is a ``sampler:``/``pruner:`` pair of an hpsearch space, and each study is run by
-hpsearch's real driver (``hpsearch.search.engine.execute``, what ``hpsearch run`` runs) on the
-simulated pool, with the surrogate as the trainer (see ``runner.py``), on the three lcbench
-instances of the YAHPO-SO suite. The budget counts epochs: one full-budget equivalent (FBE) is
-one trial run to its last epoch (52 on lcbench); a pruned trial costs the epochs it ran. The
-quality target of an instance is random search's best val_accuracy at the full budget, median
-over seeds.
+Each policy is a ``sampler:``/``pruner:`` pair of an hpsearch space (``policies.py``), and each
+study is run by hpsearch's real driver (``hpsearch.search.engine.execute``, what ``hpsearch
+run`` runs) on the simulated pool, with the surrogate as the trainer (see ``runner.py``), by
+default on issue 14's ten development instances. The budget counts epochs: one full-budget
+equivalent (FBE) is one trial run to its last epoch (52 on lcbench); a pruned trial costs the
+epochs it ran. The quality target of an instance is random search's best val_accuracy at the
+full budget, median over seeds.
 
-    python -m benchmarks.sample_efficiency --seeds 10 --data-path ../shared/data/yahpo_lcbench
+    python -m benchmarks.sample_efficiency --seeds 10 --jobs 2 --out results/se.jsonl
+    python -m benchmarks.sample_efficiency.report results/se.jsonl --peers peers.jsonl
     python -m benchmarks.sample_efficiency --smoke      # CI: one instance, 2 seeds, 5 FBE
 
-Needs ``onnxruntime`` (the surrogate model; see lcbench.py). Prints one markdown table.
+Every study appends one line to ``--out`` (a temporary file without it) as it finishes; studies
+already there are skipped (``grid.py``). Needs ``onnxruntime`` (the surrogate; see lcbench.py).
+Prints the report (``report.py``): one markdown table per instance and issue 14's goals.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
-import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import optuna
-
+from benchmarks.sample_efficiency.grid import DEV_INSTANCES, Job, read_lines, run_grid
 from benchmarks.sample_efficiency.lcbench import (
     DEFAULT_DATA_PATH,
     LcbenchSurrogate,
     data_files_present,
     random_configs,
     rank_correlation,
-    space_params,
-    suite_instances,
 )
-from benchmarks.sample_efficiency.report import (
-    CHECKPOINTS_FBE,
-    figures,
-    fmt,
-    markdown_table,
-    median_or_none,
-    target_of,
+from benchmarks.sample_efficiency.policies import (
+    ABLATIONS,
+    BY_NAME,
+    CANDIDATES,
+    DEFAULT,
+    POLICIES,
+    RANDOM,
 )
-from benchmarks.sample_efficiency.runner import RunLog, run_study, study_space
-from hpsearch.spaces import load_space
+from benchmarks.sample_efficiency.report import render
 
-
-@dataclass(frozen=True)
-class Policy:
-    name: str
-    sampler: dict[str, Any]
-    pruner: dict[str, Any]
-
-
-def _shipped_policy() -> tuple[dict[str, Any], dict[str, Any]]:
-    """The sampler and pruner sections of the built-in ``lora_small`` space: what ships."""
-    shipped = load_space("lora_small")
-    return (
-        {"type": shipped.sampler.type, **shipped.sampler.options},
-        {"type": shipped.pruner.type, **shipped.pruner.options},
-    )
-
-
-# The sampler and pruner sections exactly as a space YAML would hold them.
-POLICIES = (
-    Policy("random", {"type": "random", "seed": 0}, {"type": "none"}),
-    Policy("random + median", {"type": "random", "seed": 0}, {"type": "median"}),
-    Policy("Optuna TPE", {"type": "tpe", "seed": 0}, {"type": "none"}),
-    Policy("Optuna TPE + Hyperband", {"type": "tpe", "seed": 0}, {"type": "hyperband"}),
-    Policy(
-        "hpsearch previous default",
-        {"type": "tpe", "seed": 0, "n_startup_trials": 5},
-        {"type": "hyperband", "min_resource": "auto", "reduction_factor": 3},
-    ),
-    Policy("hpsearch default", *_shipped_policy()),
-)
-RANDOM = POLICIES[0].name
-DEFAULT = POLICIES[-1].name
-TPE = POLICIES[2].name
-
-
-def _variant(label: str, sampler: dict[str, Any], pruner: dict[str, Any]) -> Policy:
-    base = POLICIES[-1]
-    return Policy(f"default, {label}", {**base.sampler, **sampler}, {**base.pruner, **pruner})
-
-
-# --ablation: the default with one setting changed, to justify each of its settings.
-ABLATIONS = (
-    _variant("min_evaluations 1", {}, {"min_evaluations": 1}),
-    _variant("min_evaluations 2", {}, {"min_evaluations": 2}),
-    _variant("min_evaluations 4", {}, {"min_evaluations": 4}),
-    _variant("min_evaluations 6", {}, {"min_evaluations": 6}),
-    _variant("reduction_factor 2", {}, {"reduction_factor": 2}),
-    _variant("reduction_factor 4", {}, {"reduction_factor": 4}),
-    _variant("n_startup_trials 5", {"n_startup_trials": 5}, {}),
-    _variant("n_startup_trials 20", {"n_startup_trials": 20}, {}),
-    Policy(
-        "default, hyperband pruner",
-        POLICIES[-1].sampler,
-        {"type": "hyperband", "min_resource": 3, "reduction_factor": 3},
-    ),
-    Policy("default, median pruner", POLICIES[-1].sampler, {"type": "median", "n_warmup_steps": 3}),
-)
 CORRELATION_EPOCHS = (1, 2, 3, 9, 27)
-
-
-def lcbench_space(
-    policy: Policy, data_path: str | Path, *, seed: int, max_epoch: int, budget_epochs: int
-) -> dict[str, Any]:
-    """The policy's study as an hpsearch space; ``seed`` is added to the sampler's seed."""
-    sampler = dict(policy.sampler)
-    if "seed" in sampler:
-        sampler["seed"] = int(sampler["seed"]) + seed
-    return study_space(
-        f"lcbench-seed{seed}",
-        sampler,
-        policy.pruner,
-        space_params(data_path),
-        max_epoch=max_epoch,
-        trials=budget_epochs,  # every trial trains at least one epoch: never the limit
-    )
-
-
-def run_seeds(
-    policy: Policy,
-    data_path: str | Path,
-    surrogate: LcbenchSurrogate,
-    budget_epochs: int,
-    seeds: int,
-    n_workers: int,
-) -> list[RunLog]:
-    return [
-        run_study(
-            lcbench_space(
-                policy,
-                data_path,
-                seed=seed,
-                max_epoch=surrogate.max_epoch,
-                budget_epochs=budget_epochs,
-            ),
-            surrogate,
-            budget_epochs=budget_epochs,
-            n_workers=n_workers,
-        )
-        for seed in range(seeds)
-    ]
-
-
-def hours(seconds: float | None) -> float | None:
-    return None if seconds is None else seconds / 3600
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -160,21 +54,34 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=str(DEFAULT_DATA_PATH),
         help="folder holding lcbench/ and benchmark_suites/ (default: %(default)s)",
     )
-    parser.add_argument("--seeds", type=int, default=10, help="seeds per policy and instance")
+    parser.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 per policy")
     parser.add_argument("--budget-fbe", type=int, default=100, help="budget in FBE per run")
-    parser.add_argument("--instances", nargs="*", help="lcbench instances (default: YAHPO-SO's)")
-    parser.add_argument("--policies", nargs="*", help="policy names (default: all)")
+    parser.add_argument(
+        "--instances", nargs="*", help="lcbench instances (default: issue 14's ten)"
+    )
+    parser.add_argument(
+        "--policies", nargs="*", help="policy names (default: the main ones and the candidates)"
+    )
     parser.add_argument(
         "--workers",
         type=int,
         default=8,
-        help="simulated asynchronous workers for the wall-clock speedup "
-        "(0: skip the parallel simulation)",
+        help="simulated asynchronous workers of the parallel runs (0: none)",
     )
     parser.add_argument(
-        "--ablation",
-        action="store_true",
-        help="also run the default with one setting changed at a time (1 worker only)",
+        "--parallel-policies",
+        nargs="*",
+        default=[DEFAULT],
+        help="policies also run with --workers workers (default: %(default)s)",
+    )
+    parser.add_argument("--jobs", type=int, default=1, help="studies run at once (processes)")
+    parser.add_argument("--out", help="JSON-lines results file (appended to; reruns skip)")
+    parser.add_argument("--peers", nargs="*", default=[], help="peers' JSON-lines files")
+    parser.add_argument(
+        "--ablation", action="store_true", help="also run the default's ablations (1 worker)"
+    )
+    parser.add_argument(
+        "--correlation", action="store_true", help="print the rank correlation of early epochs"
     )
     parser.add_argument(
         "--smoke", action="store_true", help="CI mode: 1 instance (189873), 2 seeds, 5 FBE"
@@ -183,7 +90,24 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.smoke:
         args.seeds, args.budget_fbe = 2, 5
         args.instances = args.instances or ["189873"]
+        args.policies = args.policies or [p.name for p in POLICIES]
     return args
+
+
+def jobs_of(args: argparse.Namespace) -> list[Job]:
+    default = POLICIES + CANDIDATES + (ABLATIONS if args.ablation else ())
+    names = args.policies or [p.name for p in default]
+    if RANDOM not in names:
+        names.insert(0, RANDOM)  # random search sets the quality target
+    runs = [(name, 1) for name in names]
+    if args.workers > 1:
+        runs += [(n, args.workers) for n in names if n in args.parallel_policies]
+    return [
+        Job(name, str(inst), seed, workers, args.budget_fbe)
+        for seed in range(args.seeds)  # seeds outermost: a partial grid covers every cell
+        for inst in args.instances or DEV_INSTANCES
+        for name, workers in runs
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -191,117 +115,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not data_files_present(args.data_path):
         print(f"lcbench data not found under {args.data_path}", file=sys.stderr)
         return 2
-    warnings.filterwarnings("ignore", category=FutureWarning)  # Optuna 5 deprecations
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    instances = args.instances or suite_instances(args.data_path)
-    candidates = POLICIES + (ABLATIONS if args.ablation else ())
-    policies = [p for p in candidates if not args.policies or p.name in args.policies]
-    if RANDOM not in [p.name for p in policies]:
-        policies.insert(0, POLICIES[0])  # random search sets the quality target
-    checkpoints = [c for c in CHECKPOINTS_FBE if c < args.budget_fbe] + [args.budget_fbe]
+    unknown = [p for p in (args.policies or []) if p not in BY_NAME]
+    if unknown:
+        print(f"unknown policies {unknown}; known: {', '.join(BY_NAME)}", file=sys.stderr)
+        return 2
     started = time.perf_counter()
-    rows = []
-    notes = []
-    figs: dict[tuple[str, str], tuple[Any, list[str]]] = {}
-    configs = random_configs(args.data_path, 1000)
-    for instance in instances:
-        surrogate = LcbenchSurrogate(args.data_path, instance)
-        corr = rank_correlation(surrogate, configs, CORRELATION_EPOCHS)
-        notes.append(f"{instance}: " + ", ".join(f"epoch {e} {c:.2f}" for e, c in corr.items()))
-        budget = args.budget_fbe * surrogate.max_epoch
-        target: float | None = None
-        for policy in policies:
-            logs = run_seeds(policy, args.data_path, surrogate, budget, args.seeds, n_workers=1)
-            if target is None:
-                target = target_of(logs, budget)
-            fig = figures(logs, target, surrogate.max_epoch, checkpoints)
-            speed = ["-", "-", "-"]
-            if args.workers > 1 and policy not in ABLATIONS:
-                par = run_seeds(
-                    policy, args.data_path, surrogate, budget, args.seeds, n_workers=args.workers
-                )
-                t1 = median_or_none([log.time_to_reach(target) for log in logs])
-                tn = median_or_none([log.time_to_reach(target) for log in par])
-                ratio = t1 / tn if t1 is not None and tn is not None else None
-                speed = [fmt(hours(t1), 1), fmt(hours(tn), 1), fmt(ratio, 1)]
-            figs[instance, policy.name] = (fig, speed)
-            rows.append(
-                [
-                    instance,
-                    policy.name,
-                    *(fmt(fig.best_at[c]) for c in checkpoints),
-                    f"{target:.2f}",
-                    fmt(fig.fbe_to_target, 1, f">{args.budget_fbe}"),
-                    f"{fig.n_reached}/{fig.n_seeds}",
-                    f"{fig.mean_trials:.0f}",
-                    *speed,
-                ]
+    jobs = jobs_of(args)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(args.out) if args.out else Path(tmp) / "results.jsonl"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        run_grid(jobs, out, args.data_path, args.jobs)
+        wanted = {j.key() for j in jobs}
+        docs = [d for d in read_lines(out) if _key(d) in wanted]
+    peer_runs = []
+    if args.peers:
+        from benchmarks.sample_efficiency_peers import report as peers
+
+        peer_runs = peers.load_runs(*args.peers)
+    print(render(docs, peer_runs, float(args.budget_fbe), args.workers))
+    print(f"\nRan in {time.perf_counter() - started:.0f}s.")
+    if args.correlation:
+        configs = random_configs(args.data_path, 1000)
+        for inst in args.instances or DEV_INSTANCES:
+            corr = rank_correlation(
+                LcbenchSurrogate(args.data_path, str(inst)), configs, CORRELATION_EPOCHS
             )
-            print(
-                f"[{time.perf_counter() - started:6.0f}s] {instance} {policy.name}",
-                file=sys.stderr,
-                flush=True,
-            )
-    w = args.workers
-    headers = [
-        "instance",
-        "policy",
-        *(f"best@{c}" for c in checkpoints),
-        "target",
-        "FBE to target",
-        "seeds reaching",
-        "trials",
-        "h to target (1w)",
-        f"h to target ({w}w)",
-        f"speedup ({w}w)",
-    ]
-    print(markdown_table(headers, rows))
-    print(
-        f"\n{args.seeds} seeds, budget {args.budget_fbe} FBE; best@N: best val_accuracy (%) "
-        "of a trial completed within N FBE, median over seeds; target: random search's "
-        f"best at {args.budget_fbe} FBE, median over seeds; FBE to target: median over seeds "
-        f"(>{args.budget_fbe}: half or more never reached it); h to target: simulated hours "
-        "(surrogate runtime), median over seeds; speedup: 1-worker / "
-        f"{w}-worker median time. Ran in {time.perf_counter() - started:.0f}s."
-    )
-    print(
-        "Spearman rank correlation of val_accuracy after epoch e with the last epoch's, "
-        f"over {len(configs)} random configurations: " + "; ".join(notes) + "."
-    )
-    print(goal_summary(figs, instances, args.budget_fbe, args.workers))
+            print(f"rank correlation with the last epoch, {inst}: "
+                  + ", ".join(f"epoch {e} {c:.2f}" for e, c in corr.items()))  # fmt: skip
     return 0
 
 
-def goal_summary(
-    figs: dict[tuple[str, str], tuple[Any, list[str]]],
-    instances: Sequence[str],
-    budget_fbe: int,
-    workers: int,
-) -> str:
-    """Issue 5's goals for the default policy, checked on the figures above."""
-    if not all((i, DEFAULT) in figs for i in instances):
-        return "Goals: not checked (the hpsearch default policy was not run)."
-    lines = ["Goals for the hpsearch default:"]
-    for instance in instances:
-        fig, speed = figs[instance, DEFAULT]
-        fbe = fmt(fig.fbe_to_target, 1, f">{budget_fbe}")
-        ok = fig.fbe_to_target is not None and fig.fbe_to_target <= 10
-        parts = [f"FBE to target {fbe} ({'met' if ok else 'MISSED'}: <= 10)"]
-        if (instance, TPE) in figs and 25 in fig.best_at:
-            mine, tpe = fig.best_at[25], figs[instance, TPE][0].best_at[25]
-            ok = mine is not None and (tpe is None or mine >= tpe)
-            parts.append(
-                f"best@25 {fmt(mine)} vs Optuna TPE {fmt(tpe)} "
-                f"({'met' if ok else 'MISSED'}: not worse)"
-            )
-        if workers > 1:
-            ok = speed[2] != "-" and float(speed[2]) >= 6
-            parts.append(
-                f"speedup with {workers} workers {speed[2]} ({'met' if ok else 'MISSED'}: >= 6)"
-            )
-        lines.append(f"- {instance}: " + "; ".join(parts))
-    return "\n".join(lines)
+def _key(doc: dict) -> tuple:
+    return (doc["policy"], str(doc["instance"]), doc["seed"], doc["workers"],
+            float(doc["budget_fbe"]))  # fmt: skip
 
 
 if __name__ == "__main__":

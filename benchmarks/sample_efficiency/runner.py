@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from benchmarks.sample_efficiency.lcbench import LcbenchSurrogate
+from benchmarks.sample_efficiency.timing import DecisionTime, decision_timer
 from hpsearch.search.engine import (
     RunRequest,
     SimStep,
@@ -32,6 +33,8 @@ from hpsearch.search.engine import (
     TrialTask,
     execute,
 )
+from hpsearch.search.policy import validate_policy
+from hpsearch.spaces import HpsearchError, load_space_file
 
 
 @dataclass(frozen=True)
@@ -126,36 +129,64 @@ def study_space(
     }
 
 
+class SpaceRejected(Exception):
+    """hpsearch rejects the policy's space (e.g. a feature not merged yet): the study is skipped."""
+
+
 def run_study(
     space: dict[str, Any],
     surrogate: LcbenchSurrogate,
     *,
     budget_epochs: int,
     n_workers: int,
+    timer: list[DecisionTime] | None = None,
 ) -> RunLog:
-    """Run one study through ``execute`` on a simulated pool; its log within the budget."""
+    """Run one study through ``execute`` on a simulated pool; its log within the budget.
+
+    The pool's compute budget is ``budget_epochs`` unless the space has its own
+    ``compute_budget``. ``timer``: the study's decision time is appended to it.
+    """
     tmp_root = "/dev/shm" if Path("/dev/shm").is_dir() else None
     folder = Path(tempfile.mkdtemp(prefix="hpsearch-se-", dir=tmp_root))
     try:
         space_file = folder / "space.yaml"
         space_file.write_text(yaml.safe_dump(space, sort_keys=False), encoding="utf-8")
-        pool = SimulatedPool(n_workers, SurrogateTrainer(surrogate), compute_budget=budget_epochs)
-        execute(
-            RunRequest(
-                space=str(space_file),
-                study=space["name"],
-                storage=f"sqlite:///{folder / 'study.db'}",
-                checkpoint_dir=str(folder / "checkpoints"),
-                workers=n_workers,
-                pool=pool,
-                # Simulated trials run for minutes to hours: the driver looks for stale trials
-                # once per grace period (simulated) and prints no status lines. Neither changes
-                # a figure: no simulated trial goes stale.
-                reap_interval=float(space["retries"]["grace_period"]),
-                status_interval=float("inf"),
-            ),
-            emit=lambda line: None,
-        )
+        try:
+            parsed = load_space_file(space_file)
+        except HpsearchError as exc:
+            raise SpaceRejected(str(exc)) from None
+        issues = validate_policy(parsed)
+        if issues:
+            raise SpaceRejected("; ".join(str(i) for i in issues))
+        pool_budget = None if "compute_budget" in space else budget_epochs
+        pool = SimulatedPool(n_workers, SurrogateTrainer(surrogate), compute_budget=pool_budget)
+        with decision_timer(parsed, n_workers, surrogate.max_epoch) as decisions:
+            _execute(space, folder, space_file, pool, n_workers)
+        if timer is not None:
+            timer.append(decisions)
         return RunLog.of(pool.records, budget_epochs)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _execute(
+    space: dict[str, Any], folder: Path, space_file: Path, pool: SimulatedPool, n_workers: int
+) -> None:
+    execute(
+        RunRequest(
+            space=str(space_file),
+            study=space["name"],
+            storage=f"sqlite:///{folder / 'study.db'}",
+            checkpoint_dir=str(folder / "checkpoints"),
+            workers=n_workers,
+            pool=pool,
+            # The driver looks for stale trials once, at its start (a study-wide read and
+            # the retry repair), and prints no status lines. Neither changes a decision: a
+            # simulated trial never goes stale (the pool heartbeats it at every step), and
+            # the driver's timers only cut a wait short, never reorder the pool's events.
+            # Reaping once per grace period cost a third of a study's CPU.
+            reap_interval=float("inf"),
+            status_interval=float("inf"),
+        ),
+        emit=lambda line: None,
+    )

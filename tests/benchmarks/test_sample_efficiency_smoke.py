@@ -34,7 +34,7 @@ def test_smoke_mode_prints_the_table() -> None:
     elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("| instance | policy | best@5 | target |")
+    assert lines[0].startswith("| instance | policy / peer method | best@5 | target |")
     for policy in (
         "random",
         "random + median",

@@ -279,3 +279,26 @@ def test_optuna_sees_a_plain_study(storage_url: str) -> None:
         study_name="plain", storage=storage_url.replace("postgresql://", "postgresql+psycopg2://")
     )
     assert plain.best_value == 0.5 and plain.user_attrs["hpsearch.budget"] == 3
+
+
+def test_intermediate_values_are_written_as_optuna_writes_them(storage_url: str) -> None:
+    """ResilientRDBStorage's lean report write: the rows Optuna's own write leaves (finite,
+    infinite and NaN values; a step written again is overwritten), and Optuna's errors."""
+    storage = open_storage(parse_storage_url(storage_url))
+    study = create_or_load_study(storage, "reports", "maximize").study
+    trial = study.ask()
+    for step, value in ((1, 0.5), (2, float("inf")), (3, float("-inf")), (4, float("nan"))):
+        trial.report(value, step)
+    storage.set_trial_intermediate_value(trial_id_of(trial), 1, 0.75)  # the same step again
+    plain = optuna.storages.RDBStorage(
+        parse_storage_url(storage_url).url, skip_table_creation=True
+    )  # Optuna's own reading
+    values = plain.get_trial(trial_id_of(trial)).intermediate_values
+    assert {k: v for k, v in values.items() if k != 4} == {1: 0.75, 2: math.inf, 3: -math.inf}
+    assert math.isnan(values[4])
+    study.tell(trial, 1.0)
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
+        storage.set_trial_intermediate_value(trial_id_of(trial), 5, 0.1)
+    with pytest.raises(KeyError):
+        storage.set_trial_intermediate_value(10**9, 1, 0.1)
+    plain.engine.dispose()
