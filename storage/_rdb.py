@@ -17,7 +17,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, TypeVar
@@ -25,14 +25,14 @@ from typing import Any, TypeVar
 import optuna
 import sqlalchemy
 from optuna.storages import RDBStorage
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 from sqlalchemy import exc as sa_exc
 
+from hpsearch.storage._rdb_queries import StudyQueries
 from hpsearch.storage._secrets import redact_value
 from hpsearch.storage.optuna_internals import (
     RDB_PRIVATE_METHODS,
     rdb_session,
-    trial_completed_column,
     trial_started_column,
 )
 from hpsearch.storage.optuna_internals import rdb_models as models
@@ -85,6 +85,8 @@ _RETRIED_METHODS = (
     "set_trial_user_attrs",
     "mark_finished_trial",
     "trial_counts",
+    "trial_last_steps",
+    "trial_marks",
     "create_new_study",
     "delete_study",
     "set_study_user_attr",
@@ -156,7 +158,7 @@ class RunningProgress:
     value: float | None
 
 
-class ResilientRDBStorage(RDBStorage):
+class ResilientRDBStorage(StudyQueries, RDBStorage):
     """``RDBStorage`` whose operations survive a lost database connection."""
 
     retry_seconds: float = 300.0
@@ -303,116 +305,7 @@ class ResilientRDBStorage(RDBStorage):
                 else:
                     row.value_json = text
 
-    def trial_counts(
-        self, study_id: int, distinct_user_attr: str | Sequence[str]
-    ) -> tuple[int, int, int]:
-        """(trials, WAITING trials, distinct values of the user attribute(s)
-        ``distinct_user_attr``) of a study, counted by the database in one statement, whatever
-        the study's size. With several keys, a value is counted once whichever key holds it
-        (the trials superseded by a retry or a promotion: ``retry_of``, ``promoted_from``)."""
-        keys = [distinct_user_attr] if isinstance(distinct_user_attr, str) else distinct_user_attr
-        trials = models.TrialModel
-        attrs = models.TrialUserAttributeModel
-        in_study = trials.study_id == study_id
-        count = sqlalchemy.func.count
-        total = sqlalchemy.select(count()).where(in_study).scalar_subquery()
-        waiting = (
-            sqlalchemy.select(count())
-            .where(in_study, trials.state == TrialState.WAITING)
-            .scalar_subquery()
-        )
-        distinct = (
-            sqlalchemy.select(count(sqlalchemy.distinct(attrs.value_json)))
-            .join(trials, trials.trial_id == attrs.trial_id)
-            .where(in_study, attrs.key.in_(list(keys)))
-            .scalar_subquery()
-        )
-        with rdb_session(self) as session:
-            row = session.execute(sqlalchemy.select(total, waiting, distinct)).one()
-        return int(row[0]), int(row[1]), int(row[2])
-
-    def trial_last_steps(self, study_id: int) -> dict[int, int]:
-        """Trial id -> the newest step of its intermediate values, for every trial of a study
-        that reported one: one grouped query (compute accounting without learning curves)."""
-        trials, steps = models.TrialModel, models.TrialIntermediateValueModel
-        with rdb_session(self) as session:
-            rows = (
-                session.query(steps.trial_id, sqlalchemy.func.max(steps.step))
-                .join(trials, trials.trial_id == steps.trial_id)
-                .filter(trials.study_id == study_id)
-                .group_by(steps.trial_id)
-                .all()
-            )
-        return {int(trial_id): int(step) for trial_id, step in rows if step is not None}
-
-    def trial_summaries(self, study_id: int, user_attr_keys: Sequence[str]) -> list[FrozenTrial]:
-        """Every trial of a study with only its number, state, first objective value, start
-        and end times and the user attributes named in ``user_attr_keys``: no parameters,
-        learning curves or other attributes. Three queries, whatever the study's size; what
-        an overview of a study with tens of thousands of trials needs, in a fraction of the
-        time ``get_all_trials`` takes."""
-        trials, values, attrs = (
-            models.TrialModel,
-            models.TrialValueModel,
-            models.TrialUserAttributeModel,
-        )
-        with rdb_session(self) as session:
-            rows = (
-                session.query(
-                    trials.trial_id,
-                    trials.number,
-                    trials.state,
-                    trial_started_column(),
-                    trial_completed_column(),
-                )
-                .filter(trials.study_id == study_id)
-                .all()
-            )
-            value_rows = (
-                session.query(values.trial_id, values.value, values.value_type)
-                .join(trials, trials.trial_id == values.trial_id)
-                .filter(trials.study_id == study_id, values.objective == 0)
-                .all()
-            )
-            attr_rows = (
-                session.query(attrs.trial_id, attrs.key, attrs.value_json)
-                .join(trials, trials.trial_id == attrs.trial_id)
-                .filter(trials.study_id == study_id, attrs.key.in_(list(user_attr_keys)))
-                .all()
-            )
-        value_of = {
-            trial_id: values.stored_repr_to_value(value, kind)
-            for trial_id, value, kind in value_rows
-        }
-        attrs_of: dict[int, dict[str, Any]] = {}
-        for trial_id, key, value_json in attr_rows:
-            attrs_of.setdefault(trial_id, {})[key] = json.loads(value_json)
-        out = [
-            FrozenTrial(
-                number=number,
-                state=state,
-                value=value_of.get(trial_id),
-                datetime_start=_as_local(started),
-                datetime_complete=_as_local(completed),
-                params={},
-                distributions={},
-                user_attrs=attrs_of.get(trial_id, {}),
-                system_attrs={},
-                intermediate_values={},
-                trial_id=trial_id,
-            )
-            for trial_id, number, state, started, completed in rows
-        ]
-        return sorted(out, key=lambda t: t.number)
-
 
 for _name in _RETRIED_METHODS:
     if hasattr(ResilientRDBStorage, _name):
         setattr(ResilientRDBStorage, _name, _retrying(getattr(ResilientRDBStorage, _name)))
-
-
-def _as_local(when: datetime | None) -> datetime | None:
-    """Optuna stores naive UTC and hands out naive local time; do the same."""
-    if when is None:
-        return None
-    return when.replace(tzinfo=timezone.utc).astimezone().replace(tzinfo=None)

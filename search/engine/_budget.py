@@ -21,6 +21,7 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
+from hpsearch.search.engine._resume import current_trials
 from hpsearch.search.policy import DistinctSampler
 from hpsearch.search.records import (
     SUCCESSOR_ATTRS,
@@ -136,8 +137,8 @@ class BudgetedAsker:
     def fresh_trials(self) -> list[FrozenTrial]:
         """Every trial as the database has it now. Optuna's cache never re-reads a finished
         trial, and ``promoted_to`` / ``paused_checkpoint_deleted`` are written on finished
-        (paused) trials, by any driver."""
-        return self.storage.get_all_trials(study_id_of(self.study), deepcopy=False)
+        (paused) trials, by any driver: they are read back by one query."""
+        return current_trials(self.study, self.storage)
 
     def slots_left(self, ledger: Ledger) -> int | None:
         """Budget slots not yet taken: how many new configurations may still start (None: no

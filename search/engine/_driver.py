@@ -253,7 +253,9 @@ class Driver:
             )
 
     def _free_paused(self) -> None:
-        """The disk rule: paused trials that can no longer be promoted lose their checkpoints."""
+        """The disk rule: paused trials that can no longer be promoted lose their checkpoints.
+        Housekeeping on the reaping cadence (and at the end of a run), not after every trial:
+        it reads the whole study."""
         for number in apply_disk_rule(
             self.study,
             self.cfg.location,
@@ -303,6 +305,7 @@ class Driver:
         for number in reaped:
             self.cfg.emit(f"  trial {number}: its worker is gone; it will be retried")
         repair(self.study, self.cfg.location, self.max_retries)
+        self._free_paused()
 
     # -- main loop ----------------------------------------------------------------------
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
@@ -347,11 +350,8 @@ class Driver:
                 self._beat()
                 last_beat = clock.now()
             timers = (last_beat + beat_every, last_reap + self.cfg.reap_interval)
-            finished = self.progress.finished_here
             if self._collect(timeout=self._wait_timeout(timers)):
                 repair(self.study, self.cfg.location, self.max_retries)
-            if self.progress.finished_here != finished:
-                self._free_paused()
             if clock.now() - last_reap >= self.cfg.reap_interval:
                 self._reap_and_repair()
                 last_reap = clock.now()

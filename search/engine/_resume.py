@@ -14,6 +14,7 @@ lift it to), the driver deletes the checkpoint folders of its lineage and record
 
 from __future__ import annotations
 
+import copy
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +33,26 @@ from hpsearch.storage import (
     trial_id_of,
 )
 from hpsearch.trainers import list_checkpoints, newest_complete
+
+# The marks written on FINISHED (paused) trials, by any driver: Optuna's trial cache never
+# re-reads a finished trial, so they are read back from the database.
+_FINISHED_MARKS = (A.PROMOTED_TO, A.PAUSED_CHECKPOINT_DELETED)
+
+
+def current_trials(study: optuna.Study, storage: ResilientRDBStorage) -> list[FrozenTrial]:
+    """Every trial as the database has it now, at the cost of one cache sync and one query:
+    the study's cached trials (Optuna re-reads new and unfinished ones) with the marks of
+    ``_FINISHED_MARKS`` as the database holds them (another driver may have written them)."""
+    marks = storage.trial_marks(study_id_of(study), _FINISHED_MARKS)
+    out = []
+    for trial in study.get_trials(deepcopy=False):
+        fresh = marks.get(trial_id_of(trial), {})
+        stale = {k: v for k, v in fresh.items() if trial.user_attrs.get(k) != v}
+        if stale:
+            trial = copy.copy(trial)
+            trial.user_attrs = {**trial.user_attrs, **stale}
+        out.append(trial)
+    return out
 
 
 @dataclass(frozen=True)
@@ -84,7 +105,7 @@ def apply_disk_rule(
     if not hasattr(pruner, "unpromotable"):
         return []
     with study_lock(location, study.study_name):
-        trials = storage.get_all_trials(study_id_of(study), deepcopy=False)
+        trials = current_trials(study, storage)
         ledger = build_ledger(trials, max_retries)
         doomed: list[FrozenTrial] = pruner.unpromotable(trials, more_configurations(ledger), study)
         for trial in doomed:

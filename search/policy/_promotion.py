@@ -50,6 +50,7 @@ class _Books:
     curve: dict[int, dict[int, float]] = field(default_factory=dict)  # root -> step -> value
     owner: dict[int, dict[int, int]] = field(default_factory=dict)  # root -> step -> number
     newest: dict[int, FrozenTrial] = field(default_factory=dict)  # root -> not superseded
+    ranked: dict[int, dict[int, int]] = field(default_factory=dict)  # rung -> root -> rank
 
     @classmethod
     def of(cls, trials: Sequence[FrozenTrial]) -> _Books:
@@ -133,16 +134,18 @@ class PromotionPruner(BasePruner):
         return out
 
     def _rank(self, books: _Books, root: int, rung: int) -> tuple[int, int]:
-        """(rank of the lineage among those that reached the rung, 1 = best; how many did)."""
-        maximize = self._maximize
-        values = []
-        for other in books.curve:
-            found = books.value_at(other, rung)
-            if found is not None:
-                values.append(((-found[1] if maximize else found[1]), other))
-        values.sort()
-        ranked = [r for _, r in values]
-        return (ranked.index(root) + 1 if root in ranked else len(ranked) + 1), len(ranked)
+        """(rank of the lineage among those that reached the rung, 1 = best; how many did).
+        Each rung is ranked once per reading of the study (``books.ranked``)."""
+        if rung not in books.ranked:
+            values = []
+            for other in books.curve:
+                found = books.value_at(other, rung)
+                if found is not None:
+                    values.append(((-found[1] if self._maximize else found[1]), other))
+            values.sort()
+            books.ranked[rung] = {r: i + 1 for i, (_, r) in enumerate(values)}
+        ranks = books.ranked[rung]
+        return ranks.get(root, len(ranks) + 1), len(ranks)
 
     def _read(self, study: optuna.Study | None, trials: Sequence[FrozenTrial]) -> _Books:
         if study is not None:
