@@ -205,6 +205,11 @@ def test_a_paused_trial_is_promoted_and_continues_on_the_real_trainer(
     assert ledger.slots_used == 4 and ledger.retried == len(successors)
     check_study_invariants(study, 4)
     check_savings(study)
+    # the summary counts the books as the database has them: trial 0 went on in trial 4,
+    # trials 1-3 can no longer be promoted (none is left paused)
+    summary = next(line for line in lines if line.startswith("Study 'hfp': "))
+    assert summary.endswith("(1 complete, 3 pruned, 0 failed, 1 retried)."), summary
+    assert "  trial 4: started on worker 0, promoted from trial 0, resuming checkpoint-3" in lines
     # at the end no paused trial keeps a checkpoint it can no longer use
     for trial in trials:
         if trial.user_attrs.get(A.PAUSED_AT) is not None:
