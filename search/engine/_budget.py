@@ -56,8 +56,13 @@ class BudgetedAsker:
     full_steps: int | None = None  # one full trial's steps: the unit of an FBE budget
     _usage: ComputeUsage | None = field(default=None, init=False, repr=False)
 
-    def ledger(self) -> Ledger:
-        return build_ledger(self.study.get_trials(deepcopy=False), self.max_retries)
+    def ledger(self, *, fresh: bool = False) -> Ledger:
+        """The books from Optuna's cached trials, or with ``fresh`` from the database as it is
+        now: the cache never re-reads a finished trial, so only a fresh read sees the
+        ``promoted_to`` / ``paused_checkpoint_deleted`` written on paused trials (the counts a
+        status line or the summary shows)."""
+        trials = self.fresh_trials() if fresh else self.study.get_trials(deepcopy=False)
+        return build_ledger(trials, self.max_retries)
 
     def compute(self, ledger: Ledger | None = None) -> ComputeUsage:
         """Compute used against the compute budget, from the trials the ledger holds (one pass

@@ -356,9 +356,11 @@ class Driver:
                 self._reap_and_repair()
                 last_reap = clock.now()
             if self.progress.status_due(self.cfg.status_interval):
-                self.progress.maybe_status(self.ledger(), self.study, self.cfg.status_interval)
+                self.progress.maybe_status(
+                    self.asker.ledger(fresh=True), self.study, self.cfg.status_interval
+                )
         self._free_paused()
-        ledger = self.ledger()
+        ledger = self.asker.ledger(fresh=True)
         elapsed = self.progress.elapsed()
         lines = summary_lines(
             self.study,

@@ -176,9 +176,16 @@ def _drive(
                 storage, study_id_of(study), max_step=driver.cfg.max_step, enabled=request.live
             ),
         ):
-            return RunResult(driver.run(), study)
+            summary = driver.run()
     finally:
         pool.shutdown()
+    # Optuna's trial cache never re-reads a finished trial, and the driver writes
+    # ``promoted_to`` / ``paused_checkpoint_deleted`` on finished (paused) trials through the
+    # backend: hand back the study read afresh, as any other reader sees it.
+    fresh = optuna.load_study(
+        study_name=study.study_name, storage=storage, sampler=study.sampler, pruner=study.pruner
+    )
+    return RunResult(summary, fresh)
 
 
 def _start_pool(choice: str | WorkerPool, meta: StudyMeta, workers: int, gpus: float) -> WorkerPool:
