@@ -80,6 +80,9 @@ _TPE = {"type": "tpe", "seed": 0}
 CANDIDATES = (
     Policy("promotion", dict(_TPE), dict(_PROMOTION)),
     Policy("promotion r2", dict(_TPE), {**_PROMOTION, "min_evaluations": 2}),
+    # The sampler's share: the same pausing and promotion with random sampling (syne-tune's
+    # st_asha_promotion is this method).
+    Policy("random + promotion", {"type": "random", "seed": 0}, dict(_PROMOTION)),
     Policy("TPE + promotion, startup 5", {**_TPE, "n_startup_trials": 5}, dict(_PROMOTION)),
     Policy("TPE + promotion, startup 10", {**_TPE, "n_startup_trials": 10}, dict(_PROMOTION)),
     Policy(
