@@ -69,7 +69,14 @@ MAX_LINES = 400
 
 
 def _python_files(dirs: dict[str, str]) -> list[Path]:
-    return sorted(f for folder in dirs for f in (ROOT / folder).rglob("*.py"))
+    """The project's own Python files: nothing under a hidden folder (the peer benchmarks'
+    virtualenvs in ``benchmarks/sample_efficiency_peers/.envs``, caches)."""
+    return sorted(
+        f
+        for folder in dirs
+        for f in (ROOT / folder).rglob("*.py")
+        if not any(part.startswith(".") for part in f.relative_to(ROOT).parts)
+    )
 
 
 def test_no_file_over_the_line_limit() -> None:
