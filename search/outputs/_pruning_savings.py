@@ -26,6 +26,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.search.records import attributes as A
+from hpsearch.search.records import is_paused
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
@@ -144,17 +145,6 @@ def own_steps(trial: FrozenTrial) -> int:
     return max(0, spent_length(trial) - resumed_at(trial))
 
 
-def may_be_promoted(trial: FrozenTrial) -> bool:
-    """A paused trial whose configuration the search may still continue from its checkpoint."""
-    attrs = trial.user_attrs
-    return (
-        trial.state == TrialState.PRUNED
-        and attrs.get(A.PAUSED_AT) is not None
-        and attrs.get(A.PROMOTED_TO) is None
-        and not attrs.get(A.PAUSED_CHECKPOINT_DELETED)
-    )
-
-
 def _wall(trial: FrozenTrial) -> float | None:
     wall = trial.user_attrs.get(A.WALL_TIME)
     if isinstance(wall, (int, float)):
@@ -209,7 +199,7 @@ def compute_savings(study: optuna.Study) -> Savings | None:
                 reason=None if reason is None else str(reason),
                 start=resumed_at(t),
                 continued=t.number in continued,
-                pending=t.number not in continued and may_be_promoted(t),
+                pending=t.number not in continued and is_paused(t),
             )
         )
     return savings
