@@ -21,16 +21,21 @@ def _peer_line(seed: int, trajectory: list[list[float]]) -> dict:
 
 
 def test_results_are_appended_skipped_on_rerun_and_reported_with_peers(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if not (DATA_PATH / "lcbench" / "model.onnx").is_file():
         pytest.skip(f"lcbench data not found under {DATA_PATH} (set HPSEARCH_LCBENCH_DATA)")
     from benchmarks.sample_efficiency.__main__ import main
+    from benchmarks.sample_efficiency.policies import BY_NAME, Policy
     from benchmarks.sample_efficiency.report import main as report_main
+
+    # A candidate whose feature this hpsearch lacks (here: a pruner no registry knows).
+    unmerged = Policy("unmerged", {"type": "random", "seed": 0}, {"type": "no_such_pruner"})
+    monkeypatch.setitem(BY_NAME, unmerged.name, unmerged)
 
     out = tmp_path / "se.jsonl"
     argv = ["--instances", "189873", "--seeds", "1", "--budget-fbe", "2", "--workers", "0",
-            "--policies", "random", "promotion", "--out", str(out),
+            "--policies", "random", "unmerged", "--out", str(out),
             "--data-path", str(DATA_PATH)]  # fmt: skip
     assert main(argv) == 0
     first = capsys.readouterr()
@@ -45,7 +50,7 @@ def test_results_are_appended_skipped_on_rerun_and_reported_with_peers(
     assert line["n_trials"] == 2 and [t[0] for t in line["trajectory"]] == [52, 104]
     assert line["decision"]["calls"]["sampler"] > 0 and line["cpu_s"] > 0
     # A candidate whose space this hpsearch rejects is skipped with the reason, not written.
-    assert "skipping 'promotion': hpsearch rejects its space" in first.err
+    assert "skipping 'unmerged': hpsearch rejects its space" in first.err
     assert "| 189873 | random |" in first.out
 
     # The rerun skips what the file holds; the rejected candidate is tried again (it runs once
