@@ -144,18 +144,22 @@ def test_ctrl_c_in_a_notebook_raises_keyboard_interrupt_and_resume_continues(
     code = f"""
 import os, signal, threading, time
 import optuna
+import sqlalchemy
 import hpsearch.search as hs
 from optuna.trial import TrialState
 
 url, space, ck = {fresh_pg_url!r}, {space!r}, {str(tmp_path / "ck")!r}
 sa = url.replace("postgresql://", "postgresql+psycopg2://")
+engine = sqlalchemy.create_engine(sa)
 
 def interrupt_once_running():
     while True:
         time.sleep(0.5)
-        try:
+        try:  # read only once the run has created the schema (Optuna's version row)
+            with engine.connect() as conn:
+                conn.execute(sqlalchemy.text("SELECT version_num FROM alembic_version")).one()
             trials = optuna.load_study(study_name="nb", storage=sa).trials
-        except KeyError:
+        except Exception:  # no schema or no study yet
             continue
         if any(t.state == TrialState.RUNNING and t.intermediate_values for t in trials):
             os.kill(os.getpid(), signal.SIGINT)
