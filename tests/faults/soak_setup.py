@@ -72,7 +72,7 @@ class SoakConfig:
 # by design, exit 3), or its private Ray died under it (a `ray stop --force` anywhere on this
 # shared machine kills every Ray). Any other exit fails the soak.
 EXPLAINED_EXITS = {
-    "checkpoint disk full at its start": ("No space left on device; free space there",),
+    "checkpoint disk full at its start": ("cannot be used: No space left on device",),
     "database down at start": ("cannot reach the database", "cannot open the study storage"),
     "its Ray died": (
         "Failed to connect to GCS",
