@@ -24,7 +24,13 @@ from hpsearch.search.engine._ray_pool import (
     disconnect,
     parse_ray_address,
 )
-from hpsearch.search.engine._reaper import mark_for_retry, owner_token
+from hpsearch.search.engine._reaper import (
+    end_lost_trial,
+    mark_for_retry,
+    owner_token,
+    reap_stale,
+    repair,
+)
 from hpsearch.search.engine._run_checks import build_task, raise_if_invalid, validate_run
 from hpsearch.search.engine._run_request import (
     DEFAULT_SPACE,
@@ -78,11 +84,14 @@ __all__ = [
     "connect",
     "default_study_name",
     "disconnect",
+    "end_lost_trial",
     "execute",
     "mark_for_retry",
     "owner_token",
     "parse_ray_address",
     "raise_if_invalid",
+    "reap_stale",
+    "repair",
     "resumable",
     "trials_that_fit",
     "validate_run",

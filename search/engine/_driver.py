@@ -24,7 +24,7 @@ from hpsearch.search.engine._driver_config import (
     RunSummary,
     WorkerStartupError,
 )
-from hpsearch.search.engine._reaper import mark_for_retry, owner_token, reap_stale, repair
+from hpsearch.search.engine._reaper import end_lost_trial, owner_token, reap_stale, repair
 from hpsearch.search.engine._resume import apply_disk_rule, copy_values, resume_point
 from hpsearch.search.engine._trial_config import build_trial_config
 from hpsearch.search.engine._trial_log import append_to_trial_log, trial_log_path
@@ -188,12 +188,8 @@ class Driver:
             try:
                 self._dispatch(trial, worker)
             except BaseException:
-                mark_for_retry(
-                    self.cfg.storage,
-                    trial_id_of(trial),
-                    A.RETRY_INTERRUPTED,
-                    "the driver failed while starting it",
-                )
+                message = "the driver failed while starting it"
+                self._end_lost(trial_id_of(trial), A.RETRY_INTERRUPTED, message)
                 raise
 
     # -- results ------------------------------------------------------------------------
@@ -229,7 +225,7 @@ class Driver:
         """
         started = A.RAY_NODE_ID in self.cfg.storage.get_trial(flight.trial_id).user_attrs
         reason = A.RETRY_WORKER_LOST if started else A.RETRY_INTERRUPTED
-        mark_for_retry(self.cfg.storage, flight.trial_id, reason, message)
+        self._end_lost(flight.trial_id, reason, message)
         self.cfg.pool.replace(flight.worker)
         self._startup_failures = 0 if started else self._startup_failures + 1
         if self._startup_failures >= 2 * self.cfg.pool.size:
@@ -237,6 +233,11 @@ class Driver:
                 f"trial workers die before running a trial ({self._startup_failures} in a row): "
                 f"{message.splitlines()[0][:300]}"
             )
+
+    def _end_lost(self, trial_id: int, reason: str, message: str) -> None:
+        """A running trial without a worker: paused if its pause was committed, else retried."""
+        trial = self.cfg.storage.get_trial(trial_id)
+        end_lost_trial(self.cfg.storage, trial, reason, message, self.cfg.paths.checkpoints_dir)
 
     def _clean_predecessors(self, trial_id: int) -> None:
         """A lineage is over: its failed predecessors keep only newest + best checkpoints."""
@@ -301,6 +302,7 @@ class Driver:
             grace_period=self.space.retries.grace_period,
             skip_trial_ids=owned,
             clock=self.clock,
+            checkpoints_dir=self.cfg.paths.checkpoints_dir,
         )
         for number in reaped:
             self.cfg.emit(f"  trial {number}: its worker is gone; it will be retried")
@@ -388,9 +390,7 @@ class Driver:
         if self.cfg.handle_signals:  # restored by run(); never left behind in a notebook
             signal.signal(signal.SIGINT, signal.SIG_IGN)
         self.cfg.pool.shutdown()  # first, so no worker reports after its trial is handed over
-        for flight in self.inflight.values():
-            mark_for_retry(
-                self.cfg.storage, flight.trial_id, A.RETRY_INTERRUPTED, "the driver was interrupted"
-            )
+        for flight in self.inflight.values():  # a committed pause ends paused, not retried
+            self._end_lost(flight.trial_id, A.RETRY_INTERRUPTED, "the driver was interrupted")
         self.inflight.clear()
         repair(self.study, self.cfg.location, self.max_retries)

@@ -9,6 +9,12 @@ ask/tell, so it records heartbeats itself (the workers) and reaps here:
    none yet, a successor: a WAITING trial with the same parameters and ``retry_of`` lineage.
    A crash between 1 and 2 is harmless: the next ``repair`` (any driver, or ``hpsearch
    resume``) finds the failed trial without a successor and enqueues it then.
+
+A lost trial that its pausing pruner had already paused (``paused_at_step`` recorded, the
+checkpoint at that step committed, only the final ``tell`` missing) is not retried but ends
+PRUNED, paused (``end_lost_trial``): a retry would resume from that checkpoint past the rung
+without the rung's decision. Without the committed checkpoint it is retried and meets the rung
+again.
 """
 
 from __future__ import annotations
@@ -16,11 +22,12 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.search.engine._pool_base import Clock, WallClock
 from hpsearch.search.records import FAILURES, build_ledger, reason_line, retry_rule
@@ -32,6 +39,7 @@ from hpsearch.storage import (
     study_lock,
     trial_id_of,
 )
+from hpsearch.trainers import newest_complete
 
 _logger = logging.getLogger(__name__)
 
@@ -78,6 +86,44 @@ def mark_for_retry(storage: ResilientRDBStorage, trial_id: int, reason: str, mes
     return True
 
 
+def finish_paused(
+    storage: ResilientRDBStorage, trial: FrozenTrial, checkpoints_dir: Callable[[int], Path]
+) -> bool:
+    """End a RUNNING trial PRUNED (paused) when its pruner paused it and the checkpoint at the
+    pause step is committed. False when it is not such a trial (or had already finished)."""
+    step = trial.user_attrs.get(A.PAUSED_AT)
+    if step is None:
+        return False
+    checkpoint = newest_complete([checkpoints_dir(trial.number)])
+    if checkpoint is None or checkpoint.step < int(step):
+        return False
+    values = trial.intermediate_values
+    last = values[max(values)] if values else None
+    try:
+        storage.set_trial_state_values(
+            trial_id_of(trial), TrialState.PRUNED, None if last is None else [last]
+        )
+    except UpdateFinishedTrialError:
+        return False
+    _logger.info("trial %s ends paused at step %s (its pause was committed)", trial.number, step)
+    return True
+
+
+def end_lost_trial(
+    storage: ResilientRDBStorage,
+    trial: FrozenTrial,
+    reason: str,
+    message: str,
+    checkpoints_dir: Callable[[int], Path] | None,
+) -> bool:
+    """End a RUNNING trial whose worker is gone: paused if its pause was committed
+    (``finish_paused``), else failed for a retry (``mark_for_retry``). False if it had already
+    finished."""
+    if checkpoints_dir is not None and finish_paused(storage, trial, checkpoints_dir):
+        return True
+    return mark_for_retry(storage, trial_id_of(trial), reason, message)
+
+
 def reap_stale(
     study: optuna.Study,
     storage: ResilientRDBStorage,
@@ -85,15 +131,17 @@ def reap_stale(
     grace_period: float,
     skip_trial_ids: set[int] | frozenset[int] = frozenset(),
     clock: Clock | None = None,
+    checkpoints_dir: Callable[[int], Path] | None = None,
 ) -> list[int]:
-    """Fail (for retry) every RUNNING trial whose worker is gone. Returns their numbers.
+    """End (for retry, or paused: ``end_lost_trial``) every RUNNING trial whose worker is
+    gone. Returns their numbers.
 
     A trial's silence is measured on ``clock`` (the driver's pool's; default wall time)."""
     reaped = []
-    owners = {
-        trial_id_of(t): t.user_attrs.get(A.DRIVER)
-        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    running_trials = {
+        trial_id_of(t): t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     }
+    owners = {trial_id: t.user_attrs.get(A.DRIVER) for trial_id, t in running_trials.items()}
     for running in (clock or WallClock()).running_trials(storage, study_id_of(study)):
         if running.trial_id in skip_trial_ids:
             continue
@@ -108,7 +156,13 @@ def reap_stale(
             )
         else:
             continue
-        if mark_for_retry(storage, running.trial_id, reason, message):
+        trial = running_trials.get(running.trial_id)
+        ended = (
+            end_lost_trial(storage, trial, reason, message, checkpoints_dir)
+            if trial is not None
+            else mark_for_retry(storage, running.trial_id, reason, message)
+        )
+        if ended:
             _logger.info("trial %s reaped: %s", running.number, message)
             reaped.append(running.number)
     return reaped
