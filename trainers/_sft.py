@@ -239,9 +239,16 @@ def sft_arguments(base: dict[str, Any], data_arguments: dict[str, Any]) -> SFTCo
 
     TRL changes a few TrainingArguments defaults (learning rate, gradient checkpointing,
     logging steps, bf16); a trial keeps transformers' defaults unless the space sets them, so
-    the same space means the same training for old and new studies.
+    the same space means the same training for old and new studies. For the same reason a
+    task's ``packing`` is TRL's ``wrapped`` strategy (concatenate and cut into blocks, what
+    hpsearch's packing always was) unless the space sets ``packing_strategy`` (TRL's default,
+    best-fit ``bfd``, truncates a document longer than a block; ``bfd_split`` keeps it whole).
     """
-    defaults = {"learning_rate": 5e-5, "activation_checkpointing": False}
+    defaults = {
+        "learning_rate": 5e-5,
+        "activation_checkpointing": False,
+        "packing_strategy": "wrapped",
+    }
     overlap = sorted(set(data_arguments) & set(base))
     if overlap:
         raise ConfigError(

@@ -224,12 +224,14 @@ def test_chat_without_marked_template_fails_clearly(tiny_qwen3: str, tmp_path: P
 
 def test_packing_fills_blocks_and_batches_padding_free(tiny_qwen3: str, text_jsonl: str) -> None:
     data = DataConfig(text_jsonl, max_seq_length=64, packing=True, max_train_samples=40)
-    trainer, batch = sft_batch(tiny_qwen3, data, packing_strategy="wrapped")
+    # a task's packing is TRL's wrapped strategy (concatenate and cut) unless the space says
+    trainer, batch = sft_batch(tiny_qwen3, data)
+    assert trainer.args.packing_strategy == "wrapped" and not trainer.padding_free
     lengths = [len(ids) for ids in trainer.train_dataset["input_ids"]]
     assert set(lengths[:-1]) == {64} and lengths[-1] <= 64  # TRL keeps the last, shorter block
     assert batch["input_ids"].shape == (2, 64)
-    # TRL's default best-fit packing batches without padding: one row, sequence boundaries
-    trainer, batch = sft_batch(tiny_qwen3, data)
+    # the space's packing_strategy wins: best-fit packing batches without padding, one row
+    trainer, batch = sft_batch(tiny_qwen3, data, packing_strategy="bfd")
     assert trainer.padding_free and batch["input_ids"].shape[0] == 1
     assert (
         "attention_mask" not in batch
