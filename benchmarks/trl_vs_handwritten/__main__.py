@@ -249,7 +249,9 @@ def _run(path_name: str, config: Any, trl_arguments: dict[str, Any]) -> dict[str
 
 
 def _token_loss(model: Any, blocks: Any, tokenizer: Any) -> float:
-    """Mean next-token loss per labelled token on fixed blocks (the same for both paths)."""
+    """Mean next-token loss per labelled token on fixed blocks (the same for both paths):
+    transformers' own causal-LM loss of each batch (a mean over its labelled tokens),
+    weighted by that batch's labelled tokens."""
     import torch
     from transformers import DataCollatorForSeq2Seq
 
@@ -259,19 +261,9 @@ def _token_loss(model: Any, blocks: Any, tokenizer: Any) -> float:
     with torch.no_grad():
         for start in range(0, len(blocks), 16):
             batch = collate([blocks[i] for i in range(start, min(start + 16, len(blocks)))])
-            logits = model(
-                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
-            ).logits
-            labels = batch["labels"][:, 1:]
-            total += float(
-                torch.nn.functional.cross_entropy(
-                    logits[:, :-1].flatten(0, 1).float(),
-                    labels.flatten(),
-                    ignore_index=-100,
-                    reduction="sum",
-                )
-            )
-            count += int((labels != -100).sum())
+            labelled = int((batch["labels"][:, 1:] != -100).sum())  # the shifted targets
+            total += float(model(**batch).loss) * labelled
+            count += labelled
     return total / count
 
 

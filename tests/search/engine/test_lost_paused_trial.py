@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
@@ -57,7 +58,7 @@ def _paused_running_trial(study: optuna.Study, checkpoint_steps: list[int], root
     return trial.number
 
 
-def _checkpoints_dir(root: Path):  # type: ignore[no-untyped-def]
+def _checkpoints_dir(root: Path) -> Callable[[int], Path]:
     return lambda number: root / f"trial-{number}"
 
 
