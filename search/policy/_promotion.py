@@ -158,6 +158,8 @@ class PromotionPruner(BasePruner):
         step = trial.last_step
         if step is None or (self._max is not None and step >= self._max):
             return False
+        if self._min is not None and not self._arrives_at_rung(trial, step):
+            return False  # no rung since its previous report: nothing to judge, no study read
         others = [t for t in study.get_trials(deepcopy=False) if t.number != trial.number]
         books = self._read(study, [*others, trial])
         rungs = self.rung_steps(step, books)
@@ -169,6 +171,15 @@ class PromotionPruner(BasePruner):
             return False  # not this trial's first arrival at the rung (judged there before)
         rank, n = self._rank(books, root, rungs[-1])
         return rank > n // self.reduction_factor
+
+    def _arrives_at_rung(self, trial: FrozenTrial, step: int) -> bool:
+        """Whether a rung lies after the trial's previous reported step and at or before
+        ``step``. When none does, the full check below answers False too (the lineage's first
+        value past the newest rung is at an earlier step), so the study need not be read: only
+        a trial's first report at or past a rung costs a reading of the study."""
+        rungs = self.rung_steps(step)
+        previous = max((s for s in trial.intermediate_values if s < step), default=0)
+        return bool(rungs) and rungs[-1] > previous
 
     # -- promotion (the driver) ---------------------------------------------------------
     def _paused_rung(self, books: _Books, trial: FrozenTrial) -> int | None:
