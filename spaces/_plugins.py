@@ -152,8 +152,9 @@ SAMPLERS = Registry(
     (
         Plugin(
             "tpe",
-            "optuna.samplers:TPESampler",
-            "Tree-structured Parzen estimator (multivariate; constant liar when parallel).",
+            "hpsearch.search.policy._tpe:TPESampler",
+            "Tree-structured Parzen estimator (multivariate; constant liar when parallel; "
+            "random_fraction: a share of random trials).",
             defaults={"multivariate": True},
             derived=("group",),
             parallel_option="constant_liar",

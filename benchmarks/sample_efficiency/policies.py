@@ -85,6 +85,9 @@ CANDIDATES = (
     Policy("random + promotion", {"type": "random", "seed": 0}, dict(_PROMOTION)),
     Policy("TPE + promotion, startup 5", {**_TPE, "n_startup_trials": 5}, dict(_PROMOTION)),
     Policy("TPE + promotion, startup 10", {**_TPE, "n_startup_trials": 10}, dict(_PROMOTION)),
+    # BOHB's hedge: a third of the trials drawn at random instead of from TPE's model.
+    Policy("promotion, random 1/3", {**_TPE, "random_fraction": 1 / 3}, dict(_PROMOTION)),
+    _variant("random 1/3", {"random_fraction": 1 / 3}, {}),
     Policy(
         "promotion, space compute_budget",
         dict(_TPE),
