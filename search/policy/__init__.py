@@ -10,11 +10,13 @@ from hpsearch.search.policy._build import (
 )
 from hpsearch.search.policy._distinct import DistinctSampler, SpaceExhaustedError, exhausted_line
 from hpsearch.search.policy._promotion import PromotionPruner
+from hpsearch.search.policy._tpe import TPESampler
 
 __all__ = [
     "DistinctSampler",
     "PromotionPruner",
     "SpaceExhaustedError",
+    "TPESampler",
     "build_pruner",
     "build_sampler",
     "exhausted_line",

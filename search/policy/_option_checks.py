@@ -27,12 +27,15 @@ class _Range:
     minimum: float | None = None  # inclusive
     exclusive_minimum: float | None = None
     maximum: float | None = None
+    exclusive_maximum: float | None = None
     text: str = ""
 
     def holds(self, value: float) -> bool:
         if self.minimum is not None and value < self.minimum:
             return False
         if self.exclusive_minimum is not None and value <= self.exclusive_minimum:
+            return False
+        if self.exclusive_maximum is not None and value >= self.exclusive_maximum:
             return False
         return self.maximum is None or value <= self.maximum
 
@@ -59,6 +62,7 @@ RANGES: dict[str, _Range] = {
     "interval_steps": _POSITIVE_COUNT,
     "n_min_trials": _POSITIVE_COUNT,
     "min_evaluations": _POSITIVE_COUNT,
+    "random_fraction": _Range(minimum=0, exclusive_maximum=1, text="a number from 0 to below 1"),
 }
 
 # String values some options take besides their annotation (hpsearch resolves "auto").

@@ -151,7 +151,10 @@ def test_one_driver_on_a_small_finite_space_runs_each_configuration_once(
         _run_one(study, space)
 
 
-@pytest.mark.parametrize(("sampler", "options"), [("tpe", ""), ("random", "")])
+@pytest.mark.parametrize(
+    ("sampler", "options"),
+    [("tpe", ""), ("random", ""), ("tpe", ", n_startup_trials: 4, random_fraction: 0.5")],
+)
 def test_the_same_seed_gives_the_same_sequence_on_a_fresh_study(
     fresh_pg_url: str, sampler: str, options: str
 ) -> None:

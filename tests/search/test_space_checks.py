@@ -26,6 +26,10 @@ def policy_issues(section: str) -> list[str]:
         ("sampler: {type: tpe, prior_weight: 0}", "sampler.prior_weight", "> 0"),
         ("sampler: {type: tpe, n_ei_candidates: 0}", "sampler.n_ei_candidates", "from 1"),
         ("sampler: {type: random, seed: '7'}", "sampler.seed", "an integer"),
+        ("sampler: {type: tpe, random_fraction: 1}", "sampler.random_fraction", "below 1"),
+        ("sampler: {type: tpe, random_fraction: -0.1}", "sampler.random_fraction", "from 0"),
+        ("sampler: {type: tpe, random_fraction: lots}", "sampler.random_fraction", "a number"),
+        ("sampler: {type: random, random_fraction: 0.3}", "sampler.random_fraction", "not an"),
         ("pruner: {type: hyperband, reduction_factor: 1}", "pruner.reduction_factor", ">= 2"),
         ("pruner: {type: hyperband, reduction_factor: 2.5}", "pruner.reduction_factor", "integer"),
         ("pruner: {type: hyperband, max_resource: lots}", "pruner.max_resource", '"auto"'),
@@ -49,6 +53,7 @@ def test_good_options_pass() -> None:
     assert (
         policy_issues("sampler: {type: tpe, seed: 1, n_startup_trials: 0, prior_weight: 2}") == []
     )
+    assert policy_issues("sampler: {type: tpe, random_fraction: 0.33}") == []
     assert policy_issues("pruner: {type: hyperband, min_resource: auto, max_resource: 30}") == []
 
 
