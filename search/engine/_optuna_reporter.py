@@ -11,6 +11,7 @@ from typing import Any
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 
+from hpsearch.search.policy import RungSchedule
 from hpsearch.search.records import attributes as A
 from hpsearch.spaces.errors import HpsearchError
 from hpsearch.storage import storage_of
@@ -30,8 +31,12 @@ def paused_reason(step: int) -> str:
 class OptunaReporter:
     """Reports to the study's storage; asks the study's pruner whether to stop."""
 
-    def __init__(self, study: optuna.Study, trial_id: int) -> None:
+    def __init__(
+        self, study: optuna.Study, trial_id: int, rungs: RungSchedule | None = None
+    ) -> None:
         self.trial = optuna.Trial(study, trial_id)
+        self.rungs = rungs  # the pruner's rung steps: between them it is not asked
+        self._asked: int | None = None  # the step of the newest should_prune
         self.storage = storage_of(study)
         self.trial_id = trial_id
         self.reported: list[tuple[int, float]] = []
@@ -49,13 +54,26 @@ class OptunaReporter:
     def should_prune(self) -> bool:
         """The pruner's answer at the newest reported step. With a pausing pruner a True is a
         pause: ``paused_at_step`` (and the prune reason) is recorded before the trainer stops,
-        so the trial is a candidate for promotion the moment it is told PRUNED."""
+        so the trial is a candidate for promotion the moment it is told PRUNED.
+
+        With the pruner's ``rungs`` known, a report that passes no rung step since the previous
+        question is answered False without asking: a rung pruner would answer the same and
+        write nothing (see :class:`~hpsearch.search.policy.RungSchedule`)."""
+        step = self.reported[-1][0] if self.reported else None
+        asked, self._asked = self._asked, step
+        if self._between_rungs(asked, step):
+            return False
         prune = bool(self.trial.should_prune())
         if prune and self.reported and self.pausing():
             step = self.reported[-1][0]
             self.record({A.PAUSED_AT: step, A.PRUNE_REASON: paused_reason(step)})
             self.paused_at = step
         return prune
+
+    def _between_rungs(self, asked: int | None, step: int | None) -> bool:
+        if self.rungs is None or asked is None or step is None:
+            return False
+        return not self.rungs.crosses(asked, step)
 
     def pausing(self) -> bool:
         """Whether the study's pruner pauses (keeps a checkpoint and may promote) rather than

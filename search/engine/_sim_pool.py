@@ -43,7 +43,13 @@ from optuna.storages import BaseStorage
 
 from hpsearch.search.engine._optuna_reporter import OptunaReporter, TrialSuperseded
 from hpsearch.search.engine._pool_base import Clock, IdleWorkers, WorkerLost
-from hpsearch.search.engine._worker import TrialOutcome, TrialTask, TrialWorker, _Ending
+from hpsearch.search.engine._worker import (
+    TrialOutcome,
+    TrialTask,
+    TrialWorker,
+    _Ending,
+    reporter_for,
+)
 from hpsearch.search.records import attributes as A
 from hpsearch.storage import ResilientRDBStorage, RunningTrial
 from hpsearch.trainers import TrialResult, commit_checkpoint
@@ -197,7 +203,7 @@ class SimulatedPool(IdleWorkers):
         if not self._workers:
             raise RuntimeError("the simulated pool is not started (call start() first)")
         study = self._workers[index]._study(task)
-        reporter = OptunaReporter(study, task.trial_id)
+        reporter = reporter_for(study, task)
         now = self.sim_clock.now()
         ending = _Ending(self._workers[index], task, study, reporter, now, self.sim_clock.now)
         job = _Job(next(self._refs), index, task, now, reporter, ending, last_time=now)

@@ -31,7 +31,7 @@ from hpsearch.search.engine._optuna_reporter import (
 )
 from hpsearch.search.engine._trial_log import TrialLog, trial_log_path
 from hpsearch.search.outputs import upload_trial_artifacts
-from hpsearch.search.policy import build_pruner
+from hpsearch.search.policy import build_pruner, rung_schedule
 from hpsearch.search.records import FAILURES, FailureClass, failure_of, reason_line
 from hpsearch.search.records import attributes as A
 from hpsearch.spaces import SearchSpace
@@ -76,6 +76,12 @@ class TrialOutcome:
     node: str = ""
     started: float = 0.0
     ended: float = 0.0
+
+
+def reporter_for(study: optuna.Study, task: TrialTask) -> OptunaReporter:
+    """The trial's reporter, told the pruner's rung steps (asked only where it can decide)."""
+    rungs = rung_schedule(task.space, first_eval_step=task.first_eval_step)
+    return OptunaReporter(study, task.trial_id, rungs)
 
 
 class TrialWorker:
@@ -146,7 +152,7 @@ class TrialWorker:
                 f"(worker {self.worker_id})"
             )
             log.write("configuration: " + json.dumps(task.config.to_dict(), default=str))
-            reporter = OptunaReporter(study, task.trial_id)
+            reporter = reporter_for(study, task)
             try:
                 where = {
                     A.NODE: node,

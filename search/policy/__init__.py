@@ -1,10 +1,12 @@
 """The search policy: Optuna samplers and pruners built from a space."""
 
 from hpsearch.search.policy._build import (
+    RungSchedule,
     build_pruner,
     build_sampler,
     grid_search_space,
     grid_size,
+    rung_schedule,
     sample_params,
     validate_policy,
 )
@@ -15,6 +17,7 @@ from hpsearch.search.policy._tpe import TPESampler
 __all__ = [
     "DistinctSampler",
     "PromotionPruner",
+    "RungSchedule",
     "SpaceExhaustedError",
     "TPESampler",
     "build_pruner",
@@ -22,6 +25,7 @@ __all__ = [
     "exhausted_line",
     "grid_search_space",
     "grid_size",
+    "rung_schedule",
     "sample_params",
     "validate_policy",
 ]

@@ -11,6 +11,7 @@ import difflib
 import inspect
 import warnings
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import optuna
@@ -221,17 +222,63 @@ def build_pruner(
     factory = resolve_pruner(entry.name)
     options = dict(space.pruner.options)
     if entry.rungs:
-        evaluations = options.pop("min_evaluations", None)
-        if evaluations is not None:
-            options["min_resource"] = int(evaluations) * first_eval_step
-        elif options.get("min_resource", "auto") == "auto":
-            options["min_resource"] = first_eval_step
+        options = _rung_options(options, first_eval_step)
         takes_max = "max_resource" in _allowed_options(factory, ())
         if takes_max and options.get("max_resource", "auto") == "auto" and max_step:
             options["max_resource"] = max_step
     elif entry.warmup_option is not None:
         options.setdefault(entry.warmup_option, first_eval_step)
     return factory(**options)
+
+
+def _rung_options(options: Mapping[str, Any], first_eval_step: int) -> dict[str, Any]:
+    """A rung pruner's options with ``min_evaluations`` / ``min_resource: auto`` resolved."""
+    out = dict(options)
+    evaluations = out.pop("min_evaluations", None)
+    if evaluations is not None:
+        out["min_resource"] = int(evaluations) * first_eval_step
+    elif out.get("min_resource", "auto") == "auto":
+        out["min_resource"] = first_eval_step
+    return out
+
+
+@dataclass(frozen=True)
+class RungSchedule:
+    """Where a built-in rung pruner (successive halving, Hyperband, promotion) can decide:
+    only at a trial's first report at or past a step ``min_resource * reduction_factor**j``
+    (every bracket's and every rung's step is one of them). At any other report it answers
+    False and writes nothing, so a reporter need not ask it (Optuna's successive halving reads
+    the trial's system attributes from the database at every call)."""
+
+    min_resource: int
+    reduction_factor: int
+
+    def crosses(self, previous: int, step: int) -> bool:
+        """Whether a rung step lies in ``(previous, step]``."""
+        rung = self.min_resource
+        while rung <= step:
+            if rung > previous:
+                return True
+            rung *= self.reduction_factor
+        return False
+
+
+def rung_schedule(space: SearchSpace, *, first_eval_step: int) -> RungSchedule | None:
+    """The space's pruner's rung steps (None: not a built-in rung pruner; ask it every time)."""
+    entry = PRUNERS.get(space.pruner.type)
+    if not entry.rungs or not entry.builtin:
+        return None
+    options = _rung_options(space.pruner.options, first_eval_step)
+    parameter = inspect.signature(resolve_pruner(entry.name)).parameters.get("reduction_factor")
+    default = None if parameter is None else parameter.default
+    factor, low = options.get("reduction_factor", default), options.get("min_resource")
+    if isinstance(factor, int) and isinstance(low, int) and _is_count(factor, 2):
+        return RungSchedule(low, factor) if _is_count(low, 1) else None
+    return None
+
+
+def _is_count(value: Any, minimum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
 
 
 def sample_params(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
