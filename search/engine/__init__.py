@@ -11,6 +11,7 @@ from hpsearch.search.engine._driver import (
     WorkerStartupError,
 )
 from hpsearch.search.engine._inprocess_pool import InProcessPool
+from hpsearch.search.engine._optuna_reporter import OptunaReporter
 from hpsearch.search.engine._placement import trials_that_fit, worker_resources
 from hpsearch.search.engine._pool_base import Clock, WallClock, WorkerLost, WorkerPool
 from hpsearch.search.engine._pools import POOL_NAMES
@@ -61,6 +62,7 @@ __all__ = [
     "InProcessPool",
     "InputError",
     "Interrupted",
+    "OptunaReporter",
     "RayAddressError",
     "RayConnectError",
     "RayPool",
