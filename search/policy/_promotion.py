@@ -221,23 +221,36 @@ class PromotionPruner(BasePruner):
         """Paused trials that can never be promoted: rank ``r`` in rung ``k`` with
         ``r > floor((n_k + m) / reduction_factor)``, where ``m`` bounds the configurations that
         may still reach the rung: the study's lineages that are running, waiting, awaiting a
-        retry or paused below it, plus ``max_more(rung step)`` new ones (the driver's budget)."""
+        retry or paused below it, plus ``max_more(rung step)`` new ones (the driver's budget).
+        A paused trial found here no longer counts as one that may reach a higher rung: the
+        answer is a fixed point (its checkpoint goes, so it never continues)."""
         books = self._read(study, trials)
-        out = []
-        for trial, rung, rank, n in self._candidates(books):
-            m = self._may_reach(books, rung) + max(0, int(max_more(rung)))
-            if rank > (n + m) // self.reduction_factor:
-                out.append(trial)
-        return out
+        out: list[FrozenTrial] = []
+        doomed: set[int] = set()
+        # To a fixed point: a paused trial that can never be promoted never reaches a higher
+        # rung, which may leave a trial paused there beyond promotion too.
+        while True:
+            found = []
+            for trial, rung, rank, n in self._candidates(books):
+                if trial.number in doomed:
+                    continue
+                m = self._may_reach(books, rung, doomed) + max(0, int(max_more(rung)))
+                if rank > (n + m) // self.reduction_factor:
+                    found.append(trial)
+            if not found:
+                return out
+            out += found
+            doomed |= {t.number for t in found}
 
-    def _may_reach(self, books: _Books, rung: int) -> int:
+    def _may_reach(self, books: _Books, rung: int, doomed: set[int]) -> int:
         count = 0
         for root, newest in books.newest.items():
             if books.value_at(root, rung) is not None:
                 continue
             alive = newest.state in (TrialState.RUNNING, TrialState.WAITING)
             retry = newest.state == TrialState.FAIL and newest.user_attrs.get(A.RETRY_REQUESTED)
-            count += bool(alive or retry or is_paused(newest))
+            paused = is_paused(newest) and newest.number not in doomed
+            count += bool(alive or retry or paused)
         return count
 
 
