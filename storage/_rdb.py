@@ -125,6 +125,15 @@ _UPDATE_VALUE = (
     .where(_VALUES.c.trial_id == _bind("b_trial_id"), _VALUES.c.step == _bind("b_step"))
     .values(intermediate_value=_bind("b_value"), intermediate_value_type=_bind("b_kind"))
 )
+_USER_ATTRS = models.TrialUserAttributeModel.__table__
+_UPDATE_USER_ATTR = (
+    _USER_ATTRS.update()
+    .where(_USER_ATTRS.c.trial_id == _bind("b_trial_id"), _USER_ATTRS.c.key == _bind("b_key"))
+    .values(value_json=_bind("b_json"))
+)
+_INSERT_USER_ATTR = _USER_ATTRS.insert().values(
+    trial_id=_bind("b_trial_id"), key=_bind("b_key"), value_json=_bind("b_json")
+)
 _INSERT_VALUE = _VALUES.insert().values(
     trial_id=_bind("b_trial_id"),
     step=_bind("b_step"),
@@ -280,11 +289,22 @@ class ResilientRDBStorage(StudyQueries, RDBStorage):
         instead of one per attribute)."""
         if not attrs:
             return
+        # Optuna's checks (the trial exists and is not finished) once, then one prepared update
+        # (or insert) per attribute: the ORM path loads the trial again for every attribute.
         with rdb_session(self, ignore_integrity_error=True) as session:
+            conn = session.connection()
+            state = conn.execute(_TRIAL_STATE, {"b_trial_id": trial_id}).scalar_one_or_none()
+            if state is None:
+                raise KeyError(models.NOT_FOUND_MSG)
+            self.check_trial_is_updatable(trial_id, state)
             for key, value in attrs.items():
-                self._set_trial_attr_without_commit(
-                    session, models.TrialUserAttributeModel, trial_id, key, value
-                )
+                row = {
+                    "b_trial_id": trial_id,
+                    "b_key": key,
+                    "b_json": json.dumps(redact_value(value)),
+                }
+                if conn.execute(_UPDATE_USER_ATTR, row).rowcount == 0:
+                    conn.execute(_INSERT_USER_ATTR, row)
 
     def mark_finished_trial(self, trial_id: int, attrs: Mapping[str, Any]) -> None:
         """User attributes on a trial in any state, a finished one included (Optuna refuses

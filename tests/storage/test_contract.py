@@ -117,6 +117,11 @@ def test_trial_counts_and_batched_user_attrs(storage_url: str) -> None:
     attrs = storage.get_trial(trial_id_of(second)).user_attrs
     assert attrs == {"retry_of": 0, "device": "cpu", "k": [1, 2]}
     storage.set_trial_user_attrs(trial_id_of(second), {})  # nothing to write is no error
+    storage.set_trial_user_attrs(trial_id_of(second), {"device": "cuda:0", "note": "x"})
+    attrs = storage.get_trial(trial_id_of(second)).user_attrs  # one written again, one added
+    assert attrs == {"retry_of": 0, "device": "cuda:0", "k": [1, 2], "note": "x"}
+    with pytest.raises(KeyError):
+        storage.set_trial_user_attrs(10**9, {"x": 1})
     with pytest.raises(RuntimeError, match="finished"):  # never rewrites a finished trial
         storage.set_trial_user_attrs(trial_id_of(first), {"late": 1})
     assert "late" not in storage.get_trial(trial_id_of(first)).user_attrs
