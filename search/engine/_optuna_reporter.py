@@ -64,8 +64,7 @@ class OptunaReporter:
         if self._between_rungs(asked, step):
             return False
         prune = bool(self.trial.should_prune())
-        if prune and self.reported and self.pausing():
-            step = self.reported[-1][0]
+        if prune and step is not None and self.pausing():
             self.record({A.PAUSED_AT: step, A.PRUNE_REASON: paused_reason(step)})
             self.paused_at = step
         return prune

@@ -272,13 +272,10 @@ def rung_schedule(space: SearchSpace, *, first_eval_step: int) -> RungSchedule |
     parameter = inspect.signature(resolve_pruner(entry.name)).parameters.get("reduction_factor")
     default = None if parameter is None else parameter.default
     factor, low = options.get("reduction_factor", default), options.get("min_resource")
-    if isinstance(factor, int) and isinstance(low, int) and _is_count(factor, 2):
-        return RungSchedule(low, factor) if _is_count(low, 1) else None
-    return None
-
-
-def _is_count(value: Any, minimum: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+    numbers = [v for v in (factor, low) if isinstance(v, int) and not isinstance(v, bool)]
+    if len(numbers) < 2 or numbers[0] < 2 or numbers[1] < 1:
+        return None  # no integer schedule: the reporter asks the pruner at every report
+    return RungSchedule(min_resource=numbers[1], reduction_factor=numbers[0])
 
 
 def sample_params(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
